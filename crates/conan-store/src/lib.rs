@@ -1,1 +1,20 @@
 #![doc = include_str!("../README.md")]
+
+pub mod blob;
+#[cfg(feature = "db")]
+pub mod db;
+mod error;
+mod records;
+mod traits;
+pub mod transfer;
+
+pub use error::{BackendError, StoreError};
+pub use records::{
+    FileOutcome, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry,
+    PackageRevisionKey, Project, ProjectId, RecipeMatch, RecipeRevisionKey, RecordedFile,
+    RevisionEntry, Role, SearchScope, SigningKey, Token, TokenOwner, User, UserId, Visibility,
+};
+pub use traits::{
+    FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, RecipeStore,
+    SearchStore,
+};

@@ -1,0 +1,12 @@
+DROP TABLE files;
+DROP TABLE blobs;
+DROP TABLE package_revisions;
+DROP TABLE package_references;
+DROP TABLE recipe_revisions;
+DROP TABLE recipes;
+DROP TABLE signing_keys;
+DROP TABLE deploy_tokens;
+DROP TABLE personal_access_tokens;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE projects;

@@ -1,0 +1,221 @@
+//! Content digests: the sha256 that names a blob, and the md5/sha1/sha256 computed in one pass.
+
+use std::fmt;
+use std::str::FromStr;
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+
+/// The length of a sha256 in hex.
+const SHA256_HEX_LEN: usize = 64;
+
+/// A sha256 digest as exactly 64 lowercase hex characters, the only form a blob key is built from.
+///
+/// Keys become object names and file paths, so anything else (upper case, a `/`, `..`, a shorter
+/// string) is refused here, before it can reach a backend.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256Hex(String);
+
+/// Why a string is not a [`Sha256Hex`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid sha256 {value:?}: expected exactly 64 lowercase hex characters")]
+pub struct InvalidSha256 {
+    /// The refused value, cut to its first 80 characters so a huge input cannot flood a log.
+    pub value: String,
+}
+
+impl Sha256Hex {
+    /// Whether `s` is exactly 64 lowercase hex characters.
+    #[must_use]
+    pub fn is_valid(s: &str) -> bool {
+        s.len() == SHA256_HEX_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
+    /// Parses a sha256 in lowercase hex.
+    pub fn parse(s: &str) -> Result<Self, InvalidSha256> {
+        if Self::is_valid(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidSha256 {
+                value: s.chars().take(80).collect(),
+            })
+        }
+    }
+
+    /// The digest as 64 lowercase hex characters.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Sha256Hex {
+    type Err = InvalidSha256;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for Sha256Hex {
+    type Error = InvalidSha256;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if Self::is_valid(&s) {
+            Ok(Self(s))
+        } else {
+            Self::parse(&s)
+        }
+    }
+}
+
+impl From<Sha256Hex> for String {
+    fn from(value: Sha256Hex) -> Self {
+        value.0
+    }
+}
+
+impl AsRef<str> for Sha256Hex {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Digests and size of one blob's content, all hex lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Digests {
+    /// The content length in bytes.
+    pub size: u64,
+    /// The md5 (Conan 1.x clients check it).
+    pub md5: String,
+    /// The sha1.
+    pub sha1: String,
+    /// The sha256, which is also the blob's address.
+    pub sha256: String,
+}
+
+impl Digests {
+    /// Computes the digests of content held in memory (small files, tests).
+    #[must_use]
+    pub fn of(content: &[u8]) -> Self {
+        let mut hasher = Hasher::default();
+        hasher.update(content);
+        hasher.finish().0
+    }
+}
+
+/// The three hashes and the byte count of a body, fed chunk by chunk as it streams.
+#[derive(Default)]
+pub(crate) struct Hasher {
+    size: u64,
+    md5: Md5,
+    sha1: Sha1,
+    sha256: Sha256,
+}
+
+impl Hasher {
+    /// Feeds the next chunk of the body.
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        self.md5.update(chunk);
+        self.sha1.update(chunk);
+        self.sha256.update(chunk);
+    }
+
+    /// The digests of everything fed so far, and the sha256 again as the blob's address.
+    pub(crate) fn finish(self) -> (Digests, Sha256Hex) {
+        // A sha256 rendered with `{:x}` is 64 lowercase hex characters by construction.
+        let sha256 = Sha256Hex(format!("{:x}", self.sha256.finalize()));
+        let digests = Digests {
+            size: self.size,
+            md5: format!("{:x}", self.md5.finalize()),
+            sha1: format!("{:x}", self.sha1.finalize()),
+            sha256: sha256.0.clone(),
+        };
+        (digests, sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn digests_of_empty_input() {
+        let digests = Digests::of(b"");
+        assert_eq!(digests.size, 0);
+        assert_eq!(digests.md5, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(digests.sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(digests.sha256, EMPTY_SHA256);
+    }
+
+    #[test]
+    fn digests_of_hello() {
+        let digests = Digests::of(b"hello");
+        assert_eq!(digests.size, 5);
+        assert_eq!(digests.md5, "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(digests.sha1, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+        assert_eq!(digests.sha256, HELLO_SHA256);
+    }
+
+    #[test]
+    fn chunking_does_not_change_digests() {
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut hasher = Hasher::default();
+        for chunk in content.chunks(7) {
+            hasher.update(chunk);
+        }
+        let (digests, sha256) = hasher.finish();
+        assert_eq!(digests, Digests::of(&content));
+        assert_eq!(sha256.as_str(), digests.sha256);
+    }
+
+    #[test]
+    fn sha256_accepts_only_64_lowercase_hex() {
+        assert!(Sha256Hex::parse(EMPTY_SHA256).is_ok());
+        let cases = [
+            "",
+            "e3b0",
+            &EMPTY_SHA256[..63],
+            &format!("{EMPTY_SHA256}0"),
+            &EMPTY_SHA256.to_uppercase(),
+            &format!("../{}", &EMPTY_SHA256[3..]),
+            &format!("{}/", &EMPTY_SHA256[..63]),
+            &format!("{}g", &EMPTY_SHA256[..63]),
+            // 64 bytes, but not 64 characters of ASCII hex.
+            &format!("{}é", &EMPTY_SHA256[..62]),
+        ];
+        for case in cases {
+            assert!(Sha256Hex::parse(case).is_err(), "{case:?} was accepted");
+            assert!(!Sha256Hex::is_valid(case), "{case:?} was valid");
+        }
+    }
+
+    #[test]
+    fn sha256_serde_round_trip_refuses_invalid() {
+        let hex = Sha256Hex::parse(HELLO_SHA256).unwrap();
+        let json = serde_json::to_string(&hex).unwrap();
+        assert_eq!(json, format!("\"{HELLO_SHA256}\""));
+        assert_eq!(serde_json::from_str::<Sha256Hex>(&json).unwrap(), hex);
+        assert!(serde_json::from_str::<Sha256Hex>("\"../../etc/passwd\"").is_err());
+    }
+
+    #[test]
+    fn invalid_sha256_error_is_bounded() {
+        let error = Sha256Hex::parse(&"x".repeat(10_000)).unwrap_err();
+        assert_eq!(error.value.len(), 80);
+    }
+}

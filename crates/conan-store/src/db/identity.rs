@@ -1,0 +1,621 @@
+//! Users, projects, memberships, tokens and signing keys on diesel.
+
+use conan_model::RevisionTime;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::schema::{
+    deploy_tokens, memberships, personal_access_tokens, projects, signing_keys, users,
+};
+use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
+use crate::StoreError;
+use crate::records::{
+    NewToken, NewUser, Project, ProjectId, Role, SigningKey, Token, TokenOwner, User, UserId,
+    Visibility,
+};
+use crate::traits::IdentityStore;
+
+type ProjectRow = (i64, String, String, i64);
+type UserRow = (i64, String, Option<String>, bool, bool, i64);
+type PersonalTokenRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+type DeployTokenRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+
+const PROJECT_COLUMNS: (
+    projects::id,
+    projects::path,
+    projects::visibility,
+    projects::created_at,
+) = (
+    projects::id,
+    projects::path,
+    projects::visibility,
+    projects::created_at,
+);
+
+const USER_COLUMNS: (
+    users::id,
+    users::username,
+    users::password_hash,
+    users::is_admin,
+    users::is_active,
+    users::created_at,
+) = (
+    users::id,
+    users::username,
+    users::password_hash,
+    users::is_admin,
+    users::is_active,
+    users::created_at,
+);
+
+const PERSONAL_TOKEN_COLUMNS: (
+    personal_access_tokens::id,
+    personal_access_tokens::user_id,
+    personal_access_tokens::name,
+    personal_access_tokens::token_hash,
+    personal_access_tokens::scopes,
+    personal_access_tokens::expires_at,
+    personal_access_tokens::revoked_at,
+    personal_access_tokens::last_used_at,
+    personal_access_tokens::created_at,
+) = (
+    personal_access_tokens::id,
+    personal_access_tokens::user_id,
+    personal_access_tokens::name,
+    personal_access_tokens::token_hash,
+    personal_access_tokens::scopes,
+    personal_access_tokens::expires_at,
+    personal_access_tokens::revoked_at,
+    personal_access_tokens::last_used_at,
+    personal_access_tokens::created_at,
+);
+
+const DEPLOY_TOKEN_COLUMNS: (
+    deploy_tokens::id,
+    deploy_tokens::project_id,
+    deploy_tokens::username,
+    deploy_tokens::name,
+    deploy_tokens::token_hash,
+    deploy_tokens::scopes,
+    deploy_tokens::expires_at,
+    deploy_tokens::revoked_at,
+    deploy_tokens::created_at,
+) = (
+    deploy_tokens::id,
+    deploy_tokens::project_id,
+    deploy_tokens::username,
+    deploy_tokens::name,
+    deploy_tokens::token_hash,
+    deploy_tokens::scopes,
+    deploy_tokens::expires_at,
+    deploy_tokens::revoked_at,
+    deploy_tokens::created_at,
+);
+
+fn project_of((id, path, visibility, created_at): ProjectRow) -> Result<Project, DbError> {
+    Ok(Project {
+        id: ProjectId(id),
+        path,
+        visibility: parse_stored(&visibility)?,
+        created_at: time_of(created_at)?,
+    })
+}
+
+fn user_of(
+    (id, username, password_hash, is_admin, is_active, created_at): UserRow,
+) -> Result<User, DbError> {
+    Ok(User {
+        id: UserId(id),
+        username,
+        password_hash,
+        is_admin,
+        is_active,
+        created_at: time_of(created_at)?,
+    })
+}
+
+fn optional_time(micros: Option<i64>) -> Result<Option<RevisionTime>, DbError> {
+    micros.map(time_of).transpose()
+}
+
+fn scopes_of(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|scope| !scope.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn personal_token_of(row: PersonalTokenRow) -> Result<Token, DbError> {
+    let (id, user_id, name, token_hash, scopes, expires_at, revoked_at, last_used_at, created_at) =
+        row;
+    Ok(Token {
+        id,
+        owner: TokenOwner::User(UserId(user_id)),
+        name,
+        token_hash,
+        scopes: scopes_of(&scopes),
+        expires_at: optional_time(expires_at)?,
+        revoked_at: optional_time(revoked_at)?,
+        last_used_at: optional_time(last_used_at)?,
+        created_at: time_of(created_at)?,
+    })
+}
+
+fn deploy_token_of(row: DeployTokenRow) -> Result<Token, DbError> {
+    let (id, project_id, username, name, token_hash, scopes, expires_at, revoked_at, created_at) =
+        row;
+    Ok(Token {
+        id,
+        owner: TokenOwner::Project {
+            project: ProjectId(project_id),
+            username,
+        },
+        name,
+        token_hash,
+        scopes: scopes_of(&scopes),
+        expires_at: optional_time(expires_at)?,
+        revoked_at: optional_time(revoked_at)?,
+        last_used_at: None,
+        created_at: time_of(created_at)?,
+    })
+}
+
+fn conflict(what: String) -> DbError {
+    DbError::Store(StoreError::Conflict(what))
+}
+
+fn find_project_by_path(conn: &mut DbConnection, path: &str) -> Result<Option<Project>, DbError> {
+    let row: Option<ProjectRow> = projects::table
+        .filter(projects::path.eq(path))
+        .select(PROJECT_COLUMNS)
+        .first(conn)
+        .optional()?;
+    row.map(project_of).transpose()
+}
+
+fn find_user_by_name(conn: &mut DbConnection, username: &str) -> Result<Option<User>, DbError> {
+    let row: Option<UserRow> = users::table
+        .filter(users::username.eq(username))
+        .select(USER_COLUMNS)
+        .first(conn)
+        .optional()?;
+    row.map(user_of).transpose()
+}
+
+impl IdentityStore for DieselStore {
+    fn create_project(&self, path: &str, visibility: Visibility) -> Result<Project, StoreError> {
+        self.transaction(|conn| {
+            if find_project_by_path(conn, path)?.is_some() {
+                return Err(conflict(format!("project {path:?} already exists")));
+            }
+            diesel::insert_into(projects::table)
+                .values((
+                    projects::path.eq(path),
+                    projects::visibility.eq(visibility.as_str()),
+                    projects::created_at.eq(now_micros()),
+                ))
+                .execute(conn)?;
+            find_project_by_path(conn, path)?
+                .ok_or(DbError::Diesel(diesel::result::Error::NotFound))
+        })
+    }
+
+    fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.read(|conn| {
+            let row: Option<ProjectRow> = projects::table
+                .find(id.0)
+                .select(PROJECT_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(project_of).transpose()
+        })
+    }
+
+    fn project_by_path(&self, path: &str) -> Result<Option<Project>, StoreError> {
+        self.read(|conn| find_project_by_path(conn, path))
+    }
+
+    fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<ProjectRow> = projects::table
+                .order(projects::path)
+                .select(PROJECT_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(project_of).collect()
+        })
+    }
+
+    fn projects_with_visibility(
+        &self,
+        visibilities: &[Visibility],
+    ) -> Result<Vec<Project>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<ProjectRow> = projects::table
+                .filter(projects::visibility.eq_any(visibilities.iter().map(|v| v.as_str())))
+                .order(projects::path)
+                .select(PROJECT_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(project_of).collect()
+        })
+    }
+
+    fn set_project_visibility(
+        &self,
+        id: ProjectId,
+        visibility: Visibility,
+    ) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(projects::table.find(id.0))
+                .set(projects::visibility.eq(visibility.as_str()))
+                .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        self.transaction(|conn| {
+            if find_user_by_name(conn, &user.username)?.is_some() {
+                return Err(conflict(format!("user {:?} already exists", user.username)));
+            }
+            diesel::insert_into(users::table)
+                .values((
+                    users::username.eq(&user.username),
+                    users::password_hash.eq(user.password_hash.as_deref()),
+                    users::is_admin.eq(user.is_admin),
+                    users::is_active.eq(true),
+                    users::created_at.eq(now_micros()),
+                ))
+                .execute(conn)?;
+            find_user_by_name(conn, &user.username)?
+                .ok_or(DbError::Diesel(diesel::result::Error::NotFound))
+        })
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(|conn| {
+            let row: Option<UserRow> = users::table
+                .find(id.0)
+                .select(USER_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(user_of).transpose()
+        })
+    }
+
+    fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.read(|conn| find_user_by_name(conn, username))
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<UserRow> = users::table
+                .order(users::username)
+                .select(USER_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(user_of).collect()
+        })
+    }
+
+    fn user_count(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            let count: i64 = users::table.select(count_star()).first(conn)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn set_password_hash(&self, id: UserId, hash: Option<&str>) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(users::table.find(id.0))
+                .set(users::password_hash.eq(hash))
+                .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn set_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(users::table.find(id.0))
+                .set(users::is_active.eq(active))
+                .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn set_membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(memberships::table.find((project.0, user.0)))
+                .set(memberships::role.eq(role.as_str()))
+                .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(memberships::table)
+                    .values((
+                        memberships::project_id.eq(project.0),
+                        memberships::user_id.eq(user.0),
+                        memberships::role.eq(role.as_str()),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_membership(&self, project: ProjectId, user: UserId) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let deleted =
+                diesel::delete(memberships::table.find((project.0, user.0))).execute(conn)?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn membership(&self, project: ProjectId, user: UserId) -> Result<Option<Role>, StoreError> {
+        self.read(|conn| {
+            let role: Option<String> = memberships::table
+                .find((project.0, user.0))
+                .select(memberships::role)
+                .first(conn)
+                .optional()?;
+            role.as_deref().map(parse_stored).transpose()
+        })
+    }
+
+    fn project_members(&self, project: ProjectId) -> Result<Vec<(User, Role)>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<(UserRow, String)> = memberships::table
+                .inner_join(users::table)
+                .filter(memberships::project_id.eq(project.0))
+                .order(users::username)
+                .select((USER_COLUMNS, memberships::role))
+                .load(conn)?;
+            rows.into_iter()
+                .map(|(user, role)| Ok((user_of(user)?, parse_stored(&role)?)))
+                .collect()
+        })
+    }
+
+    fn user_memberships(&self, user: UserId) -> Result<Vec<(ProjectId, Role)>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<(i64, String)> = memberships::table
+                .filter(memberships::user_id.eq(user.0))
+                .order(memberships::project_id)
+                .select((memberships::project_id, memberships::role))
+                .load(conn)?;
+            rows.into_iter()
+                .map(|(project, role)| Ok((ProjectId(project), parse_stored(&role)?)))
+                .collect()
+        })
+    }
+
+    fn create_token(&self, token: &NewToken) -> Result<Token, StoreError> {
+        let scopes = token.scopes.join(",");
+        let expires_at = token.expires_at.map(RevisionTime::unix_micros);
+        self.transaction(|conn| {
+            let now = now_micros();
+            match &token.owner {
+                TokenOwner::User(user) => {
+                    diesel::insert_into(personal_access_tokens::table)
+                        .values((
+                            personal_access_tokens::user_id.eq(user.0),
+                            personal_access_tokens::name.eq(&token.name),
+                            personal_access_tokens::token_hash.eq(&token.token_hash),
+                            personal_access_tokens::scopes.eq(&scopes),
+                            personal_access_tokens::expires_at.eq(expires_at),
+                            personal_access_tokens::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    let row: PersonalTokenRow = personal_access_tokens::table
+                        .filter(personal_access_tokens::token_hash.eq(&token.token_hash))
+                        .select(PERSONAL_TOKEN_COLUMNS)
+                        .first(conn)?;
+                    personal_token_of(row)
+                }
+                TokenOwner::Project { project, username } => {
+                    let name_uses: i64 = deploy_tokens::table
+                        .filter(deploy_tokens::username.eq(username))
+                        .select(count_star())
+                        .first(conn)?;
+                    if name_uses > 0 {
+                        return Err(conflict(format!(
+                            "deploy token user name {username:?} is taken"
+                        )));
+                    }
+                    diesel::insert_into(deploy_tokens::table)
+                        .values((
+                            deploy_tokens::project_id.eq(project.0),
+                            deploy_tokens::name.eq(&token.name),
+                            deploy_tokens::username.eq(username),
+                            deploy_tokens::token_hash.eq(&token.token_hash),
+                            deploy_tokens::scopes.eq(&scopes),
+                            deploy_tokens::expires_at.eq(expires_at),
+                            deploy_tokens::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    let row: DeployTokenRow = deploy_tokens::table
+                        .filter(deploy_tokens::token_hash.eq(&token.token_hash))
+                        .select(DEPLOY_TOKEN_COLUMNS)
+                        .first(conn)?;
+                    deploy_token_of(row)
+                }
+            }
+        })
+    }
+
+    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+        self.read(|conn| {
+            let row: Option<PersonalTokenRow> = personal_access_tokens::table
+                .filter(personal_access_tokens::token_hash.eq(hash))
+                .select(PERSONAL_TOKEN_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(personal_token_of).transpose()
+        })
+    }
+
+    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+        self.read(|conn| {
+            let row: Option<DeployTokenRow> = deploy_tokens::table
+                .filter(deploy_tokens::token_hash.eq(hash))
+                .select(DEPLOY_TOKEN_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(deploy_token_of).transpose()
+        })
+    }
+
+    fn personal_token(&self, id: i64) -> Result<Option<Token>, StoreError> {
+        self.read(|conn| {
+            let row: Option<PersonalTokenRow> = personal_access_tokens::table
+                .find(id)
+                .select(PERSONAL_TOKEN_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(personal_token_of).transpose()
+        })
+    }
+
+    fn deploy_token(&self, id: i64) -> Result<Option<Token>, StoreError> {
+        self.read(|conn| {
+            let row: Option<DeployTokenRow> = deploy_tokens::table
+                .find(id)
+                .select(DEPLOY_TOKEN_COLUMNS)
+                .first(conn)
+                .optional()?;
+            row.map(deploy_token_of).transpose()
+        })
+    }
+
+    fn personal_tokens(&self, user: UserId) -> Result<Vec<Token>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<PersonalTokenRow> = personal_access_tokens::table
+                .filter(personal_access_tokens::user_id.eq(user.0))
+                .order(personal_access_tokens::id.desc())
+                .select(PERSONAL_TOKEN_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(personal_token_of).collect()
+        })
+    }
+
+    fn deploy_tokens(&self, project: ProjectId) -> Result<Vec<Token>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<DeployTokenRow> = deploy_tokens::table
+                .filter(deploy_tokens::project_id.eq(project.0))
+                .order(deploy_tokens::id.desc())
+                .select(DEPLOY_TOKEN_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(deploy_token_of).collect()
+        })
+    }
+
+    fn revoke_personal_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(
+                personal_access_tokens::table
+                    .find(id)
+                    .filter(personal_access_tokens::revoked_at.is_null()),
+            )
+            .set(personal_access_tokens::revoked_at.eq(at.unix_micros()))
+            .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn revoke_deploy_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(
+                deploy_tokens::table
+                    .find(id)
+                    .filter(deploy_tokens::revoked_at.is_null()),
+            )
+            .set(deploy_tokens::revoked_at.eq(at.unix_micros()))
+            .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
+    fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError> {
+        self.transaction(|conn| {
+            diesel::update(personal_access_tokens::table.find(id))
+                .set(personal_access_tokens::last_used_at.eq(at.unix_micros()))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn add_signing_key(&self, secret: &str) -> Result<SigningKey, StoreError> {
+        self.transaction(|conn| {
+            diesel::insert_into(signing_keys::table)
+                .values((
+                    signing_keys::secret.eq(secret),
+                    signing_keys::created_at.eq(now_micros()),
+                ))
+                .execute(conn)?;
+            let (id, secret, created_at): (i64, String, i64) = signing_keys::table
+                .filter(signing_keys::secret.eq(secret))
+                .order(signing_keys::id.desc())
+                .select((
+                    signing_keys::id,
+                    signing_keys::secret,
+                    signing_keys::created_at,
+                ))
+                .first(conn)?;
+            Ok(SigningKey {
+                id,
+                secret,
+                created_at: time_of(created_at)?,
+            })
+        })
+    }
+
+    fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        self.read(|conn| {
+            let rows: Vec<(i64, String, i64)> = signing_keys::table
+                .order(signing_keys::id.desc())
+                .select((
+                    signing_keys::id,
+                    signing_keys::secret,
+                    signing_keys::created_at,
+                ))
+                .load(conn)?;
+            rows.into_iter()
+                .map(|(id, secret, created_at)| {
+                    Ok(SigningKey {
+                        id,
+                        secret,
+                        created_at: time_of(created_at)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn remove_signing_key(&self, id: i64) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let deleted = diesel::delete(signing_keys::table.find(id)).execute(conn)?;
+            Ok(deleted > 0)
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! Health, garbage collection and verification support on diesel.
+
+use conan_model::RevisionTime;
+use diesel::connection::SimpleConnection;
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+
+use super::packages::digests_of;
+use super::schema::{blobs, files};
+use super::{DbError, DieselStore, now_micros};
+use crate::StoreError;
+use crate::blob::Digests;
+use crate::traits::MaintenanceStore;
+
+impl MaintenanceStore for DieselStore {
+    fn check(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.batch_execute("SELECT 1")?))
+    }
+
+    fn mark_orphaned_blobs(&self) -> Result<u64, StoreError> {
+        self.transaction(|conn| {
+            let marked = diesel::update(blobs::table.filter(blobs::orphaned_at.is_null()).filter(
+                not(exists(files::table.filter(files::sha256.eq(blobs::sha256)))),
+            ))
+            .set(blobs::orphaned_at.eq(now_micros()))
+            .execute(conn)?;
+            Ok(u64::try_from(marked).unwrap_or(0))
+        })
+    }
+
+    fn orphaned_blobs(
+        &self,
+        before: RevisionTime,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            Ok(blobs::table
+                .filter(blobs::orphaned_at.le(before.unix_micros()))
+                .order(blobs::sha256)
+                .select(blobs::sha256)
+                .limit(limit)
+                .load(conn)?)
+        })
+    }
+
+    fn delete_orphaned_blob(
+        &self,
+        sha256: &str,
+        before: RevisionTime,
+        delete_object: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            // Deleting the row first takes its lock (and SQLite's write lock); a concurrent
+            // upload's record waits until the object is gone and the row with it, then indexes
+            // the blob again and publishes the object again from its staging copy.
+            let deleted = diesel::delete(
+                blobs::table
+                    .find(sha256)
+                    .filter(blobs::orphaned_at.le(before.unix_micros()))
+                    .filter(not(exists(files::table.filter(files::sha256.eq(sha256))))),
+            )
+            .execute(conn)?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            delete_object().map_err(DbError::Store)?;
+            Ok(true)
+        })
+    }
+
+    fn blob_indexed(&self, sha256: &str) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            let found: Option<String> = blobs::table
+                .find(sha256)
+                .select(blobs::sha256)
+                .first(conn)
+                .optional()?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn indexed_blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Digests>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            let mut query = blobs::table
+                .order(blobs::sha256)
+                .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
+                .limit(limit)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(blobs::sha256.gt(after.to_owned()));
+            }
+            let rows: Vec<(String, String, String, i64)> = query.load(conn)?;
+            rows.into_iter().map(digests_of).collect()
+        })
+    }
+}

@@ -1,0 +1,507 @@
+//! The diesel implementation of the metadata traits: one codebase over SQLite (the embedded
+//! default) and PostgreSQL, picked by the database URL's scheme.
+
+mod identity;
+mod maintenance;
+mod packages;
+pub(crate) mod schema;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use diesel::connection::SimpleConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::StoreError;
+use conan_model::RevisionTime;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How many times a transaction that lost a race (unique violation, serialization failure,
+/// SQLite busy) is run again before giving up with [`StoreError::Busy`].
+const MAX_ATTEMPTS: u32 = 12;
+
+mod connection {
+    //! Kept in its own private module: the derive generates undocumented public helper items,
+    //! and only the enum is re-exported.
+
+    use diesel::{PgConnection, SqliteConnection};
+
+    /// A connection to either database; queries written once run on both.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// PostgreSQL, for deployments with several nodes.
+        Postgresql(PgConnection),
+        /// SQLite, the embedded default.
+        Sqlite(SqliteConnection),
+    }
+}
+
+pub use connection::DbConnection;
+
+/// Which database a URL names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` or `sqlite:PATH`: a file, created if missing.
+    Sqlite(String),
+    /// `postgres://...` or `postgresql://...`.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Which backend this URL selects, for messages and metrics.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// Never prints a PostgreSQL password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
+            Self::Postgres(url) => write!(f, "{}", redact_url_password(url)),
+        }
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host/...` URL with `***`.
+#[must_use]
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = StoreError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StoreError::Invalid(
+                    "database URL `sqlite://` needs a file path, such as sqlite://./data/registry.db"
+                        .to_owned(),
+                ));
+            }
+            return Ok(Self::Sqlite(path.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        Err(StoreError::Invalid(format!(
+            "unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+        )))
+    }
+}
+
+/// Settings of the metadata database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (default `sqlite://./data/registry.db`) or `postgres://...`.
+    pub url: String,
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing with 503, in milliseconds.
+    pub acquire_timeout_ms: u64,
+    /// How long SQLite waits on a locked database before reporting busy, in milliseconds.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./data/registry.db".to_owned(),
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Opens connections for the pool, dispatching on the URL's scheme (never guessing).
+#[derive(Debug)]
+struct ConnectionManager {
+    url: DatabaseUrl,
+    busy_timeout_ms: u64,
+}
+
+/// A connection could not be opened or checked.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConnectError(String);
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut connection = SqliteConnection::establish(path)
+                    .map_err(|error| ConnectError(format!("cannot open SQLite {path}: {error}")))?;
+                // WAL lets readers run beside the writer; FULL makes every commit durable, since a
+                // committed revision must survive a power cut; foreign keys carry the cascades.
+                connection
+                    .batch_execute(&format!(
+                        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                        self.busy_timeout_ms
+                    ))
+                    .map_err(|error| ConnectError(format!("cannot configure SQLite: {error}")))?;
+                Ok(DbConnection::Sqlite(connection))
+            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(|error| {
+                    ConnectError(format!(
+                        "cannot connect to PostgreSQL {}: {error}",
+                        redact_url_password(url)
+                    ))
+                }),
+        }
+    }
+
+    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), ConnectError> {
+        connection
+            .batch_execute("SELECT 1")
+            .map_err(|error| ConnectError(error.to_string()))
+    }
+
+    fn has_broken(&self, _connection: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The metadata store on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct DieselStore {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: &'static str,
+}
+
+impl fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DieselStore {
+    /// Connects, checks the database answers, and runs pending migrations. Fails with one
+    /// clear message on a bad URL or an unreachable database.
+    pub fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let url: DatabaseUrl = config.url.parse()?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && let Some(parent) = Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Invalid(format!(
+                    "cannot create the directory of SQLite database {path}: {error}"
+                ))
+            })?;
+        }
+        let backend = url.backend();
+        let manager = ConnectionManager {
+            url,
+            busy_timeout_ms: config.sqlite_busy_timeout_ms,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(config.max_connections.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_millis(config.acquire_timeout_ms.max(1)))
+            .build(manager)
+            .map_err(|error| StoreError::Unavailable {
+                message: error.to_string(),
+                source: Some(Box::new(error)),
+            })?;
+        let store = Self { pool, backend };
+        store.run_migrations()?;
+        Ok(store)
+    }
+
+    /// Which backend this store uses: `sqlite` or `postgres`.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Connections in use and idle, for metrics.
+    #[must_use]
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections - state.idle_connections,
+            state.idle_connections,
+        )
+    }
+
+    /// Applies every pending migration of this backend's folder.
+    pub fn run_migrations(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        let result = match &mut *connection {
+            DbConnection::Sqlite(connection) => connection
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ()),
+            DbConnection::Postgresql(connection) => connection
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ()),
+        };
+        result.map_err(|error| StoreError::Backend {
+            message: "cannot apply migrations".to_owned(),
+            source: error,
+        })
+    }
+
+    /// Reverts every migration (for tests of the down migrations).
+    #[doc(hidden)]
+    pub fn revert_all_migrations(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        let result = match &mut *connection {
+            DbConnection::Sqlite(connection) => connection
+                .revert_all_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ()),
+            DbConnection::Postgresql(connection) => connection
+                .revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ()),
+        };
+        result.map_err(|error| StoreError::Backend {
+            message: "cannot revert migrations".to_owned(),
+            source: error,
+        })
+    }
+
+    /// Runs `work` on a pooled connection, outside any transaction (tests and introspection).
+    #[doc(hidden)]
+    pub fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> T,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection()?;
+        Ok(work(&mut connection))
+    }
+
+    fn connection(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, StoreError> {
+        self.pool.get().map_err(|error| StoreError::Unavailable {
+            message: format!("no database connection: {error}"),
+            source: Some(Box::new(error)),
+        })
+    }
+
+    /// Runs a writing `work` in a transaction, again when it lost a race with a concurrent
+    /// writer. On PostgreSQL it runs at READ COMMITTED: writers serialize on row locks (see
+    /// `packages`) and each statement after a lock sees what the previous holder committed.
+    fn transaction<T>(
+        &self,
+        work: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        self.run(false, work)
+    }
+
+    /// Runs a reading `work` in a transaction that sees one snapshot throughout (REPEATABLE READ,
+    /// READ ONLY on PostgreSQL; SQLite's deferred transactions already do), so a read never mixes
+    /// states from before and after a concurrent commit.
+    fn read<T>(
+        &self,
+        work: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        self.run(true, work)
+    }
+
+    fn run<T>(
+        &self,
+        snapshot: bool,
+        mut work: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let mut pooled = self.connection()?;
+        let connection: &mut DbConnection = &mut pooled;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = connection.transaction(|conn| {
+                if snapshot && let DbConnection::Postgresql(pg) = conn {
+                    pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                }
+                work(conn)
+            });
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(DbError::Diesel(error)) if is_retryable(&error) => {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Busy {
+                            source: Some(Box::new(error)),
+                        });
+                    }
+                    // Back off a little, more each time, so racing writers stop colliding.
+                    thread::sleep(Duration::from_millis(u64::from(attempt * attempt)));
+                }
+                Err(error) => return Err(error.into_store()),
+            }
+        }
+    }
+}
+
+/// The error inside a transaction: either ours, or diesel's (which may be retried).
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Store(StoreError),
+    Diesel(DieselError),
+}
+
+impl From<DieselError> for DbError {
+    fn from(error: DieselError) -> Self {
+        Self::Diesel(error)
+    }
+}
+
+impl From<StoreError> for DbError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl DbError {
+    fn into_store(self) -> StoreError {
+        match self {
+            Self::Store(error) => error,
+            Self::Diesel(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)) => {
+                StoreError::Unavailable {
+                    message: info.message().to_owned(),
+                    source: None,
+                }
+            }
+            Self::Diesel(error) => StoreError::Backend {
+                message: "query failed".to_owned(),
+                source: Box::new(error),
+            },
+        }
+    }
+}
+
+/// Whether a failed transaction lost a race and should simply run again.
+fn is_retryable(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ) => true,
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked")
+                || message.contains("database table is locked")
+                || message.contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
+/// The current time in microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> i64 {
+    RevisionTime::from_system_time(SystemTime::now()).map_or(0, RevisionTime::unix_micros)
+}
+
+/// Converts stored microseconds back to a time; a value out of range is corruption.
+pub(crate) fn time_of(micros: i64) -> Result<RevisionTime, DbError> {
+    RevisionTime::from_unix_micros(micros)
+        .map_err(|error| DbError::Store(StoreError::Corrupt(error.to_string())))
+}
+
+/// Parses a stored value back into its domain type; a value that no longer parses is corruption.
+pub(crate) fn parse_stored<T>(text: &str) -> Result<T, DbError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    text.parse()
+        .map_err(|error: T::Err| DbError::Store(StoreError::Corrupt(format!("{text:?}: {error}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_by_scheme() {
+        assert_eq!(
+            "sqlite://./data/registry.db"
+                .parse::<DatabaseUrl>()
+                .unwrap(),
+            DatabaseUrl::Sqlite("./data/registry.db".to_owned())
+        );
+        assert_eq!(
+            "sqlite:/tmp/x.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".to_owned())
+        );
+        assert!(matches!(
+            "postgres://u@h/db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            "postgresql://u@h/db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        for bad in [
+            "mysql://root@localhost/db",
+            "registry.db",
+            "",
+            "sqlite://",
+            "http://x",
+        ] {
+            let error = bad.parse::<DatabaseUrl>().unwrap_err().to_string();
+            assert!(
+                error.contains("sqlite://")
+                    && (error.contains("unsupported") || error.contains("path")),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://user:secret@db:5432/registry"),
+            "postgres://user:***@db:5432/registry"
+        );
+        assert_eq!(
+            redact_url_password("postgres://user@db/registry"),
+            "postgres://user@db/registry"
+        );
+        let url: DatabaseUrl = "postgres://u:pw@h/db".parse().unwrap();
+        assert!(!format!("{url:?}").contains("pw"));
+    }
+
+    #[test]
+    fn config_defaults_to_embedded_sqlite() {
+        let config = DatabaseConfig::default();
+        assert!(config.url.starts_with("sqlite://"));
+        assert!(config.max_connections > 1);
+    }
+}

@@ -1,0 +1,163 @@
+//! The portable diesel schema, written by hand to match both migration folders
+//! (`migrations/sqlite` and `migrations/postgres`). `tests/schema.rs` proves the two dialects
+//! produce the same tables and columns.
+
+diesel::table! {
+    projects (id) {
+        id -> BigInt,
+        path -> Text,
+        visibility -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Nullable<Text>,
+        is_admin -> Bool,
+        is_active -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (project_id, user_id) {
+        project_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    personal_access_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deploy_tokens (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        name -> Text,
+        username -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> BigInt,
+        secret -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recipes (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        name -> Text,
+        version -> Text,
+        user_name -> Text,
+        channel -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recipe_revisions (id) {
+        id -> BigInt,
+        recipe_id -> BigInt,
+        revision -> Text,
+        committed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    package_references (id) {
+        id -> BigInt,
+        recipe_revision_id -> BigInt,
+        package_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    package_revisions (id) {
+        id -> BigInt,
+        package_reference_id -> BigInt,
+        revision -> Text,
+        committed_at -> Nullable<BigInt>,
+        conaninfo -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        sha1 -> Text,
+        md5 -> Text,
+        size -> BigInt,
+        created_at -> BigInt,
+        orphaned_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    files (id) {
+        id -> BigInt,
+        recipe_revision_id -> BigInt,
+        package_revision_id -> Nullable<BigInt>,
+        path -> Text,
+        size -> BigInt,
+        md5 -> Text,
+        sha1 -> Text,
+        sha256 -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(memberships -> projects (project_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(personal_access_tokens -> users (user_id));
+diesel::joinable!(deploy_tokens -> projects (project_id));
+diesel::joinable!(recipes -> projects (project_id));
+diesel::joinable!(recipe_revisions -> recipes (recipe_id));
+diesel::joinable!(package_references -> recipe_revisions (recipe_revision_id));
+diesel::joinable!(package_revisions -> package_references (package_reference_id));
+diesel::joinable!(files -> recipe_revisions (recipe_revision_id));
+diesel::joinable!(files -> package_revisions (package_revision_id));
+diesel::joinable!(files -> blobs (sha256));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    users,
+    memberships,
+    personal_access_tokens,
+    deploy_tokens,
+    signing_keys,
+    recipes,
+    recipe_revisions,
+    package_references,
+    package_revisions,
+    blobs,
+    files,
+);

@@ -1,0 +1,340 @@
+//! The values the storage traits take and return.
+
+use std::fmt;
+use std::str::FromStr;
+
+use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime};
+
+use crate::blob::Digests;
+
+/// A project's numeric id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ProjectId(pub i64);
+
+impl fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A user's numeric id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Declares a string-backed enum stored as lowercase text, with `FromStr` and `Display`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $type:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $type {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $type {
+            /// Every value, in declaration order.
+            pub const ALL: &[Self] = &[$(Self::$variant),+];
+
+            /// The stored and displayed form.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = crate::StoreError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(crate::StoreError::Invalid(format!(
+                        concat!("unknown ", $what, " {:?}: expected one of {}"),
+                        text,
+                        Self::ALL.iter().map(|value| value.as_str()).collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Who may read a project's packages, as in GitLab.
+    Visibility, "visibility", {
+        /// Anyone, including anonymous callers.
+        Public => "public",
+        /// Any signed-in user.
+        Internal => "internal",
+        /// Members only.
+        Private => "private",
+    }
+);
+
+text_enum!(
+    /// A member's role in a project, GitLab's ladder from least to most powerful.
+    Role, "role", {
+        /// May read private projects.
+        Guest => "guest",
+        /// May read.
+        Reporter => "reporter",
+        /// May upload.
+        Developer => "developer",
+        /// May delete.
+        Maintainer => "maintainer",
+        /// Owns the project.
+        Owner => "owner",
+    }
+);
+
+/// A project: the unit of ownership and permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The numeric id.
+    pub id: ProjectId,
+    /// The unique full path, such as `group/sub/project`.
+    pub path: String,
+    /// Who may read it.
+    pub visibility: Visibility,
+    /// When it was created.
+    pub created_at: RevisionTime,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The numeric id.
+    pub id: UserId,
+    /// The unique user name.
+    pub username: String,
+    /// The argon2 hash of the password, if the user has one.
+    pub password_hash: Option<String>,
+    /// Whether the user is an instance administrator.
+    pub is_admin: bool,
+    /// Whether the user may sign in at all.
+    pub is_active: bool,
+    /// When the account was created.
+    pub created_at: RevisionTime,
+}
+
+/// A user account to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// The unique user name.
+    pub username: String,
+    /// The argon2 hash of the password, if any.
+    pub password_hash: Option<String>,
+    /// Whether the user is an instance administrator.
+    pub is_admin: bool,
+}
+
+/// A personal access token or a deploy token, as stored: never the secret, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The token's id (per kind).
+    pub id: i64,
+    /// What the token belongs to.
+    pub owner: TokenOwner,
+    /// A label chosen at creation.
+    pub name: String,
+    /// The hash of the secret.
+    pub token_hash: String,
+    /// The scopes, as stored (the identity layer parses them).
+    pub scopes: Vec<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<RevisionTime>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<RevisionTime>,
+    /// When it was last used (personal access tokens only).
+    pub last_used_at: Option<RevisionTime>,
+    /// When it was created.
+    pub created_at: RevisionTime,
+}
+
+/// Whose a token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// A personal access token of this user.
+    User(UserId),
+    /// A deploy token of this project, with its own user name.
+    Project {
+        /// The project.
+        project: ProjectId,
+        /// The deploy token's user name.
+        username: String,
+    },
+}
+
+/// A token to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// What the token belongs to.
+    pub owner: TokenOwner,
+    /// A label.
+    pub name: String,
+    /// The hash of the secret.
+    pub token_hash: String,
+    /// The scopes.
+    pub scopes: Vec<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<RevisionTime>,
+}
+
+/// A JWT signing key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// The key's id, which JWTs name in their header.
+    pub id: i64,
+    /// The secret, hex or base64 as the identity layer chose.
+    pub secret: String,
+    /// When it was created.
+    pub created_at: RevisionTime,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A committed revision and the time it was committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionEntry {
+    /// The revision.
+    pub revision: Revision,
+    /// When its manifest was stored; never changes.
+    pub time: RevisionTime,
+}
+
+/// One recipe revision in one project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecipeRevisionKey {
+    /// The project holding the recipe.
+    pub project: ProjectId,
+    /// The recipe.
+    pub recipe: RecipeReference,
+    /// The recipe revision.
+    pub revision: Revision,
+}
+
+/// One package revision in one project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PackageRevisionKey {
+    /// The recipe revision the package was built from.
+    pub recipe: RecipeRevisionKey,
+    /// The package id.
+    pub package_id: PackageId,
+    /// The package revision.
+    pub revision: Revision,
+}
+
+/// The revision a file belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileOwner {
+    /// A recipe revision's file.
+    Recipe(RecipeRevisionKey),
+    /// A package revision's file.
+    Package(PackageRevisionKey),
+}
+
+impl FileOwner {
+    /// The recipe revision this file is under (its own, or its package's).
+    #[must_use]
+    pub fn recipe(&self) -> &RecipeRevisionKey {
+        match self {
+            Self::Recipe(key) => key,
+            Self::Package(key) => &key.recipe,
+        }
+    }
+}
+
+/// A stored file of a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The path inside the revision.
+    pub path: FilePath,
+    /// Size and checksums of its content; `sha256` names the blob.
+    pub digests: Digests,
+    /// When the file was first stored.
+    pub created_at: RevisionTime,
+    /// When its content last changed (only `metadata/**` files change).
+    pub updated_at: RevisionTime,
+}
+
+/// A file to record, whose blob has been published.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile<'a> {
+    /// The path inside the revision.
+    pub path: &'a FilePath,
+    /// Size and checksums; `sha256` names the blob.
+    pub digests: &'a Digests,
+    /// The raw text when the file is a package's `conaninfo.txt`, kept for package search.
+    pub conaninfo: Option<&'a str>,
+}
+
+/// What recording a file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// The path was new in its revision.
+    Created,
+    /// The same content was already stored under this path: nothing changed.
+    Unchanged,
+    /// Different content replaced the old (a `metadata/**` file, or any file of a revision not
+    /// committed yet).
+    Replaced,
+}
+
+/// The result of [`crate::FileStore::record_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFile {
+    /// What happened to the file.
+    pub outcome: FileOutcome,
+    /// Set when this call committed the revision (the first store of its `conanmanifest.txt`).
+    pub committed: Option<RevisionEntry>,
+}
+
+/// A binary package of a recipe revision, with its latest committed revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageEntry {
+    /// The package id.
+    pub package_id: PackageId,
+    /// Its newest committed package revision.
+    pub latest: RevisionEntry,
+    /// The raw `conaninfo.txt` of that revision, when one was stored.
+    pub conaninfo: Option<String>,
+}
+
+/// Which projects a search covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchScope {
+    /// Every project (an instance administrator).
+    All,
+    /// These projects only (the ones the caller may read).
+    Projects(Vec<ProjectId>),
+}
+
+/// One recipe found by a search.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecipeMatch {
+    /// The recipe.
+    pub reference: RecipeReference,
+    /// The project holding it.
+    pub project: ProjectId,
+}

@@ -1,0 +1,256 @@
+//! The storage traits, grouped by aggregate. Synchronous: async callers run them on a blocking
+//! thread (`web::block`, `spawn_blocking`); each call is one transaction.
+
+use conan_model::{FilePath, PackageId, RecipeReference, RevisionTime, SearchPattern};
+
+use crate::StoreError;
+use crate::blob::Digests;
+use crate::records::{
+    FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey, Project,
+    ProjectId, RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role, SearchScope,
+    SigningKey, Token, User, UserId, Visibility,
+};
+
+/// Recipes and their revisions.
+///
+/// Only committed revisions (whose `conanmanifest.txt` is stored) are visible. Lists are newest
+/// first; a revision's time is its commit time and never changes.
+pub trait RecipeStore: Send + Sync {
+    /// The newest committed revision of a recipe, if any.
+    fn latest_recipe_revision(
+        &self,
+        project: ProjectId,
+        recipe: &RecipeReference,
+    ) -> Result<Option<RevisionEntry>, StoreError>;
+
+    /// Every committed revision of a recipe, newest first; empty if the recipe is unknown.
+    fn recipe_revisions(
+        &self,
+        project: ProjectId,
+        recipe: &RecipeReference,
+    ) -> Result<Vec<RevisionEntry>, StoreError>;
+
+    /// One committed recipe revision, if it exists.
+    fn recipe_revision(&self, key: &RecipeRevisionKey)
+    -> Result<Option<RevisionEntry>, StoreError>;
+
+    /// Deletes a recipe revision with its files and packages, committed or not, in one
+    /// transaction; deleting the last revision removes the recipe. Returns whether it existed.
+    fn delete_recipe_revision(&self, key: &RecipeRevisionKey) -> Result<bool, StoreError>;
+
+    /// Deletes a recipe with every revision, package and file. Returns whether it existed.
+    fn delete_recipe(
+        &self,
+        project: ProjectId,
+        recipe: &RecipeReference,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Binary packages of a recipe revision and their revisions.
+pub trait PackageStore: Send + Sync {
+    /// The packages of a recipe revision that have a committed revision, each with its newest
+    /// one, ordered by package id.
+    fn packages(&self, recipe: &RecipeRevisionKey) -> Result<Vec<PackageEntry>, StoreError>;
+
+    /// The newest committed revision of a package, if any.
+    fn latest_package_revision(
+        &self,
+        recipe: &RecipeRevisionKey,
+        package_id: &PackageId,
+    ) -> Result<Option<RevisionEntry>, StoreError>;
+
+    /// Every committed revision of a package, newest first.
+    fn package_revisions(
+        &self,
+        recipe: &RecipeRevisionKey,
+        package_id: &PackageId,
+    ) -> Result<Vec<RevisionEntry>, StoreError>;
+
+    /// One committed package revision, if it exists.
+    fn package_revision(
+        &self,
+        key: &PackageRevisionKey,
+    ) -> Result<Option<RevisionEntry>, StoreError>;
+
+    /// Deletes one package revision with its files; the package goes with its last revision.
+    fn delete_package_revision(&self, key: &PackageRevisionKey) -> Result<bool, StoreError>;
+
+    /// Deletes every revision of a package. Returns whether the package existed.
+    fn delete_package(
+        &self,
+        recipe: &RecipeRevisionKey,
+        package_id: &PackageId,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes every package of a recipe revision. Returns whether there was any.
+    fn delete_packages(&self, recipe: &RecipeRevisionKey) -> Result<bool, StoreError>;
+}
+
+/// Files of revisions, and the index of their content blobs.
+///
+/// Storing a file goes around the blob store (see [`crate::transfer`]): publish the blob, then
+/// record the file, which indexes the blob and re-checks that its object exists while holding
+/// the blob's index row, the lock the garbage collector needs to delete it. Recording
+/// `conanmanifest.txt` commits its revision.
+pub trait FileStore: Send + Sync {
+    /// The files of a committed revision, ordered by path; `None` when the revision does not
+    /// exist or is not committed.
+    fn files(&self, owner: &FileOwner) -> Result<Option<Vec<FileRecord>>, StoreError>;
+
+    /// One file of a committed revision.
+    fn file(&self, owner: &FileOwner, path: &FilePath) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Records a file, creating the recipe, revision and package rows it needs and indexing its
+    /// blob. `ensure_blob` runs inside the transaction once the blob's index row is locked: it
+    /// must make sure the object exists (publishing it again if a collector removed it) or
+    /// fail, which rolls everything back.
+    ///
+    /// Storing the same content again is [`crate::FileOutcome::Unchanged`]; different content
+    /// for an immutable file of a committed revision is a [`StoreError::Conflict`]. A package
+    /// file needs its recipe revision committed ([`StoreError::NotFound`] otherwise).
+    fn record_file(
+        &self,
+        owner: &FileOwner,
+        file: NewFile<'_>,
+        ensure_blob: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<RecordedFile, StoreError>;
+
+    /// A stored blob with this sha1, for the checksum-deploy probe.
+    fn blob_by_sha1(&self, sha1: &str) -> Result<Option<Digests>, StoreError>;
+}
+
+/// Recipe search.
+pub trait SearchStore: Send + Sync {
+    /// The recipes in `scope` that have a committed revision and match `pattern`, ordered by
+    /// name, version, user and channel (bytewise), at most `limit` of them.
+    fn search_recipes(
+        &self,
+        scope: &SearchScope,
+        pattern: &SearchPattern,
+        limit: usize,
+    ) -> Result<Vec<RecipeMatch>, StoreError>;
+}
+
+/// Users, projects, memberships, tokens and JWT signing keys.
+pub trait IdentityStore: Send + Sync {
+    /// Creates a project; a taken path is a [`StoreError::Conflict`].
+    fn create_project(&self, path: &str, visibility: Visibility) -> Result<Project, StoreError>;
+    /// A project by id.
+    fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError>;
+    /// A project by its full path.
+    fn project_by_path(&self, path: &str) -> Result<Option<Project>, StoreError>;
+    /// Every project, by path.
+    fn projects(&self) -> Result<Vec<Project>, StoreError>;
+    /// The public and internal projects (what any signed-in user may read), by path.
+    fn projects_with_visibility(
+        &self,
+        visibilities: &[Visibility],
+    ) -> Result<Vec<Project>, StoreError>;
+    /// Changes a project's visibility. Returns whether the project exists.
+    fn set_project_visibility(
+        &self,
+        id: ProjectId,
+        visibility: Visibility,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates a user; a taken name is a [`StoreError::Conflict`].
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+    /// A user by id.
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// A user by name.
+    fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// How many users exist (zero means first start).
+    fn user_count(&self) -> Result<u64, StoreError>;
+    /// Sets or clears a user's password hash. Returns whether the user exists.
+    fn set_password_hash(&self, id: UserId, hash: Option<&str>) -> Result<bool, StoreError>;
+    /// Enables or disables a user. Returns whether the user exists.
+    fn set_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError>;
+
+    /// Gives a user a role in a project, replacing any earlier role.
+    fn set_membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError>;
+    /// Removes a membership. Returns whether it existed.
+    fn remove_membership(&self, project: ProjectId, user: UserId) -> Result<bool, StoreError>;
+    /// A user's role in a project.
+    fn membership(&self, project: ProjectId, user: UserId) -> Result<Option<Role>, StoreError>;
+    /// The members of a project with their roles.
+    fn project_members(&self, project: ProjectId) -> Result<Vec<(User, Role)>, StoreError>;
+    /// The projects a user is a member of, with the role.
+    fn user_memberships(&self, user: UserId) -> Result<Vec<(ProjectId, Role)>, StoreError>;
+
+    /// Stores a new token (personal or deploy); a taken deploy-token user name is a conflict.
+    fn create_token(&self, token: &NewToken) -> Result<Token, StoreError>;
+    /// A personal access token by the hash of its secret.
+    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
+    /// A deploy token by the hash of its secret.
+    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
+    /// A personal access token by id.
+    fn personal_token(&self, id: i64) -> Result<Option<Token>, StoreError>;
+    /// A deploy token by id.
+    fn deploy_token(&self, id: i64) -> Result<Option<Token>, StoreError>;
+    /// A user's personal access tokens, newest first.
+    fn personal_tokens(&self, user: UserId) -> Result<Vec<Token>, StoreError>;
+    /// A project's deploy tokens, newest first.
+    fn deploy_tokens(&self, project: ProjectId) -> Result<Vec<Token>, StoreError>;
+    /// Revokes a personal access token. Returns whether it existed and was not revoked yet.
+    fn revoke_personal_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError>;
+    /// Revokes a deploy token. Returns whether it existed and was not revoked yet.
+    fn revoke_deploy_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError>;
+    /// Records that a personal access token was used.
+    fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError>;
+
+    /// Adds a JWT signing key; it becomes the newest.
+    fn add_signing_key(&self, secret: &str) -> Result<SigningKey, StoreError>;
+    /// Every signing key, newest first.
+    fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+    /// Removes a signing key. Returns whether it existed.
+    fn remove_signing_key(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// Maintenance: health, garbage collection of unreferenced blobs, verification.
+pub trait MaintenanceStore: Send + Sync {
+    /// Checks the database answers (for a readiness probe).
+    fn check(&self) -> Result<(), StoreError>;
+
+    /// Marks every blob that no file references and that is not marked yet as orphaned now.
+    /// Returns how many were marked.
+    fn mark_orphaned_blobs(&self) -> Result<u64, StoreError>;
+
+    /// Blobs marked orphaned before `before`, at most `limit`.
+    fn orphaned_blobs(&self, before: RevisionTime, limit: usize)
+    -> Result<Vec<String>, StoreError>;
+
+    /// Deletes the index row of an orphaned blob if it is still unreferenced and was marked
+    /// before `before`, calling `delete_object` while the row is locked, so that no upload can
+    /// index the blob between the object's deletion and the row's. Returns whether it was
+    /// deleted; a failing `delete_object` keeps the row.
+    fn delete_orphaned_blob(
+        &self,
+        sha256: &str,
+        before: RevisionTime,
+        delete_object: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether a blob has an index row (referenced or not yet collected).
+    fn blob_indexed(&self, sha256: &str) -> Result<bool, StoreError>;
+
+    /// Index rows of blobs in sha256 order, starting after `after`, at most `limit`.
+    fn indexed_blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Digests>, StoreError>;
+}
+
+/// Everything the registry stores about packages and people, in one object.
+pub trait MetadataStore:
+    RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore
+{
+}
+
+impl<T> MetadataStore for T where
+    T: RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore
+{
+}

@@ -1,0 +1,463 @@
+//! The protocols that span the metadata store and the blob store: storing an uploaded file,
+//! linking a known blob (checksum deploy), collecting garbage and verifying blobs.
+//!
+//! Storing a file is ordered so that no metadata row ever points at a missing blob and no
+//! committed file is ever lost:
+//!
+//! 1. stage the body in the blob store, hashing it (nothing is visible yet);
+//! 2. publish the blob at its content address (durable before step 3);
+//! 3. record the file in one transaction, which indexes the blob, locking its index row, and
+//!    then checks that the object still exists, publishing it again from the kept staging
+//!    object if a collector removed it in the meantime (it may commit the revision too);
+//! 4. discard the staging object.
+//!
+//! The garbage collector deletes a blob object only inside a transaction that holds the blob's
+//! index row and re-checks, under that lock, that no file references it and that it is still
+//! marked orphaned. Step 3 takes the same lock before its check, so whichever runs second sees
+//! the other's outcome: the collector skips a blob that step 3 indexed, and step 3 republishes a
+//! blob the collector removed. There is no window in between, whatever the grace period.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use conan_model::{FilePath, RevisionTime};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::StoreError;
+use crate::blob::{BlobError, BlobStore, Digests, Sha256Hex, StagedBlob};
+use crate::records::{FileOwner, NewFile, RecordedFile};
+use crate::traits::MetadataStore;
+
+/// A `conaninfo.txt` larger than this is stored but not kept as text for package search
+/// (GitLab caps the parsed info at 20,000 characters; real files are a few hundred bytes).
+pub const MAX_CONANINFO_BYTES: u64 = 64 * 1024;
+
+/// Why storing, linking or collecting failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The metadata store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob store refused or failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The body's sha1 is not the one the client announced; nothing was stored.
+    #[error("checksum mismatch: the client announced sha1 {expected}, the body has sha1 {actual}")]
+    ChecksumMismatch {
+        /// The announced sha1.
+        expected: String,
+        /// The body's sha1.
+        actual: String,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("a storage task did not finish: {0}")]
+    Task(String),
+}
+
+/// Runs a synchronous metadata call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, TransferError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| TransferError::Task(error.to_string()))?
+        .map_err(TransferError::from)
+}
+
+/// The result of storing a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// What the metadata store did.
+    pub recorded: RecordedFile,
+    /// Size and checksums of the stored content.
+    pub digests: Digests,
+}
+
+/// Stores an uploaded file in `owner` at `path`: the whole protocol of the module docs.
+///
+/// `expected_sha1` is the client's `X-Checksum-Sha1`: on a mismatch nothing is stored.
+/// Bodies over `max_size` bytes are refused while streaming.
+pub async fn store_file(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    owner: FileOwner,
+    path: FilePath,
+    body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    max_size: u64,
+    expected_sha1: Option<&str>,
+) -> Result<StoredFile, TransferError> {
+    // A package's conaninfo.txt is kept as text for package search: copy it while it streams
+    // rather than reading the blob back.
+    let keep = is_conaninfo(&owner, &path).then(|| Arc::new(Mutex::new(Vec::new())));
+    let body = match &keep {
+        Some(copy) => {
+            let copy = Arc::clone(copy);
+            body.inspect(move |chunk| {
+                if let (Ok(chunk), Ok(mut copy)) = (chunk, copy.lock())
+                    && copy.len() as u64 <= MAX_CONANINFO_BYTES
+                {
+                    copy.extend_from_slice(chunk);
+                }
+            })
+            .boxed()
+        }
+        None => body,
+    };
+    let staged = blobs.stage(body, max_size).await?;
+    let conaninfo = keep.and_then(|copy| {
+        let bytes = copy.lock().ok()?;
+        (bytes.len() as u64 <= MAX_CONANINFO_BYTES)
+            .then(|| String::from_utf8_lossy(&bytes).into_owned())
+    });
+    let (result, staged) = commit_staged(
+        metadata,
+        Arc::clone(&blobs),
+        owner,
+        path,
+        staged,
+        conaninfo,
+        expected_sha1,
+    )
+    .await;
+    // The staging object is only a safety copy from here on; a failure to remove it leaves a
+    // stale object that `purge_staging` removes later, so it never fails the upload.
+    if let Some(staged) = staged {
+        let _ = blobs.discard(staged).await;
+    }
+    result
+}
+
+/// Steps 2 and 3; gives the staged blob back for discarding (unless a task died with it).
+async fn commit_staged(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    owner: FileOwner,
+    path: FilePath,
+    staged: StagedBlob,
+    conaninfo: Option<String>,
+    expected_sha1: Option<&str>,
+) -> (Result<StoredFile, TransferError>, Option<StagedBlob>) {
+    let digests = staged.digests().clone();
+    if let Some(expected) = expected_sha1
+        && !expected.eq_ignore_ascii_case(&digests.sha1)
+    {
+        let mismatch = TransferError::ChecksumMismatch {
+            expected: expected.to_owned(),
+            actual: digests.sha1,
+        };
+        return (Err(mismatch), Some(staged));
+    }
+    // Outside any lock, so the copy does not hold the database. A collector may remove the
+    // object right after; step 3 notices and publishes again.
+    match blobs.publish(&staged).await {
+        Ok(()) => {}
+        Err(error) if vanished(&error) => {}
+        Err(error) => return (Err(error.into()), Some(staged)),
+    }
+    let runtime = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        let recorded = metadata.record_file(
+            &owner,
+            NewFile {
+                path: &path,
+                digests: &digests,
+                conaninfo: conaninfo.as_deref(),
+            },
+            &mut || {
+                runtime
+                    .block_on(async {
+                        if !blobs.contains(staged.sha256()).await? {
+                            blobs.publish(&staged).await?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(blob_failure)
+            },
+        );
+        (
+            recorded.map(|recorded| StoredFile { recorded, digests }),
+            staged,
+        )
+    });
+    match task.await {
+        Ok((result, staged)) => (result.map_err(TransferError::from), Some(staged)),
+        Err(error) => (Err(TransferError::Task(error.to_string())), None),
+    }
+}
+
+/// Whether a publish failed because the blob object disappeared under it.
+fn vanished(error: &BlobError) -> bool {
+    match error {
+        BlobError::NotFound { .. } => true,
+        BlobError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+fn is_conaninfo(owner: &FileOwner, path: &FilePath) -> bool {
+    matches!(owner, FileOwner::Package(_)) && path.as_str() == "conaninfo.txt"
+}
+
+/// A blob store failure inside a metadata transaction, kept as the source of a store error.
+fn blob_failure(error: BlobError) -> StoreError {
+    StoreError::Backend {
+        message: "blob store failed".to_owned(),
+        source: Box::new(error),
+    }
+}
+
+/// The text of a package's `conaninfo.txt`, read back from the blob store (for a linked file,
+/// whose body never streamed through), or `None` when it is not one or is too large to keep.
+async fn conaninfo_text(
+    blobs: &dyn BlobStore,
+    owner: &FileOwner,
+    path: &FilePath,
+    sha256: &Sha256Hex,
+    digests: &Digests,
+) -> Result<Option<String>, BlobError> {
+    if !is_conaninfo(owner, path) || digests.size > MAX_CONANINFO_BYTES {
+        return Ok(None);
+    }
+    let mut reader = blobs.open(sha256, None).await?;
+    let mut bytes = Vec::with_capacity(usize::try_from(digests.size).unwrap_or(0));
+    while let Some(chunk) = reader.body.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Links a blob the server already holds to `owner` at `path`, for the checksum-deploy probe
+/// (`X-Checksum-Deploy: true` with an empty body). Returns `None` when no blob has that sha1;
+/// otherwise the file is recorded with the same effects as an upload (a manifest commits).
+pub async fn link_by_sha1(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    owner: FileOwner,
+    path: FilePath,
+    sha1: &str,
+) -> Result<Option<StoredFile>, TransferError> {
+    let wanted = sha1.to_ascii_lowercase();
+    let store = Arc::clone(&metadata);
+    let Some(digests) = blocking(move || store.blob_by_sha1(&wanted)).await? else {
+        return Ok(None);
+    };
+    let Ok(sha256) = Sha256Hex::parse(&digests.sha256) else {
+        return Err(
+            StoreError::Corrupt(format!("blob index holds sha256 {:?}", digests.sha256)).into(),
+        );
+    };
+    // The index row exists, but the object must too: never record a file without its bytes.
+    let conaninfo = match conaninfo_text(blobs.as_ref(), &owner, &path, &sha256, &digests).await {
+        Ok(text) => text,
+        Err(BlobError::NotFound { .. }) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if !blobs.contains(&sha256).await? {
+        return Ok(None);
+    }
+    let runtime = tokio::runtime::Handle::current();
+    let recorded = blocking(move || {
+        let digests_of_file = digests.clone();
+        metadata
+            .record_file(
+                &owner,
+                NewFile {
+                    path: &path,
+                    digests: &digests,
+                    conaninfo: conaninfo.as_deref(),
+                },
+                &mut || match runtime.block_on(blobs.contains(&sha256)) {
+                    Ok(true) => Ok(()),
+                    // Collected since the lookup: with no body to publish, nothing to link.
+                    Ok(false) => Err(StoreError::NotFound(format!("blob {sha256} was collected"))),
+                    Err(error) => Err(blob_failure(error)),
+                },
+            )
+            .map(|recorded| StoredFile {
+                recorded,
+                digests: digests_of_file,
+            })
+    })
+    .await;
+    match recorded {
+        Ok(stored) => Ok(Some(stored)),
+        Err(TransferError::Store(StoreError::NotFound(message)))
+            if message.starts_with("blob ") =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// What a garbage collection did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs newly marked as unreferenced.
+    pub marked: u64,
+    /// Blobs deleted (object and index row).
+    pub deleted: u64,
+    /// Bytes those blobs held.
+    pub deleted_bytes: u64,
+    /// Stale staging objects removed.
+    pub staging_purged: usize,
+}
+
+/// Removes blobs that no file references and that have been unreferenced for at least `grace`,
+/// and staging objects older than `staging_age`. Safe to run at any time, on any node, beside
+/// uploads: see the module docs.
+pub async fn collect_garbage(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    grace: Duration,
+    staging_age: Duration,
+) -> Result<GcReport, TransferError> {
+    let mut report = GcReport::default();
+    let store = Arc::clone(&metadata);
+    report.marked = blocking(move || store.mark_orphaned_blobs()).await?;
+    let before = RevisionTime::from_system_time(SystemTime::now() - grace)
+        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let handle = tokio::runtime::Handle::current();
+    loop {
+        let store = Arc::clone(&metadata);
+        let batch = blocking(move || store.orphaned_blobs(before, 256)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut progressed = false;
+        for sha256 in batch {
+            let Ok(key) = Sha256Hex::parse(&sha256) else {
+                continue;
+            };
+            let size = blobs
+                .open(&key, Some(0..1))
+                .await
+                .map_or(0, |reader| reader.size);
+            let store = Arc::clone(&metadata);
+            let objects = Arc::clone(&blobs);
+            let runtime = handle.clone();
+            let deleted = blocking(move || {
+                store.delete_orphaned_blob(&sha256, before, &mut || {
+                    runtime
+                        .block_on(objects.delete(&key))
+                        .map_err(|error| StoreError::Backend {
+                            message: format!("cannot delete blob {key}"),
+                            source: Box::new(error),
+                        })
+                })
+            })
+            .await?;
+            if deleted {
+                progressed = true;
+                report.deleted += 1;
+                report.deleted_bytes += size;
+            }
+        }
+        // Everything left in the batch was referenced again meanwhile; stop instead of spinning.
+        if !progressed {
+            break;
+        }
+    }
+    report.staging_purged = blobs.purge_staging(staging_age).await?;
+    Ok(report)
+}
+
+/// One problem `verify_blobs` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobProblem {
+    /// The index has the blob, the blob store does not.
+    Missing {
+        /// The blob's sha256.
+        sha256: String,
+    },
+    /// The stored bytes no longer hash to what the index says.
+    Corrupt {
+        /// The blob's sha256 as indexed.
+        sha256: String,
+        /// What the bytes hash to now.
+        actual: Digests,
+    },
+}
+
+/// Re-reads every indexed blob and compares its size and checksums with the index, calling
+/// `progress` after each blob with the count so far.
+pub async fn verify_blobs(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<BlobProblem>, TransferError> {
+    let mut problems = Vec::new();
+    let mut after: Option<String> = None;
+    let mut checked = 0;
+    loop {
+        let store = Arc::clone(&metadata);
+        let cursor = after.clone();
+        let batch = blocking(move || store.indexed_blobs(cursor.as_deref(), 256)).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.sha256.clone());
+        for expected in batch {
+            let Ok(key) = Sha256Hex::parse(&expected.sha256) else {
+                problems.push(BlobProblem::Missing {
+                    sha256: expected.sha256,
+                });
+                continue;
+            };
+            match blobs.open(&key, None).await {
+                Ok(mut reader) => {
+                    let mut hasher = VerifyHasher::default();
+                    while let Some(chunk) = reader.body.next().await {
+                        hasher.update(&chunk?);
+                    }
+                    let actual = hasher.finish();
+                    if actual != expected {
+                        problems.push(BlobProblem::Corrupt {
+                            sha256: expected.sha256,
+                            actual,
+                        });
+                    }
+                }
+                Err(BlobError::NotFound { .. }) => {
+                    problems.push(BlobProblem::Missing {
+                        sha256: expected.sha256,
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+            checked += 1;
+            progress(checked);
+        }
+    }
+    Ok(problems)
+}
+
+/// The three checksums and the size of a blob read back for verification.
+#[derive(Default)]
+struct VerifyHasher {
+    size: u64,
+    md5: md5::Md5,
+    sha1: sha1::Sha1,
+    sha256: sha2::Sha256,
+}
+
+impl VerifyHasher {
+    fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest as _;
+        self.size += chunk.len() as u64;
+        self.md5.update(chunk);
+        self.sha1.update(chunk);
+        self.sha256.update(chunk);
+    }
+
+    fn finish(self) -> Digests {
+        use sha2::Digest as _;
+        Digests {
+            size: self.size,
+            md5: format!("{:x}", self.md5.finalize()),
+            sha1: format!("{:x}", self.sha1.finalize()),
+            sha256: format!("{:x}", self.sha256.finalize()),
+        }
+    }
+}

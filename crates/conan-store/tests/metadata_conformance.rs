@@ -1,0 +1,679 @@
+//! The metadata conformance suite: every guarantee of the storage traits, as the same test
+//! functions run on SQLite and on PostgreSQL (see `support`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is the failure report"
+)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use conan_model::{CaseSensitivity, FilePath, PackageId, RecipeReference, Revision, SearchPattern};
+use conan_store::blob::Digests;
+use conan_store::db::DieselStore;
+use conan_store::{
+    FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
+    PackageRevisionKey, PackageStore, ProjectId, RecipeRevisionKey, RecipeStore, Role, SearchScope,
+    SearchStore, StoreError, TokenOwner, Visibility,
+};
+use md5::Digest as _;
+
+/// Real digests of `content`, as the blob store would compute them.
+fn digests(content: &str) -> Digests {
+    Digests {
+        size: content.len() as u64,
+        md5: format!("{:x}", md5::Md5::digest(content.as_bytes())),
+        sha1: format!("{:x}", sha1::Sha1::digest(content.as_bytes())),
+        sha256: format!("{:x}", sha2::Sha256::digest(content.as_bytes())),
+    }
+}
+
+fn project(store: &DieselStore, path: &str) -> ProjectId {
+    store.create_project(path, Visibility::Public).unwrap().id
+}
+
+fn reference(text: &str) -> RecipeReference {
+    text.parse().unwrap()
+}
+
+/// A 32-hex revision built from a small number, so tests read `rev(1)`, `rev(2)`.
+fn rev(n: u32) -> Revision {
+    format!("{n:032x}").parse().unwrap()
+}
+
+fn pkg(n: u32) -> PackageId {
+    format!("{n:040x}").parse().unwrap()
+}
+
+fn path(text: &str) -> FilePath {
+    text.parse().unwrap()
+}
+
+fn recipe_key(project: ProjectId, recipe: &str, revision: u32) -> RecipeRevisionKey {
+    RecipeRevisionKey {
+        project,
+        recipe: reference(recipe),
+        revision: rev(revision),
+    }
+}
+
+fn package_key(recipe: &RecipeRevisionKey, package: u32, revision: u32) -> PackageRevisionKey {
+    PackageRevisionKey {
+        recipe: recipe.clone(),
+        package_id: pkg(package),
+        revision: rev(revision),
+    }
+}
+
+/// Records one file as the upload path does once its blob is published.
+fn put(
+    store: &DieselStore,
+    owner: &FileOwner,
+    file: &str,
+    content: &str,
+) -> conan_store::RecordedFile {
+    try_put(store, owner, file, content).unwrap()
+}
+
+fn try_put(
+    store: &DieselStore,
+    owner: &FileOwner,
+    file: &str,
+    content: &str,
+) -> Result<conan_store::RecordedFile, StoreError> {
+    let digests = digests(content);
+    let file_path = path(file);
+    let conaninfo = (file == "conaninfo.txt").then_some(content);
+    let file = NewFile {
+        path: &file_path,
+        digests: &digests,
+        conaninfo,
+    };
+    // The blob store is not part of this suite: its object "exists".
+    store.record_file(owner, file, &mut || Ok(()))
+}
+
+/// Uploads a whole recipe revision, manifest last, as the client does.
+fn upload_recipe(store: &DieselStore, key: &RecipeRevisionKey) {
+    let owner = FileOwner::Recipe(key.clone());
+    put(
+        store,
+        &owner,
+        "conanfile.py",
+        &format!("# recipe {}", key.revision),
+    );
+    put(store, &owner, "conan_export.tgz", "export");
+    put(
+        store,
+        &owner,
+        "conanmanifest.txt",
+        &format!("1\nconanfile.py: {}\n", key.revision),
+    );
+}
+
+/// Uploads a whole package revision, manifest last.
+fn upload_package(store: &DieselStore, key: &PackageRevisionKey) {
+    let owner = FileOwner::Package(key.clone());
+    put(
+        store,
+        &owner,
+        "conaninfo.txt",
+        &format!("[settings]\nos=Linux\n# {}\n", key.revision),
+    );
+    put(
+        store,
+        &owner,
+        "conan_package.tgz",
+        &format!("binary {}", key.revision),
+    );
+    put(
+        store,
+        &owner,
+        "conanmanifest.txt",
+        &format!("1\nconaninfo.txt: {}\n", key.revision),
+    );
+}
+
+fn revisions_of(store: &DieselStore, project: ProjectId, recipe: &str) -> Vec<Revision> {
+    store
+        .recipe_revisions(project, &reference(recipe))
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.revision)
+        .collect()
+}
+
+fn search(store: &DieselStore, scope: &SearchScope, pattern: &str) -> Vec<String> {
+    let pattern = SearchPattern::new(pattern, CaseSensitivity::Insensitive).unwrap();
+    store
+        .search_recipes(scope, &pattern, 500)
+        .unwrap()
+        .into_iter()
+        .map(|found| found.reference.to_string())
+        .collect()
+}
+
+backend_tests! {
+    fn a_revision_is_invisible_until_its_manifest_is_stored(store: &DieselStore) {
+        let project = project(store, "group/project");
+        let key = recipe_key(project, "zlib/1.3", 1);
+        let owner = FileOwner::Recipe(key.clone());
+        put(store, &owner, "conanfile.py", "recipe");
+        put(store, &owner, "conan_sources.tgz", "sources");
+        assert_eq!(store.latest_recipe_revision(project, &key.recipe).unwrap(), None);
+        assert!(store.recipe_revisions(project, &key.recipe).unwrap().is_empty());
+        assert_eq!(store.recipe_revision(&key).unwrap(), None);
+        assert_eq!(store.files(&owner).unwrap(), None);
+        assert_eq!(store.file(&owner, &path("conanfile.py")).unwrap(), None);
+        assert!(search(store, &SearchScope::All, "zlib").is_empty());
+
+        let stored = put(store, &owner, "conanmanifest.txt", "1\n");
+        let committed = stored.committed.expect("the manifest commits the revision");
+        assert_eq!(committed.revision, key.revision);
+        assert_eq!(store.latest_recipe_revision(project, &key.recipe).unwrap(), Some(committed.clone()));
+        let files: Vec<String> = store.files(&owner).unwrap().unwrap().into_iter().map(|f| f.path.to_string()).collect();
+        assert_eq!(files, ["conan_sources.tgz", "conanfile.py", "conanmanifest.txt"]);
+        assert_eq!(search(store, &SearchScope::All, "zlib"), ["zlib/1.3"]);
+
+        // Metadata may arrive after the manifest and is visible at once.
+        let late = put(store, &owner, "metadata/logs/build.log", "log");
+        assert_eq!(late.outcome, FileOutcome::Created);
+        assert_eq!(late.committed, None);
+        let record = store.file(&owner, &path("metadata/logs/build.log")).unwrap().unwrap();
+        assert_eq!(record.digests, digests("log"));
+        // The commit time never changes afterwards.
+        assert_eq!(store.latest_recipe_revision(project, &key.recipe).unwrap(), Some(committed));
+    }
+
+    fn revisions_list_newest_first_and_latest_follows_deletes(store: &DieselStore) {
+        let project = project(store, "p");
+        for n in 1..=3 {
+            upload_recipe(store, &recipe_key(project, "zlib/1.3", n));
+        }
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(3), rev(2), rev(1)]);
+        let entries = store.recipe_revisions(project, &reference("zlib/1.3")).unwrap();
+        assert!(entries.windows(2).all(|pair| pair[0].time > pair[1].time), "strictly ordered times");
+
+        assert!(store.delete_recipe_revision(&recipe_key(project, "zlib/1.3", 3)).unwrap());
+        let latest = store.latest_recipe_revision(project, &reference("zlib/1.3")).unwrap().unwrap();
+        assert_eq!(latest.revision, rev(2));
+        assert!(!store.delete_recipe_revision(&recipe_key(project, "zlib/1.3", 3)).unwrap(), "already gone");
+
+        assert!(store.delete_recipe_revision(&recipe_key(project, "zlib/1.3", 2)).unwrap());
+        assert!(store.delete_recipe_revision(&recipe_key(project, "zlib/1.3", 1)).unwrap());
+        assert_eq!(store.latest_recipe_revision(project, &reference("zlib/1.3")).unwrap(), None);
+        assert!(search(store, &SearchScope::All, "*").is_empty(), "an empty recipe is never shown");
+
+        upload_recipe(store, &recipe_key(project, "zlib/1.3", 4));
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(4)]);
+    }
+
+    fn reuploading_keeps_time_and_position_and_never_duplicates(store: &DieselStore) {
+        let project = project(store, "p");
+        let first = recipe_key(project, "zlib/1.3", 1);
+        upload_recipe(store, &first);
+        upload_recipe(store, &recipe_key(project, "zlib/1.3", 2));
+        let before = store.recipe_revisions(project, &first.recipe).unwrap();
+
+        // The oldest revision again: the reference server duplicates it here.
+        let owner = FileOwner::Recipe(first.clone());
+        let again = put(store, &owner, "conanmanifest.txt", &format!("1\nconanfile.py: {}\n", first.revision));
+        assert_eq!(again.outcome, FileOutcome::Unchanged);
+        assert_eq!(again.committed, None);
+        upload_recipe(store, &first);
+
+        assert_eq!(store.recipe_revisions(project, &first.recipe).unwrap(), before);
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(2), rev(1)]);
+    }
+
+    fn immutable_files_conflict_and_metadata_files_may_change(store: &DieselStore) {
+        let project = project(store, "p");
+        let key = recipe_key(project, "zlib/1.3", 1);
+        let owner = FileOwner::Recipe(key.clone());
+
+        // Before the commit a file may still be replaced (an interrupted upload retried).
+        put(store, &owner, "conanfile.py", "first try");
+        assert_eq!(put(store, &owner, "conanfile.py", "second try").outcome, FileOutcome::Replaced);
+        put(store, &owner, "metadata/sbom.json", "{}");
+        put(store, &owner, "conanmanifest.txt", "1\n");
+
+        assert_eq!(put(store, &owner, "conanfile.py", "second try").outcome, FileOutcome::Unchanged);
+        let conflict = try_put(store, &owner, "conanfile.py", "tampered").unwrap_err();
+        assert!(matches!(conflict, StoreError::Conflict(_)), "{conflict}");
+        assert!(conflict.to_string().contains("conanfile.py"), "{conflict}");
+        let manifest_conflict = try_put(store, &owner, "conanmanifest.txt", "2\n").unwrap_err();
+        assert!(matches!(manifest_conflict, StoreError::Conflict(_)));
+        // Nothing changed.
+        let record = store.file(&owner, &path("conanfile.py")).unwrap().unwrap();
+        assert_eq!(record.digests, digests("second try"));
+
+        assert_eq!(put(store, &owner, "metadata/sbom.json", "{\"v\":2}").outcome, FileOutcome::Replaced);
+        let metadata = store.file(&owner, &path("metadata/sbom.json")).unwrap().unwrap();
+        assert_eq!(metadata.digests, digests("{\"v\":2}"));
+        assert!(metadata.updated_at >= metadata.created_at);
+    }
+
+    fn packages_need_a_committed_recipe_revision(store: &DieselStore) {
+        let project = project(store, "p");
+        let recipe = recipe_key(project, "zlib/1.3", 1);
+        let package = FileOwner::Package(package_key(&recipe, 1, 1));
+        let error = try_put(store, &package, "conaninfo.txt", "[settings]\n").unwrap_err();
+        assert!(error.is_not_found(), "{error}");
+        put(store, &FileOwner::Recipe(recipe.clone()), "conanfile.py", "recipe");
+        let error = try_put(store, &package, "conaninfo.txt", "[settings]\n").unwrap_err();
+        assert!(error.is_not_found(), "uncommitted recipe revision: {error}");
+        put(store, &FileOwner::Recipe(recipe.clone()), "conanmanifest.txt", "1\n");
+        put(store, &package, "conaninfo.txt", "[settings]\n");
+    }
+
+    fn packages_list_their_latest_revision_and_conaninfo(store: &DieselStore) {
+        let project = project(store, "p");
+        let recipe = recipe_key(project, "zlib/1.3", 1);
+        upload_recipe(store, &recipe);
+        upload_package(store, &package_key(&recipe, 1, 1));
+        upload_package(store, &package_key(&recipe, 1, 2));
+        upload_package(store, &package_key(&recipe, 2, 7));
+        // An uncommitted package is invisible.
+        put(store, &FileOwner::Package(package_key(&recipe, 3, 1)), "conaninfo.txt", "[settings]\n");
+
+        let packages = store.packages(&recipe).unwrap();
+        let summary: Vec<(PackageId, Revision)> =
+            packages.iter().map(|p| (p.package_id.clone(), p.latest.revision.clone())).collect();
+        assert_eq!(summary, [(pkg(1), rev(2)), (pkg(2), rev(7))]);
+        assert_eq!(packages[0].conaninfo.as_deref(), Some(format!("[settings]\nos=Linux\n# {}\n", rev(2)).as_str()));
+
+        let revisions: Vec<Revision> = store.package_revisions(&recipe, &pkg(1)).unwrap().into_iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, [rev(2), rev(1)]);
+        assert_eq!(store.latest_package_revision(&recipe, &pkg(1)).unwrap().unwrap().revision, rev(2));
+        assert_eq!(store.latest_package_revision(&recipe, &pkg(3)).unwrap(), None);
+        assert!(store.package_revision(&package_key(&recipe, 1, 1)).unwrap().is_some());
+        assert!(store.package_revision(&package_key(&recipe, 3, 1)).unwrap().is_none());
+        let files: Vec<String> = store
+            .files(&FileOwner::Package(package_key(&recipe, 1, 2)))
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path.to_string())
+            .collect();
+        assert_eq!(files, ["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"]);
+        // Another recipe revision has no packages.
+        upload_recipe(store, &recipe_key(project, "zlib/1.3", 2));
+        assert!(store.packages(&recipe_key(project, "zlib/1.3", 2)).unwrap().is_empty());
+    }
+
+    fn package_deletes_cascade(store: &DieselStore) {
+        let project = project(store, "p");
+        let recipe = recipe_key(project, "zlib/1.3", 1);
+        upload_recipe(store, &recipe);
+        upload_package(store, &package_key(&recipe, 1, 1));
+        upload_package(store, &package_key(&recipe, 1, 2));
+        upload_package(store, &package_key(&recipe, 2, 1));
+        upload_package(store, &package_key(&recipe, 3, 1));
+
+        assert!(store.delete_package_revision(&package_key(&recipe, 1, 2)).unwrap());
+        assert_eq!(store.latest_package_revision(&recipe, &pkg(1)).unwrap().unwrap().revision, rev(1));
+        assert_eq!(store.files(&FileOwner::Package(package_key(&recipe, 1, 2))).unwrap(), None);
+        assert!(store.delete_package_revision(&package_key(&recipe, 1, 1)).unwrap());
+        assert!(store.packages(&recipe).unwrap().iter().all(|p| p.package_id != pkg(1)), "last revision takes the package");
+        assert!(!store.delete_package_revision(&package_key(&recipe, 1, 1)).unwrap());
+
+        assert!(store.delete_package(&recipe, &pkg(2)).unwrap());
+        assert!(!store.delete_package(&recipe, &pkg(2)).unwrap());
+        assert_eq!(store.packages(&recipe).unwrap().len(), 1);
+        assert!(store.delete_packages(&recipe).unwrap());
+        assert!(store.packages(&recipe).unwrap().is_empty());
+        assert!(!store.delete_packages(&recipe).unwrap());
+        // The recipe itself is untouched.
+        assert!(store.recipe_revision(&recipe).unwrap().is_some());
+    }
+
+    fn recipe_deletes_cascade_to_packages_and_files(store: &DieselStore) {
+        let project = project(store, "p");
+        let first = recipe_key(project, "zlib/1.3", 1);
+        let second = recipe_key(project, "zlib/1.3", 2);
+        upload_recipe(store, &first);
+        upload_recipe(store, &second);
+        upload_package(store, &package_key(&first, 1, 1));
+        upload_package(store, &package_key(&second, 1, 1));
+
+        assert!(store.delete_recipe_revision(&first).unwrap());
+        assert_eq!(store.files(&FileOwner::Recipe(first.clone())).unwrap(), None);
+        assert_eq!(store.files(&FileOwner::Package(package_key(&first, 1, 1))).unwrap(), None);
+        assert!(store.packages(&first).unwrap().is_empty());
+        assert_eq!(store.packages(&second).unwrap().len(), 1);
+
+        assert!(store.delete_recipe(project, &first.recipe).unwrap());
+        assert!(!store.delete_recipe(project, &first.recipe).unwrap());
+        assert_eq!(store.latest_recipe_revision(project, &first.recipe).unwrap(), None);
+        assert!(store.packages(&second).unwrap().is_empty());
+        // Every file row went with its revision: all blobs are now unreferenced.
+        assert_eq!(store.mark_orphaned_blobs().unwrap(), store.indexed_blobs(None, 1000).unwrap().len() as u64);
+    }
+
+    fn the_same_recipe_in_two_projects_is_two_recipes(store: &DieselStore) {
+        let one = project(store, "one");
+        let two = project(store, "two");
+        upload_recipe(store, &recipe_key(one, "zlib/1.3", 1));
+        upload_recipe(store, &recipe_key(two, "zlib/1.3", 2));
+        assert_eq!(revisions_of(store, one, "zlib/1.3"), [rev(1)]);
+        assert_eq!(revisions_of(store, two, "zlib/1.3"), [rev(2)]);
+        assert!(store.delete_recipe(one, &reference("zlib/1.3")).unwrap());
+        assert_eq!(revisions_of(store, two, "zlib/1.3"), [rev(2)]);
+    }
+
+    fn user_and_channel_are_part_of_the_identity(store: &DieselStore) {
+        let project = project(store, "p");
+        for (n, text) in ["zlib/1.3", "zlib/1.3@user", "zlib/1.3@user/channel", "Zlib/1.3"].iter().enumerate() {
+            upload_recipe(store, &recipe_key(project, text, u32::try_from(n).unwrap() + 1));
+        }
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(1)]);
+        assert_eq!(revisions_of(store, project, "zlib/1.3@user"), [rev(2)]);
+        assert_eq!(revisions_of(store, project, "zlib/1.3@user/channel"), [rev(3)]);
+        assert_eq!(revisions_of(store, project, "Zlib/1.3"), [rev(4)]);
+    }
+
+    fn search_uses_the_model_semantics_scope_and_limit(store: &DieselStore) {
+        let one = project(store, "one");
+        let two = project(store, "two");
+        for (n, text) in ["zlib/1.3", "zlib/1.2.13@user/channel", "zlibx/1.0", "Boost/1.80", "boost/1.81@conan"].iter().enumerate() {
+            upload_recipe(store, &recipe_key(one, text, u32::try_from(n).unwrap() + 1));
+        }
+        upload_recipe(store, &recipe_key(two, "zlib/2.0", 9));
+        // A recipe with only an uncommitted revision is not a search result.
+        put(store, &FileOwner::Recipe(recipe_key(one, "zlib/9.9", 1)), "conanfile.py", "x");
+
+        let only_one = SearchScope::Projects(vec![one]);
+        assert_eq!(search(store, &only_one, "zlib"), ["zlib/1.2.13@user/channel", "zlib/1.3"]);
+        assert_eq!(search(store, &SearchScope::All, "zlib"), ["zlib/1.2.13@user/channel", "zlib/1.3", "zlib/2.0"]);
+        assert_eq!(search(store, &only_one, "zlib/1.3"), ["zlib/1.3"]);
+        assert_eq!(search(store, &only_one, "*/*@*"), ["boost/1.81@conan", "zlib/1.2.13@user/channel"]);
+        assert_eq!(search(store, &only_one, "BOOST"), ["Boost/1.80", "boost/1.81@conan"]);
+        assert_eq!(search(store, &only_one, "zlib/1"), Vec::<String>::new());
+        assert_eq!(search(store, &only_one, ""), search(store, &only_one, "*"));
+        assert_eq!(search(store, &only_one, "*").len(), 5);
+        assert!(search(store, &SearchScope::Projects(vec![]), "*").is_empty());
+
+        let sensitive = SearchPattern::new("boost*", CaseSensitivity::Sensitive).unwrap();
+        let found: Vec<String> = store.search_recipes(&only_one, &sensitive, 500).unwrap().into_iter().map(|m| m.reference.to_string()).collect();
+        assert_eq!(found, ["boost/1.81@conan"]);
+
+        let everything = SearchPattern::new("*", CaseSensitivity::Insensitive).unwrap();
+        let capped = store.search_recipes(&SearchScope::All, &everything, 2).unwrap();
+        assert_eq!(capped.len(), 2);
+        let matched = store.search_recipes(&SearchScope::All, &SearchPattern::new("zlib/2*", CaseSensitivity::Insensitive).unwrap(), 500).unwrap();
+        assert_eq!(matched[0].project, two);
+    }
+
+    fn search_pages_through_many_recipes(store: &DieselStore) {
+        let project = project(store, "p");
+        // More than one search page (1000 rows), most of which the pattern rejects.
+        let owner_of = |n: u32| FileOwner::Recipe(recipe_key(project, &format!("pkg{n:04}/1.0"), 1));
+        for n in 0..1_050 {
+            put(store, &owner_of(n), "conanmanifest.txt", "1\n");
+        }
+        let found = search(store, &SearchScope::All, "pkg1*5");
+        assert_eq!(found, ["pkg1005/1.0", "pkg1015/1.0", "pkg1025/1.0", "pkg1035/1.0", "pkg1045/1.0"]);
+        let capped = store
+            .search_recipes(&SearchScope::All, &SearchPattern::new("pkg*", CaseSensitivity::Insensitive).unwrap(), 500)
+            .unwrap();
+        assert_eq!(capped.len(), 500);
+        assert_eq!(capped[499].reference.to_string(), "pkg0499/1.0");
+    }
+
+    fn blobs_are_indexed_and_collected(store: &DieselStore) {
+        let project = project(store, "p");
+        let key = recipe_key(project, "zlib/1.3", 1);
+        let owner = FileOwner::Recipe(key.clone());
+
+        // A failing blob check rolls the whole record back: no file, no revision, no index row.
+        let unpublished = digests("unpublished");
+        let failed = store
+            .record_file(
+                &owner,
+                NewFile { path: &path("conanmanifest.txt"), digests: &unpublished, conaninfo: None },
+                &mut || Err(StoreError::Invalid("object store down".to_owned())),
+            )
+            .unwrap_err();
+        assert!(matches!(failed, StoreError::Invalid(_)), "{failed}");
+        assert!(!store.blob_indexed(&unpublished.sha256).unwrap());
+        assert_eq!(store.recipe_revision(&key).unwrap(), None);
+
+        upload_recipe(store, &key);
+        let manifest = digests(&format!("1\nconanfile.py: {}\n", key.revision));
+        assert_eq!(store.blob_by_sha1(&manifest.sha1).unwrap(), Some(manifest.clone()));
+        assert_eq!(store.blob_by_sha1(&"0".repeat(40)).unwrap(), None);
+
+        // A blob whose only file went away is unreferenced.
+        let stray = digests("stray");
+        let scratch = recipe_key(project, "scratch/1.0", 9);
+        put(store, &FileOwner::Recipe(scratch.clone()), "conanfile.py", "stray");
+        store.delete_recipe_revision(&scratch).unwrap();
+        assert_eq!(store.mark_orphaned_blobs().unwrap(), 1);
+        let now = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        let far_past = conan_model::RevisionTime::from_unix_micros(0).unwrap();
+        assert_eq!(store.orphaned_blobs(now, 10).unwrap(), std::slice::from_ref(&stray.sha256));
+        assert!(store.orphaned_blobs(far_past, 10).unwrap().is_empty(), "grace period respected");
+
+        // Recording a file with it again clears the mark: that upload wins over the collector.
+        put(store, &FileOwner::Recipe(scratch.clone()), "conanfile.py", "stray");
+        store.delete_recipe_revision(&scratch).unwrap();
+        let mut deleted_objects = Vec::new();
+        assert!(!store.delete_orphaned_blob(&stray.sha256, now, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
+        assert!(deleted_objects.is_empty());
+
+        store.mark_orphaned_blobs().unwrap();
+        let later = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        assert!(store.delete_orphaned_blob(&stray.sha256, later, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
+        assert_eq!(deleted_objects.len(), 1);
+        assert!(!store.blob_indexed(&stray.sha256).unwrap());
+
+        // A failing object deletion keeps the row.
+        put(store, &FileOwner::Recipe(scratch.clone()), "conanfile.py", "stray");
+        store.delete_recipe_revision(&scratch).unwrap();
+        store.mark_orphaned_blobs().unwrap();
+        let later = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        let failed = store.delete_orphaned_blob(&stray.sha256, later, &mut || Err(StoreError::Invalid("disk gone".to_owned())));
+        assert!(failed.is_err());
+        assert!(store.blob_indexed(&stray.sha256).unwrap());
+
+        // Referenced blobs are never collected.
+        let referenced = store.indexed_blobs(None, 100).unwrap();
+        for blob in referenced.iter().filter(|b| b.sha256 != stray.sha256) {
+            assert!(!store.delete_orphaned_blob(&blob.sha256, later, &mut || Ok(())).unwrap());
+        }
+        // Paging through the index.
+        let first_page = store.indexed_blobs(None, 2).unwrap();
+        let next_page = store.indexed_blobs(Some(&first_page[1].sha256), 100).unwrap();
+        assert_eq!(first_page.len() + next_page.len(), referenced.len());
+    }
+
+    fn identical_content_is_one_blob(store: &DieselStore) {
+        let project = project(store, "p");
+        let one = FileOwner::Recipe(recipe_key(project, "zlib/1.3", 1));
+        let two = FileOwner::Recipe(recipe_key(project, "bzip2/1.0", 2));
+        put(store, &one, "conan_export.tgz", "same bytes");
+        put(store, &two, "conan_export.tgz", "same bytes");
+        let blobs = store.indexed_blobs(None, 100).unwrap();
+        assert_eq!(blobs.iter().filter(|b| b.sha256 == digests("same bytes").sha256).count(), 1);
+    }
+
+    fn concurrent_uploads_of_one_revision_leave_one_revision(store: &DieselStore) {
+        let project = project(store, "p");
+        let key = recipe_key(project, "zlib/1.3", 1);
+        let workers = 8;
+        let barrier = Arc::new(Barrier::new(workers));
+        thread::scope(|scope| {
+            for _ in 0..workers {
+                let barrier = Arc::clone(&barrier);
+                let key = key.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    upload_recipe(store, &key);
+                    upload_package(store, &package_key(&key, 1, 1));
+                });
+            }
+        });
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(1)]);
+        assert_eq!(store.package_revisions(&key, &pkg(1)).unwrap().len(), 1);
+        assert_eq!(store.files(&FileOwner::Recipe(key)).unwrap().unwrap().len(), 3);
+    }
+
+    fn concurrent_uploads_of_different_revisions_lose_none(store: &DieselStore) {
+        let project = project(store, "p");
+        let workers: u32 = 8;
+        let per_worker: u32 = 3;
+        let barrier = Arc::new(Barrier::new(workers as usize));
+        thread::scope(|scope| {
+            for worker in 0..workers {
+                let barrier = Arc::clone(&barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    for n in 0..per_worker {
+                        upload_recipe(store, &recipe_key(project, "zlib/1.3", 1 + worker * per_worker + n));
+                    }
+                });
+            }
+        });
+        let entries = store.recipe_revisions(project, &reference("zlib/1.3")).unwrap();
+        let distinct: BTreeSet<&Revision> = entries.iter().map(|e| &e.revision).collect();
+        assert_eq!(entries.len(), (workers * per_worker) as usize);
+        assert_eq!(distinct.len(), entries.len());
+        assert!(entries.windows(2).all(|pair| pair[0].time > pair[1].time), "commit times strictly ordered");
+    }
+
+    fn deletes_racing_uploads_and_downloads_leave_consistent_state(store: &DieselStore) {
+        let project = project(store, "p");
+        let key = recipe_key(project, "zlib/1.3", 1);
+        upload_recipe(store, &key);
+        let rounds = 20;
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..rounds {
+                    upload_recipe(store, &key);
+                    // The delete may land between the recipe and its package: then the package
+                    // upload is refused as "not found", never half applied.
+                    let package = FileOwner::Package(package_key(&key, 1, 1));
+                    for (file, content) in [("conaninfo.txt", "[settings]\n"), ("conanmanifest.txt", "1\n")] {
+                        if let Err(error) = try_put(store, &package, file, content) {
+                            assert!(error.is_not_found(), "{error}");
+                            break;
+                        }
+                    }
+                }
+            });
+            scope.spawn(|| {
+                for _ in 0..rounds {
+                    store.delete_recipe_revision(&key).unwrap();
+                }
+            });
+            scope.spawn(|| {
+                for _ in 0..rounds * 2 {
+                    // A reader sees either a whole committed revision or nothing.
+                    if let Some(files) = store.files(&FileOwner::Recipe(key.clone())).unwrap() {
+                        assert!(files.iter().any(|f| f.path.as_str() == "conanmanifest.txt"));
+                    }
+                    let _ = store.packages(&key).unwrap();
+                }
+            });
+        });
+        // Whatever order things ran in, what is visible is whole, and no row dangles: every
+        // blob is either referenced or collectable, and the recipe still answers.
+        if let Some(files) = store.files(&FileOwner::Recipe(key.clone())).unwrap() {
+            assert_eq!(files.len(), 3);
+        }
+        upload_recipe(store, &key);
+        assert_eq!(revisions_of(store, project, "zlib/1.3"), [rev(1)]);
+    }
+
+    fn projects_users_memberships(store: &DieselStore) {
+        let project = store.create_project("group/sub/project", Visibility::Private).unwrap();
+        assert_eq!(project.path, "group/sub/project");
+        assert!(matches!(store.create_project("group/sub/project", Visibility::Public), Err(StoreError::Conflict(_))));
+        assert_eq!(store.project_by_path("group/sub/project").unwrap().unwrap().id, project.id);
+        assert_eq!(store.project(project.id).unwrap().unwrap().visibility, Visibility::Private);
+        assert!(store.set_project_visibility(project.id, Visibility::Internal).unwrap());
+        assert_eq!(store.project(project.id).unwrap().unwrap().visibility, Visibility::Internal);
+        store.create_project("other", Visibility::Public).unwrap();
+        let open: Vec<String> = store.projects_with_visibility(&[Visibility::Public, Visibility::Internal]).unwrap().into_iter().map(|p| p.path).collect();
+        assert_eq!(open, ["group/sub/project", "other"]);
+        assert_eq!(store.projects().unwrap().len(), 2);
+
+        assert_eq!(store.user_count().unwrap(), 0);
+        let alice = store.create_user(&NewUser { username: "alice".to_owned(), password_hash: Some("hash".to_owned()), is_admin: true }).unwrap();
+        assert!(matches!(store.create_user(&NewUser { username: "alice".to_owned(), password_hash: None, is_admin: false }), Err(StoreError::Conflict(_))));
+        let bob = store.create_user(&NewUser { username: "bob".to_owned(), password_hash: None, is_admin: false }).unwrap();
+        assert_eq!(store.user_count().unwrap(), 2);
+        assert!(alice.is_admin && alice.is_active);
+        assert!(store.set_user_active(bob.id, false).unwrap());
+        assert!(!store.user(bob.id).unwrap().unwrap().is_active);
+        assert!(store.set_password_hash(bob.id, Some("new")).unwrap());
+        assert_eq!(store.user_by_name("bob").unwrap().unwrap().password_hash.as_deref(), Some("new"));
+
+        store.set_membership(project.id, bob.id, Role::Reporter).unwrap();
+        store.set_membership(project.id, bob.id, Role::Maintainer).unwrap();
+        assert_eq!(store.membership(project.id, bob.id).unwrap(), Some(Role::Maintainer));
+        assert_eq!(store.user_memberships(bob.id).unwrap(), [(project.id, Role::Maintainer)]);
+        assert_eq!(store.project_members(project.id).unwrap().len(), 1);
+        assert!(store.remove_membership(project.id, bob.id).unwrap());
+        assert_eq!(store.membership(project.id, bob.id).unwrap(), None);
+    }
+
+    fn tokens_and_signing_keys(store: &DieselStore) {
+        let project = store.create_project("p", Visibility::Private).unwrap();
+        let user = store.create_user(&NewUser { username: "carol".to_owned(), password_hash: None, is_admin: false }).unwrap();
+        let personal = store.create_token(&NewToken {
+            owner: TokenOwner::User(user.id),
+            name: "ci".to_owned(),
+            token_hash: "hash-1".to_owned(),
+            scopes: vec!["api".to_owned(), "read_package_registry".to_owned()],
+            expires_at: None,
+        }).unwrap();
+        assert_eq!(personal.scopes, ["api", "read_package_registry"]);
+        assert_eq!(store.personal_token_by_hash("hash-1").unwrap().unwrap().id, personal.id);
+        assert_eq!(store.personal_token_by_hash("nope").unwrap(), None);
+        let at = conan_model::RevisionTime::from_unix_micros(1_000_000).unwrap();
+        store.touch_personal_token(personal.id, at).unwrap();
+        assert_eq!(store.personal_token(personal.id).unwrap().unwrap().last_used_at, Some(at));
+        assert!(store.revoke_personal_token(personal.id, at).unwrap());
+        assert!(!store.revoke_personal_token(personal.id, at).unwrap(), "revoking twice");
+        assert_eq!(store.personal_tokens(user.id).unwrap()[0].revoked_at, Some(at));
+
+        let deploy = store.create_token(&NewToken {
+            owner: TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() },
+            name: "deploy".to_owned(),
+            token_hash: "hash-2".to_owned(),
+            scopes: vec!["write_package_registry".to_owned()],
+            expires_at: Some(at),
+        }).unwrap();
+        assert_eq!(deploy.expires_at, Some(at));
+        assert_eq!(store.deploy_token_by_hash("hash-2").unwrap().unwrap().owner, TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() });
+        let duplicate = store.create_token(&NewToken {
+            owner: TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() },
+            name: "again".to_owned(),
+            token_hash: "hash-3".to_owned(),
+            scopes: vec![],
+            expires_at: None,
+        });
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+        assert_eq!(store.deploy_tokens(project.id).unwrap().len(), 1);
+        assert!(store.revoke_deploy_token(deploy.id, at).unwrap());
+        assert!(store.deploy_token(deploy.id).unwrap().unwrap().revoked_at.is_some());
+
+        let first = store.add_signing_key("secret-1").unwrap();
+        let second = store.add_signing_key("secret-2").unwrap();
+        assert!(!format!("{first:?}").contains("secret-1"), "keys are redacted in Debug");
+        let keys: Vec<i64> = store.signing_keys().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(keys, [second.id, first.id]);
+        assert!(store.remove_signing_key(first.id).unwrap());
+        assert_eq!(store.signing_keys().unwrap().len(), 1);
+    }
+
+    fn the_database_answers_health_checks(store: &DieselStore) {
+        store.check().unwrap();
+    }
+}
