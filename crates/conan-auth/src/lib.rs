@@ -1,1 +1,42 @@
 #![doc = include_str!("../README.md")]
+
+pub mod admin;
+mod authenticator;
+pub mod jwt;
+pub mod password;
+pub mod policy;
+mod principal;
+pub mod token;
+
+pub use authenticator::{AuthConfig, Authenticator, Credentials, IssuedToken};
+pub use policy::{Action, Decision, decide};
+pub use principal::{Principal, Source};
+pub use token::{Access, Scope};
+
+use conan_store::StoreError;
+
+/// Why an identity operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Login credentials (user name and password or token) do not check out, or the
+    /// `Authorization` header is malformed. Maps to 401.
+    #[error("Wrong user or password")]
+    InvalidCredentials,
+    /// A bearer token is forged, expired, signed with an unknown key, or derived from a revoked
+    /// token or a disabled user. Maps to 401; the reason is deliberately not told.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Input an administrator gave is invalid; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something an administrator named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should never fail did (no randomness, no signing key).
+    #[error("{0}")]
+    Internal(String),
+}

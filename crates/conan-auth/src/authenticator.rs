@@ -1,0 +1,495 @@
+//! Authentication (credentials to a [`Principal`]), Conan token issuing, and the questions the
+//! HTTP layer asks: may this caller do that, and which projects may it read.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use conan_model::RevisionTime;
+use conan_store::{
+    IdentityStore, Project, ProjectId, SearchScope, Token, TokenOwner, User, UserId, Visibility,
+};
+
+use crate::AuthError;
+use crate::jwt::{self, Claims, ISSUER};
+use crate::password::{verify_password, waste_verification};
+use crate::policy::{Action, Decision, decide};
+use crate::principal::{Principal, Source};
+use crate::token::{self, Access, DEPLOY_TOKEN_PREFIX, PERSONAL_TOKEN_PREFIX};
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The longest a Conan token (JWT) lives, in seconds (default 90 days). A token derived from
+    /// a personal access token or deploy token never outlives it.
+    pub jwt_max_ttl_secs: u64,
+    /// Whether users may log in with their password (tokens always work).
+    pub password_login: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_max_ttl_secs: 90 * 24 * 3600,
+            password_login: true,
+        }
+    }
+}
+
+/// Credentials from an `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// HTTP Basic: a user name with a password, a personal access token or a deploy token.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or token.
+        password: String,
+    },
+    /// A bearer token: a Conan token (JWT), or a raw personal access or deploy token.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never prints a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => write!(f, "Basic({username:?}, <redacted>)"),
+            Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// Parses an `Authorization` header value; anything that is not well-formed Basic or Bearer
+    /// is [`AuthError::InvalidCredentials`].
+    pub fn from_header(value: &str) -> Result<Self, AuthError> {
+        let (scheme, rest) = value
+            .trim()
+            .split_once(' ')
+            .ok_or(AuthError::InvalidCredentials)?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            return Ok(Self::Bearer(rest.to_owned()));
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD
+                .decode(rest)
+                .map_err(|_| AuthError::InvalidCredentials)?;
+            let text = String::from_utf8(decoded).map_err(|_| AuthError::InvalidCredentials)?;
+            let (username, password) = text.split_once(':').ok_or(AuthError::InvalidCredentials)?;
+            return Ok(Self::Basic {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            });
+        }
+        Err(AuthError::InvalidCredentials)
+    }
+}
+
+/// A freshly issued Conan token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The JWT, the whole body of the `users/authenticate` answer.
+    pub token: String,
+    /// When it expires.
+    pub expires_at: RevisionTime,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers every identity question the HTTP layer has, over an [`IdentityStore`].
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn IdentityStore>,
+    config: AuthConfig,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+fn now_time() -> Result<RevisionTime, AuthError> {
+    RevisionTime::from_system_time(SystemTime::now())
+        .map_err(|error| AuthError::Internal(error.to_string()))
+}
+
+/// Whether a stored token may be used now.
+fn usable(token: &Token) -> bool {
+    token.revoked_at.is_none()
+        && token
+            .expires_at
+            .is_none_or(|expires| expires.unix_micros() / 1_000_000 > now_seconds())
+}
+
+impl Authenticator {
+    /// An authenticator over `store`.
+    pub fn new(store: Arc<dyn IdentityStore>, config: AuthConfig) -> Self {
+        Self { store, config }
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Creates the first JWT signing key if there is none. Returns whether it created one.
+    pub fn ensure_signing_key(&self) -> Result<bool, AuthError> {
+        if !self.store.signing_keys()?.is_empty() {
+            return Ok(false);
+        }
+        self.rotate_signing_key()?;
+        Ok(true)
+    }
+
+    /// Adds a new signing key, which signs every token from now on; older keys still verify
+    /// until removed. Returns the new key's id.
+    pub fn rotate_signing_key(&self) -> Result<i64, AuthError> {
+        let secret = token::generate_secret("")?;
+        let second = token::generate_secret("")?;
+        // 320 random bits, well above HS256's 256-bit key size.
+        Ok(self.store.add_signing_key(&format!("{secret}{second}"))?.id)
+    }
+
+    /// Authenticates a request: `None` (no `Authorization` header) is anonymous; credentials
+    /// that do not check out are an error, never a silent downgrade to anonymous.
+    pub fn authenticate(&self, credentials: Option<&Credentials>) -> Result<Principal, AuthError> {
+        match credentials {
+            None => Ok(Principal::Anonymous),
+            Some(Credentials::Basic { username, password }) => self.check_basic(username, password),
+            Some(Credentials::Bearer(token)) => {
+                if token.starts_with(PERSONAL_TOKEN_PREFIX)
+                    || token.starts_with(DEPLOY_TOKEN_PREFIX)
+                {
+                    self.check_secret(None, token)
+                        .map_err(|_| AuthError::InvalidToken)
+                } else {
+                    self.check_jwt(token)
+                }
+            }
+        }
+    }
+
+    /// `users/authenticate`: checks the credentials and issues a Conan token for them.
+    pub fn login(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Result<(Principal, IssuedToken), AuthError> {
+        let principal = match credentials {
+            None => return Err(AuthError::InvalidCredentials),
+            Some(credentials) => self.authenticate(Some(credentials))?,
+        };
+        let issued = self.issue(&principal)?;
+        Ok((principal, issued))
+    }
+
+    /// Issues a Conan token for an authenticated principal.
+    pub fn issue(&self, principal: &Principal) -> Result<IssuedToken, AuthError> {
+        let now = now_seconds();
+        let mut expires =
+            now.saturating_add(i64::try_from(self.config.jwt_max_ttl_secs).unwrap_or(i64::MAX));
+        let (sub, src) = match principal {
+            Principal::Anonymous => return Err(AuthError::InvalidCredentials),
+            Principal::User {
+                user,
+                source: Source::Password,
+                ..
+            } => (format!("user:{}", user.id), "password".to_owned()),
+            Principal::User {
+                user,
+                source: Source::PersonalToken(id),
+                ..
+            } => {
+                if let Some(token) = self.store.personal_token(*id)?
+                    && let Some(token_expiry) = token.expires_at
+                {
+                    expires = expires.min(token_expiry.unix_micros() / 1_000_000);
+                }
+                (format!("user:{}", user.id), format!("pat:{id}"))
+            }
+            Principal::DeployToken { token_id, .. } => {
+                if let Some(token) = self.store.deploy_token(*token_id)?
+                    && let Some(token_expiry) = token.expires_at
+                {
+                    expires = expires.min(token_expiry.unix_micros() / 1_000_000);
+                }
+                (format!("deploy:{token_id}"), format!("deploy:{token_id}"))
+            }
+        };
+        let claims = Claims {
+            sub,
+            src,
+            iat: now,
+            exp: expires,
+            iss: ISSUER.to_owned(),
+        };
+        let token = jwt::sign(&claims, &self.store.signing_keys()?)?;
+        let expires_at = RevisionTime::from_unix_micros(expires.saturating_mul(1_000_000))
+            .map_err(|error| AuthError::Internal(error.to_string()))?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    fn check_basic(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
+        if password.starts_with(PERSONAL_TOKEN_PREFIX) || password.starts_with(DEPLOY_TOKEN_PREFIX)
+        {
+            return self.check_secret(Some(username), password);
+        }
+        let Some(user) = self.store.user_by_name(username)? else {
+            waste_verification(password);
+            return Err(AuthError::InvalidCredentials);
+        };
+        let Some(hash) = user.password_hash.as_deref() else {
+            waste_verification(password);
+            return Err(AuthError::InvalidCredentials);
+        };
+        if !verify_password(password, hash) || !user.is_active || !self.config.password_login {
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(Principal::User {
+            user,
+            access: Access::FULL,
+            source: Source::Password,
+        })
+    }
+
+    /// Checks a raw personal access or deploy token; with a user name (HTTP Basic) it must be
+    /// the token's owner's or the deploy token's own.
+    fn check_secret(&self, username: Option<&str>, secret: &str) -> Result<Principal, AuthError> {
+        let hash = token::hash_secret(secret);
+        if secret.starts_with(PERSONAL_TOKEN_PREFIX) {
+            let token = self
+                .store
+                .personal_token_by_hash(&hash)?
+                .ok_or(AuthError::InvalidCredentials)?;
+            let TokenOwner::User(owner) = token.owner else {
+                return Err(AuthError::InvalidCredentials);
+            };
+            let user = self
+                .active_user(owner)
+                .ok_or(AuthError::InvalidCredentials)?;
+            if !usable(&token) || username.is_some_and(|name| name != user.username) {
+                return Err(AuthError::InvalidCredentials);
+            }
+            self.note_use(&token);
+            return Ok(Principal::User {
+                user,
+                access: Access::of_scopes(&token.scopes),
+                source: Source::PersonalToken(token.id),
+            });
+        }
+        let token = self
+            .store
+            .deploy_token_by_hash(&hash)?
+            .ok_or(AuthError::InvalidCredentials)?;
+        self.deploy_principal(&token, username)
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    fn deploy_principal(&self, token: &Token, username: Option<&str>) -> Option<Principal> {
+        let TokenOwner::Project {
+            project,
+            username: own,
+        } = &token.owner
+        else {
+            return None;
+        };
+        if !usable(token) || username.is_some_and(|name| name != own) {
+            return None;
+        }
+        // A deleted project takes its tokens with it (cascade), so this is only a consistency check.
+        self.store.project(*project).ok().flatten()?;
+        Some(Principal::DeployToken {
+            token_id: token.id,
+            project: *project,
+            username: own.clone(),
+            access: Access::of_scopes(&token.scopes),
+        })
+    }
+
+    fn active_user(&self, id: UserId) -> Option<User> {
+        self.store
+            .user(id)
+            .ok()
+            .flatten()
+            .filter(|user| user.is_active)
+    }
+
+    /// Records a personal access token's use, at most once a minute so reads do not become writes.
+    fn note_use(&self, token: &Token) {
+        let Ok(now) = now_time() else { return };
+        let stale = token
+            .last_used_at
+            .is_none_or(|last| now.unix_micros() - last.unix_micros() > 60_000_000);
+        if stale {
+            // Losing this bookkeeping must never fail a request.
+            let _ = self.store.touch_personal_token(token.id, now);
+        }
+    }
+
+    /// Verifies a Conan token and that what it was derived from still stands: the user active,
+    /// the token neither revoked nor expired. Every failure is [`AuthError::InvalidToken`].
+    fn check_jwt(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = jwt::verify(token, &self.store.signing_keys()?)?;
+        let parse_id = |text: &str, prefix: &str| -> Result<i64, AuthError> {
+            text.strip_prefix(prefix)
+                .and_then(|id| id.parse().ok())
+                .ok_or(AuthError::InvalidToken)
+        };
+        if let Some(user_id) = claims.sub.strip_prefix("user:") {
+            let user_id: i64 = user_id.parse().map_err(|_| AuthError::InvalidToken)?;
+            let user = self
+                .active_user(UserId(user_id))
+                .ok_or(AuthError::InvalidToken)?;
+            if claims.src == "password" {
+                if !self.config.password_login {
+                    return Err(AuthError::InvalidToken);
+                }
+                return Ok(Principal::User {
+                    user,
+                    access: Access::FULL,
+                    source: Source::Password,
+                });
+            }
+            let token_id = parse_id(&claims.src, "pat:")?;
+            let token = self
+                .store
+                .personal_token(token_id)?
+                .ok_or(AuthError::InvalidToken)?;
+            if token.owner != TokenOwner::User(user.id) || !usable(&token) {
+                return Err(AuthError::InvalidToken);
+            }
+            self.note_use(&token);
+            return Ok(Principal::User {
+                user,
+                access: Access::of_scopes(&token.scopes),
+                source: Source::PersonalToken(token_id),
+            });
+        }
+        let token_id = parse_id(&claims.sub, "deploy:")?;
+        if claims.src != claims.sub {
+            return Err(AuthError::InvalidToken);
+        }
+        let token = self
+            .store
+            .deploy_token(token_id)?
+            .ok_or(AuthError::InvalidToken)?;
+        self.deploy_principal(&token, None)
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    /// Decides whether `principal` may perform `action` on `project` (see [`crate::policy`]).
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        action: Action,
+    ) -> Result<Decision, AuthError> {
+        let role = match principal {
+            Principal::User { user, .. } => self.store.membership(project.id, user.id)?,
+            _ => None,
+        };
+        Ok(decide(principal, project, role, action))
+    }
+
+    /// The projects whose packages `principal` may read, for search.
+    pub fn readable_projects(&self, principal: &Principal) -> Result<SearchScope, AuthError> {
+        let mut visible: BTreeSet<ProjectId> = BTreeSet::new();
+        let open: &[Visibility] = match principal {
+            Principal::User { user, access, .. } => {
+                if !access.read {
+                    return Ok(SearchScope::Projects(Vec::new()));
+                }
+                if user.is_admin {
+                    return Ok(SearchScope::All);
+                }
+                visible.extend(
+                    self.store
+                        .user_memberships(user.id)?
+                        .into_iter()
+                        .map(|(project, _)| project),
+                );
+                &[Visibility::Public, Visibility::Internal]
+            }
+            Principal::DeployToken {
+                project, access, ..
+            } => {
+                if access.read {
+                    visible.insert(*project);
+                }
+                &[Visibility::Public]
+            }
+            Principal::Anonymous => &[Visibility::Public],
+        };
+        visible.extend(
+            self.store
+                .projects_with_visibility(open)?
+                .into_iter()
+                .map(|project| project.id),
+        );
+        Ok(SearchScope::Projects(visible.into_iter().collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_headers() {
+        let basic = format!("Basic {}", STANDARD.encode("alice:pa:ss word"));
+        assert_eq!(
+            Credentials::from_header(&basic).unwrap(),
+            Credentials::Basic {
+                username: "alice".into(),
+                password: "pa:ss word".into()
+            }
+        );
+        assert_eq!(
+            Credentials::from_header("bearer abc.def").unwrap(),
+            Credentials::Bearer("abc.def".into())
+        );
+        let odd = format!("Basic {}", STANDARD.encode("super admin@x.org!:p"));
+        assert!(
+            matches!(Credentials::from_header(&odd).unwrap(), Credentials::Basic { username, .. } if username == "super admin@x.org!")
+        );
+        for bad in [
+            "",
+            "Basic",
+            "Basic !!!",
+            "Bearer ",
+            "Digest abc",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
+            assert!(
+                matches!(
+                    Credentials::from_header(bad),
+                    Err(AuthError::InvalidCredentials)
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(!format!("{:?}", Credentials::from_header(&basic).unwrap()).contains("pa:ss"));
+    }
+}

@@ -1,0 +1,404 @@
+//! Authentication end to end over the real store: bootstrap, password and token logins, Conan
+//! tokens, revocation, disabled users, expiry, key rotation, permissions and search scope. Each
+//! test runs on SQLite and, when configured, PostgreSQL.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is the failure report"
+)]
+
+#[path = "../../conan-store/tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use conan_auth::admin::{self, BootstrapOptions};
+use conan_auth::{
+    Access, Action, AuthConfig, AuthError, Authenticator, Credentials, Decision, Principal, Scope,
+};
+use conan_model::RevisionTime;
+use conan_store::{IdentityStore, Role, SearchScope, Visibility};
+use support::TestDb;
+
+fn databases() -> Vec<TestDb> {
+    let mut all = vec![TestDb::sqlite()];
+    all.extend(TestDb::postgres());
+    all
+}
+
+fn store(db: &TestDb) -> Arc<dyn IdentityStore> {
+    Arc::new(db.store.clone())
+}
+
+fn basic(username: &str, password: &str) -> Credentials {
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    );
+    Credentials::from_header(&header).unwrap()
+}
+
+fn bearer(token: &str) -> Credentials {
+    Credentials::Bearer(token.to_owned())
+}
+
+fn at(offset: Duration, future: bool) -> RevisionTime {
+    let now = SystemTime::now();
+    RevisionTime::from_system_time(if future { now + offset } else { now - offset }).unwrap()
+}
+
+fn setup(db: &TestDb) -> Authenticator {
+    let auth = Authenticator::new(store(db), AuthConfig::default());
+    assert!(auth.ensure_signing_key().unwrap());
+    assert!(
+        !auth.ensure_signing_key().unwrap(),
+        "only the first start creates a key"
+    );
+    auth
+}
+
+#[test]
+fn bootstrap_creates_an_admin_a_project_and_a_working_token_once() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let report = admin::bootstrap(store.as_ref(), &BootstrapOptions::default())
+            .unwrap()
+            .unwrap();
+        assert!(report.admin.is_admin);
+        assert_eq!(report.project.path, "demo/packages");
+        assert_eq!(
+            store
+                .membership(report.project.id, report.admin.id)
+                .unwrap(),
+            Some(Role::Owner)
+        );
+        let secret = report.token.as_ref().unwrap().secret.clone();
+        assert!(secret.starts_with("crpat-"));
+        // Stored only as a hash.
+        assert_ne!(report.token.as_ref().unwrap().token.token_hash, secret);
+
+        let (principal, issued) = auth.login(Some(&basic("admin", &secret))).unwrap();
+        assert_eq!(principal.name(), "admin");
+        let again = auth.authenticate(Some(&bearer(&issued.token))).unwrap();
+        assert!(matches!(
+            again,
+            Principal::User {
+                access: Access::FULL,
+                ..
+            }
+        ));
+        assert!(
+            auth.authenticate(Some(&bearer(&secret))).is_ok(),
+            "a raw token works as a bearer"
+        );
+
+        assert!(
+            admin::bootstrap(store.as_ref(), &BootstrapOptions::default())
+                .unwrap()
+                .is_none()
+        );
+
+        // With a password instead of a token.
+        let other = TestDb::sqlite();
+        let with_password = BootstrapOptions {
+            admin_password: Some("s3cret-pass".into()),
+            ..BootstrapOptions::default()
+        };
+        let report = admin::bootstrap(&other.store, &with_password)
+            .unwrap()
+            .unwrap();
+        assert!(report.token.is_none());
+        let other_auth = setup(&other);
+        assert!(
+            other_auth
+                .login(Some(&basic("admin", "s3cret-pass")))
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn password_logins() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        admin::create_user(store.as_ref(), "alice", Some("correct horse"), false).unwrap();
+        let (principal, issued) = auth.login(Some(&basic("alice", "correct horse"))).unwrap();
+        assert!(matches!(principal, Principal::User { ref user, .. } if user.username == "alice"));
+        assert!(
+            issued.expires_at > at(Duration::from_hours(89 * 24), true),
+            "90 days by default"
+        );
+        assert!(issued.expires_at < at(Duration::from_hours(91 * 24), true));
+
+        for wrong in [
+            basic("alice", "wrong horse"),
+            basic("nobody", "correct horse"),
+            basic("", ""),
+        ] {
+            assert!(matches!(
+                auth.login(Some(&wrong)),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            auth.login(None),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert_eq!(auth.authenticate(None).unwrap(), Principal::Anonymous);
+
+        // Password logins switched off: no new logins, and earlier password tokens stop working.
+        let strict = Authenticator::new(
+            Arc::clone(&store),
+            AuthConfig {
+                password_login: false,
+                ..AuthConfig::default()
+            },
+        );
+        assert!(matches!(
+            strict.login(Some(&basic("alice", "correct horse"))),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            strict.authenticate(Some(&bearer(&issued.token))),
+            Err(AuthError::InvalidToken)
+        ));
+    }
+}
+
+#[test]
+fn personal_tokens_revocation_expiry_and_disabled_users() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let bob = admin::create_user(store.as_ref(), "bob", None, false).unwrap();
+        let token = admin::create_personal_token(
+            store.as_ref(),
+            bob.id,
+            "ci",
+            &[Scope::ReadPackageRegistry],
+            None,
+        )
+        .unwrap();
+        let (principal, issued) = auth.login(Some(&basic("bob", &token.secret))).unwrap();
+        assert!(matches!(
+            principal,
+            Principal::User {
+                access: Access {
+                    read: true,
+                    write: false
+                },
+                ..
+            }
+        ));
+        assert!(
+            matches!(
+                auth.login(Some(&basic("mallory", &token.secret))),
+                Err(AuthError::InvalidCredentials)
+            ),
+            "the owner's name is required"
+        );
+        assert!(
+            store
+                .personal_token(token.token.id)
+                .unwrap()
+                .unwrap()
+                .last_used_at
+                .is_some()
+        );
+
+        // The JWT claims never carry the secret.
+        let payload = issued.token.split('.').nth(1).unwrap();
+        let claims = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            !claims.contains(&token.secret) && claims.contains(&format!("pat:{}", token.token.id)),
+            "{claims}"
+        );
+
+        store
+            .revoke_personal_token(token.token.id, at(Duration::ZERO, false))
+            .unwrap();
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(&issued.token))),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.login(Some(&basic("bob", &token.secret))),
+            Err(AuthError::InvalidCredentials)
+        ));
+
+        // A token that expires soon caps its JWT; an expired one fails.
+        let soon = at(Duration::from_hours(1), true);
+        let short = admin::create_personal_token(
+            store.as_ref(),
+            bob.id,
+            "short",
+            &[Scope::Api],
+            Some(soon),
+        )
+        .unwrap();
+        let (_, capped) = auth.login(Some(&basic("bob", &short.secret))).unwrap();
+        assert!(capped.expires_at <= soon);
+        let expired = admin::create_personal_token(
+            store.as_ref(),
+            bob.id,
+            "old",
+            &[Scope::Api],
+            Some(at(Duration::from_mins(1), false)),
+        )
+        .unwrap();
+        assert!(matches!(
+            auth.login(Some(&basic("bob", &expired.secret))),
+            Err(AuthError::InvalidCredentials)
+        ));
+
+        // Disabling the user stops every credential at once.
+        store.set_user_active(bob.id, false).unwrap();
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(&capped.token))),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.login(Some(&basic("bob", &short.secret))),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+}
+
+#[test]
+fn deploy_tokens() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let own = admin::create_project(store.as_ref(), "team/lib", Visibility::Private).unwrap();
+        let other =
+            admin::create_project(store.as_ref(), "team/other", Visibility::Private).unwrap();
+        let token = admin::create_deploy_token(
+            store.as_ref(),
+            &own,
+            Some("ci-deploy"),
+            "ci",
+            &[Scope::WritePackageRegistry],
+            None,
+        )
+        .unwrap();
+        assert!(token.secret.starts_with("crdt-"));
+        assert!(
+            admin::create_deploy_token(store.as_ref(), &own, None, "x", &[Scope::Api], None)
+                .is_err()
+        );
+
+        let (principal, issued) = auth
+            .login(Some(&basic("ci-deploy", &token.secret)))
+            .unwrap();
+        assert!(matches!(principal, Principal::DeployToken { .. }));
+        let principal = auth.authenticate(Some(&bearer(&issued.token))).unwrap();
+        assert_eq!(
+            auth.authorize(&principal, &own, Action::Delete).unwrap(),
+            Decision::Allow
+        );
+        assert_eq!(
+            auth.authorize(&principal, &other, Action::Read).unwrap(),
+            Decision::NotFound
+        );
+
+        store
+            .revoke_deploy_token(token.token.id, at(Duration::ZERO, false))
+            .unwrap();
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(&issued.token))),
+            Err(AuthError::InvalidToken)
+        ));
+    }
+}
+
+#[test]
+fn signing_keys_rotate() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        admin::create_user(store.as_ref(), "carol", Some("long enough"), false).unwrap();
+        let old_key = store.signing_keys().unwrap()[0].id;
+        let (_, before) = auth.login(Some(&basic("carol", "long enough"))).unwrap();
+        let new_key = auth.rotate_signing_key().unwrap();
+        assert_ne!(new_key, old_key);
+        let (_, after) = auth.login(Some(&basic("carol", "long enough"))).unwrap();
+        assert!(
+            auth.authenticate(Some(&bearer(&before.token))).is_ok(),
+            "old keys verify until removed"
+        );
+        store.remove_signing_key(old_key).unwrap();
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(&before.token))),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(auth.authenticate(Some(&bearer(&after.token))).is_ok());
+    }
+}
+
+#[test]
+fn permissions_and_search_scope_come_from_memberships() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let public = admin::create_project(store.as_ref(), "open/pub", Visibility::Public).unwrap();
+        let internal =
+            admin::create_project(store.as_ref(), "corp/int", Visibility::Internal).unwrap();
+        let private =
+            admin::create_project(store.as_ref(), "corp/secret", Visibility::Private).unwrap();
+        let hidden =
+            admin::create_project(store.as_ref(), "corp/hidden", Visibility::Private).unwrap();
+        let dave = admin::create_user(store.as_ref(), "dave", Some("password1"), false).unwrap();
+        store
+            .set_membership(private.id, dave.id, Role::Reporter)
+            .unwrap();
+        let root = admin::create_user(store.as_ref(), "root", Some("password1"), true).unwrap();
+
+        let dave = auth
+            .authenticate(Some(&basic("dave", "password1")))
+            .unwrap();
+        assert_eq!(
+            auth.authorize(&dave, &private, Action::Read).unwrap(),
+            Decision::Allow
+        );
+        assert_eq!(
+            auth.authorize(&dave, &private, Action::Upload).unwrap(),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            auth.authorize(&dave, &hidden, Action::Read).unwrap(),
+            Decision::NotFound
+        );
+        assert_eq!(
+            auth.authorize(&Principal::Anonymous, &hidden, Action::Read)
+                .unwrap(),
+            Decision::Unauthorized
+        );
+
+        let ids = |scope: SearchScope| match scope {
+            SearchScope::Projects(ids) => ids,
+            SearchScope::All => panic!("unexpected All"),
+        };
+        assert_eq!(
+            ids(auth.readable_projects(&Principal::Anonymous).unwrap()),
+            [public.id]
+        );
+        assert_eq!(
+            ids(auth.readable_projects(&dave).unwrap()),
+            [public.id, internal.id, private.id]
+        );
+        let root = auth
+            .authenticate(Some(&basic(&root.username, "password1")))
+            .unwrap();
+        assert_eq!(auth.readable_projects(&root).unwrap(), SearchScope::All);
+    }
+}
