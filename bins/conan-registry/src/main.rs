@@ -1,25 +1,60 @@
 //! The `conan-registry` binary: command line, configuration, wiring and serving.
-//!
-//! Only the command-line surface exists so far. The storage, identity and API layers that `serve`
-//! composes are built by later issues; until then `serve` says so and exits with status 2 rather
-//! than pretending to run.
 
+mod admin;
+mod serve;
+mod settings;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use conan_store::IdentityStore;
+
+use crate::settings::{Overrides, Settings};
 
 /// A self-hosted Conan package registry, wire-compatible with GitLab's Conan API.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// A TOML configuration file (also `CONAN_REGISTRY_CONFIG`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The data directory of the embedded defaults (default `./data`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the Conan API (not available yet: the HTTP layer is not built).
-    Serve,
+    /// Serve the Conan API (first start on an empty database creates an administrator).
+    Serve {
+        /// The address to listen on (default 127.0.0.1:9300).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(admin::ProjectCommand),
+    /// Manage project memberships.
+    #[command(subcommand)]
+    Member(admin::MemberCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Manage deploy tokens.
+    #[command(subcommand)]
+    DeployToken(admin::DeployTokenCommand),
+    /// Manage the keys that sign Conan tokens.
+    #[command(subcommand)]
+    SigningKey(admin::SigningKeyCommand),
     /// Check Conan references and print them in canonical and URL form.
     CheckRef {
         /// References such as `zlib/1.3` or `pkg/1.0@user/channel#rrev:package_id#prev`.
@@ -29,16 +64,57 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Serve => {
-            eprintln!(
-                "conan-registry: `serve` is not available yet: the storage, identity and HTTP \
-                 layers it composes are still to be built (see the README's status section)."
-            );
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // One clear line (with its causes), never a panic or a backtrace.
+            eprintln!("conan-registry: error: {error:#}");
+            ExitCode::FAILURE
         }
-        Command::CheckRef { references } => check_refs(&references),
     }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let bind = match &cli.command {
+        Command::Serve { bind } => bind.clone(),
+        _ => None,
+    };
+    if let Command::CheckRef { references } = &cli.command {
+        return Ok(check_refs(references));
+    }
+    let settings = Settings::load(&Overrides {
+        config_file: cli.config,
+        data_dir: cli.data_dir,
+        bind,
+    })?;
+    match cli.command {
+        Command::Serve { .. } => {
+            actix_web::rt::System::new().block_on(serve::serve(settings))?;
+        }
+        Command::Migrate => {
+            let store = serve::open_metadata(&settings)?;
+            eprintln!(
+                "conan-registry: the {} database is up to date",
+                store.backend()
+            );
+        }
+        Command::User(command) => admin::user(&*identity(&settings)?, command)?,
+        Command::Project(command) => admin::project(&*identity(&settings)?, command)?,
+        Command::Member(command) => admin::member(&*identity(&settings)?, command)?,
+        Command::Token(command) => admin::token(&*identity(&settings)?, command)?,
+        Command::DeployToken(command) => admin::deploy_token(&*identity(&settings)?, command)?,
+        Command::SigningKey(command) => {
+            admin::signing_key(identity(&settings)?, settings.auth.clone(), &command)?;
+        }
+        Command::CheckRef { .. } => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityStore>> {
+    std::fs::create_dir_all(settings.data_dir()).ok();
+    Ok(Arc::new(serve::open_metadata(settings)?))
 }
 
 /// Parses each reference with the domain model and reports it, so the rules can be tried by hand.

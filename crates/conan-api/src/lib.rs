@@ -1,1 +1,15 @@
 #![doc = include_str!("../README.md")]
+
+mod access;
+mod config;
+mod error;
+mod params;
+mod respond;
+mod routes;
+mod state;
+mod transfer;
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+pub use routes::{CAPABILITIES, INSTANCE_PREFIX, PROJECT_PREFIX, configure};
+pub use state::AppState;

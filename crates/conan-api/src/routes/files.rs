@@ -1,0 +1,226 @@
+//! The files of a recipe or package revision: list, download, upload and the checksum-deploy
+//! probe. The same handlers serve both, told apart by whether the route has `{prev}`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use conan_model::RevisionTime;
+use conan_store::FileOwner;
+use conan_store::transfer::{self, StoredFile};
+use serde::Serialize;
+
+use crate::access::{Target, blocking};
+use crate::error::ApiError;
+use crate::respond::{json, json_with};
+use crate::transfer::{download as stream_file, forward_body};
+
+/// The header carrying the sha1 the client computed for the body it sends.
+const CHECKSUM_SHA1: &str = "X-Checksum-Sha1";
+/// The header that turns an empty PUT into a checksum-deploy probe.
+const CHECKSUM_DEPLOY: &str = "X-Checksum-Deploy";
+
+/// What the missing things of a route are called in GitLab's messages.
+fn names(owner: &FileOwner) -> (&'static str, &'static str) {
+    match owner {
+        FileOwner::Recipe(_) => ("Recipe files Not Found", "Recipe file Not Found"),
+        FileOwner::Package(_) => ("Package files Not Found", "Package file Not Found"),
+    }
+}
+
+/// The answer of a file list: the paths, each with an empty object reserved for metadata.
+#[derive(Debug, Serialize)]
+struct FileList {
+    files: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `GET .../files`: the files of a committed revision; 404 when it does not exist or has no
+/// `conanmanifest.txt` yet.
+pub(super) async fn list(target: Target) -> Result<HttpResponse, ApiError> {
+    let owner = target.owner()?;
+    let (missing, _) = names(&owner);
+    let store = Arc::clone(&target.state.metadata);
+    let files = blocking(move || Ok(store.files(&owner)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(missing))?;
+    json(&FileList {
+        files: files
+            .into_iter()
+            .map(|file| {
+                (
+                    file.path.to_string(),
+                    serde_json::Value::Object(serde_json::Map::new()),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// `GET .../files/{path}`: the file's bytes, streamed, with `Range` support.
+pub(super) async fn download(
+    target: Target,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let owner = target.owner()?;
+    let path = target.path()?;
+    let (_, missing) = names(&owner);
+    let store = Arc::clone(&target.state.metadata);
+    let record = blocking(move || Ok(store.file(&owner, &path)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(missing))?;
+    let range = request
+        .headers()
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok());
+    stream_file(target.state.blobs.as_ref(), &record, range).await
+}
+
+/// The answer to an upload, in the spirit of GitLab's package-file row.
+#[derive(Debug, Serialize)]
+struct UploadedFile {
+    project_id: i64,
+    file_name: String,
+    size: u64,
+    file_md5: String,
+    file_sha1: String,
+    file_sha256: String,
+    created_at: String,
+    updated_at: String,
+    status: &'static str,
+    recipe_revision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conan_package_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package_revision: Option<String>,
+}
+
+/// `PUT .../files/{path}`: stores the raw body (200), or answers a checksum-deploy probe by
+/// linking content the server already has (201, or 404 so the client uploads).
+///
+/// - `X-Checksum-Sha1` is verified: a mismatch is a 400 and nothing is stored.
+/// - A `Content-Length` over the limit is a 400 before the body is read; a body that grows past
+///   the limit without announcing it is a 400 too, and nothing is kept.
+/// - A package file needs its recipe revision committed (404 otherwise); different content for
+///   an immutable file of a committed revision is a 409.
+/// - `X-Checksum-Deploy: true` makes the request a probe whatever its body: the body is never
+///   read, so an empty probe can never store an empty file.
+pub(super) async fn upload(
+    target: Target,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let owner = target.owner()?;
+    let path = target.path()?;
+    let headers = request.headers();
+    let sha1 = checksum_sha1(headers)?;
+    let metadata = Arc::clone(&target.state.metadata);
+    let blobs = Arc::clone(&target.state.blobs);
+    let (status, stored) = if is_deploy_probe(headers) {
+        let sha1 = sha1.ok_or_else(no_checksum_storage)?;
+        let linked =
+            transfer::link_by_sha1(metadata, blobs, owner.clone(), path.clone(), &sha1).await?;
+        (StatusCode::CREATED, linked.ok_or_else(no_checksum_storage)?)
+    } else {
+        let limit = target.state.config.max_upload_size;
+        if let Some(length) = content_length(headers)
+            && length > limit
+        {
+            return Err(ApiError::bad_request(format!(
+                "file too large: {length} bytes is over the limit of {limit} bytes"
+            )));
+        }
+        let (owner, path) = (owner.clone(), path.clone());
+        let stored = forward_body(payload, |body| {
+            transfer::store_file(metadata, blobs, owner, path, body, limit, sha1.as_deref())
+        })
+        .await?;
+        (StatusCode::OK, stored)
+    };
+    json_with(status, &uploaded(&target, owner, path, stored).await?)
+}
+
+/// GitLab's message for a probe whose content the server does not have.
+fn no_checksum_storage() -> ApiError {
+    ApiError::not_found("Non checksum storage Not Found")
+}
+
+/// Whether the request is a checksum-deploy probe.
+fn is_deploy_probe(headers: &HeaderMap) -> bool {
+    headers
+        .get(CHECKSUM_DEPLOY)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The announced sha1, if any: 40 hex digits, else a 400 naming the header.
+fn checksum_sha1(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(CHECKSUM_SHA1) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.len() == 40 && text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        Ok(Some(text.to_ascii_lowercase()))
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid {CHECKSUM_SHA1} header {:?}: expected 40 hex digits",
+            value.to_str().unwrap_or("<not text>")
+        )))
+    }
+}
+
+/// The announced body length, if the header is there and readable.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Describes a stored file. Its times come from the store when the revision is visible (so a
+/// re-upload shows when the file first arrived); a file of a revision that is not committed yet
+/// is not visible, and it was stored just now.
+async fn uploaded(
+    target: &Target,
+    owner: FileOwner,
+    path: conan_model::FilePath,
+    stored: StoredFile,
+) -> Result<UploadedFile, ApiError> {
+    let store = Arc::clone(&target.state.metadata);
+    let (lookup_owner, lookup_path) = (owner.clone(), path.clone());
+    let record = blocking(move || Ok(store.file(&lookup_owner, &lookup_path)?)).await?;
+    let (created_at, updated_at) = if let Some(record) = record {
+        (record.created_at, record.updated_at)
+    } else {
+        let now = RevisionTime::from_system_time(SystemTime::now())
+            .map_err(|error| ApiError::internal("the clock is out of range", error))?;
+        (now, now)
+    };
+    let (recipe_revision, package) = match &owner {
+        FileOwner::Recipe(key) => (key.revision.to_string(), None),
+        FileOwner::Package(key) => (
+            key.recipe.revision.to_string(),
+            Some((key.package_id.to_string(), key.revision.to_string())),
+        ),
+    };
+    let (conan_package_reference, package_revision) = package.unzip();
+    let digests = stored.digests;
+    Ok(UploadedFile {
+        project_id: target.project.id.0,
+        file_name: path.to_string(),
+        size: digests.size,
+        file_md5: digests.md5,
+        file_sha1: digests.sha1,
+        file_sha256: digests.sha256,
+        created_at: created_at.to_string(),
+        updated_at: updated_at.to_string(),
+        status: "default",
+        recipe_revision,
+        conan_package_reference,
+        package_revision,
+    })
+}

@@ -1,0 +1,81 @@
+//! The route table, mounted at the project and the instance prefix.
+
+mod files;
+mod packages;
+mod recipes;
+mod search;
+mod users;
+
+use actix_web::web;
+
+/// The project prefix, as GitLab has it: `{id}` is a numeric id or the URL-encoded full path
+/// (`group%2Fsub%2Fproject`).
+pub const PROJECT_PREFIX: &str = "/api/v4/projects/{id}/packages/conan";
+
+/// The instance prefix (beyond GitLab for v2): the project is named by the recipe's user,
+/// `my-group+my-project` for `my-group/my-project`.
+pub const INSTANCE_PREFIX: &str = "/api/v4/packages/conan";
+
+/// The capabilities `ping` advertises: `revisions` (mandatory for Conan 2) and
+/// `checksum_deploy` (uploads first probe for content the server already has).
+pub const CAPABILITIES: &str = "revisions,checksum_deploy";
+
+/// Registers every Conan route at both prefixes. The caller registers the [`AppState`] as
+/// `web::Data<AppState>` app data.
+///
+/// [`AppState`]: crate::AppState
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(conan_routes(web::scope(PROJECT_PREFIX)))
+        .service(conan_routes(web::scope(INSTANCE_PREFIX)));
+}
+
+/// The routes under one prefix; `R` is `v2/conans/{name}/{version}/{user}/{channel}`.
+fn conan_routes(scope: actix_web::Scope) -> actix_web::Scope {
+    const R: &str = "/v2/conans/{name}/{version}/{user}/{channel}";
+    let resource = |path: &str| web::resource(format!("{R}{path}"));
+    let rrev = "/revisions/{rrev}";
+    let package = "/revisions/{rrev}/packages/{pkgid}";
+    let prev = "/revisions/{rrev}/packages/{pkgid}/revisions/{prev}";
+    scope
+        .route("/v1/ping", web::get().to(users::ping))
+        .route("/v2/ping", web::get().to(users::ping))
+        .route("/v1/users/authenticate", web::get().to(users::authenticate))
+        .route("/v2/users/authenticate", web::get().to(users::authenticate))
+        .route(
+            "/v1/users/check_credentials",
+            web::get().to(users::check_credentials),
+        )
+        .route(
+            "/v2/users/check_credentials",
+            web::get().to(users::check_credentials),
+        )
+        .route("/v2/conans/search", web::get().to(search::recipes))
+        .service(resource("").route(web::delete().to(recipes::delete_recipe)))
+        .service(resource("/latest").route(web::get().to(recipes::latest)))
+        .service(resource("/revisions").route(web::get().to(recipes::revisions)))
+        .service(resource("/search").route(web::get().to(packages::search_latest)))
+        .service(resource(rrev).route(web::delete().to(recipes::delete_revision)))
+        .service(resource(&format!("{rrev}/files")).route(web::get().to(files::list)))
+        .service(
+            resource(&format!("{rrev}/files/{{path:.*}}"))
+                .route(web::get().to(files::download))
+                .route(web::put().to(files::upload)),
+        )
+        .service(resource(&format!("{rrev}/search")).route(web::get().to(packages::search)))
+        .service(
+            resource(&format!("{rrev}/packages")).route(web::delete().to(packages::delete_all)),
+        )
+        .service(resource(package).route(web::delete().to(packages::delete_package)))
+        .service(resource(&format!("{package}/latest")).route(web::get().to(packages::latest)))
+        .service(
+            resource(&format!("{package}/revisions")).route(web::get().to(packages::revisions)),
+        )
+        .service(resource(prev).route(web::delete().to(packages::delete_revision)))
+        .service(resource(&format!("{prev}/files")).route(web::get().to(files::list)))
+        .service(
+            resource(&format!("{prev}/files/{{path:.*}}"))
+                .route(web::get().to(files::download))
+                .route(web::put().to(files::upload)),
+        )
+}

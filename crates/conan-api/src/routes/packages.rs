@@ -1,0 +1,211 @@
+//! Binary packages of a recipe revision: package search, package revisions and the deletes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use conan_model::{ConanInfo, FullReference, PackageInfo};
+use conan_store::{MetadataStore, PackageEntry, RecipeRevisionKey};
+use serde::{Deserialize, Serialize};
+
+use super::recipes::latest_visible;
+use crate::access::{Target, blocking};
+use crate::error::ApiError;
+use crate::respond::{RevisionJson, deleted, json, visible};
+
+/// The query string of a package search.
+#[derive(Debug, Deserialize)]
+struct PackageSearchQuery {
+    /// `True`/`False` as Python writes booleans; anything but `false` (any case) means true.
+    list_only: Option<String>,
+}
+
+/// One package of a package search.
+#[derive(Debug, Default, Serialize)]
+struct PackageSearchEntry {
+    /// The raw `conaninfo.txt` of the package's latest revision, which is all Conan 2 reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    /// GitLab's parsed `settings`, `options`, `requires` and, for Conan 1 binaries only,
+    /// `recipe_hash` (whose presence makes Conan 2 skip the entry, as it should).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    info: Option<PackageInfo>,
+}
+
+impl PackageSearchEntry {
+    fn of(package: PackageEntry) -> Self {
+        let Some(content) = package.conaninfo else {
+            return Self::default();
+        };
+        // A conaninfo.txt that does not parse is still served raw: the client parses it itself.
+        let info = ConanInfo::parse(&content).ok().map(|info| info.summary());
+        Self {
+            content: Some(content),
+            info,
+        }
+    }
+}
+
+/// The packages of `key` as the search answers them: `{pkgid: entry}`, or `{pkgid: {}}` with
+/// `list_only`.
+fn search_answer(
+    packages: Vec<PackageEntry>,
+    list_only: bool,
+) -> BTreeMap<String, PackageSearchEntry> {
+    packages
+        .into_iter()
+        .map(|package| {
+            let id = package.package_id.to_string();
+            let entry = if list_only {
+                PackageSearchEntry::default()
+            } else {
+                PackageSearchEntry::of(package)
+            };
+            (id, entry)
+        })
+        .collect()
+}
+
+/// Whether the request asks for ids only.
+fn list_only(request: &HttpRequest) -> Result<bool, ApiError> {
+    let query = web::Query::<PackageSearchQuery>::from_query(request.query_string())
+        .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))?;
+    Ok(query
+        .list_only
+        .as_deref()
+        .is_some_and(|value| !value.eq_ignore_ascii_case("false")))
+}
+
+/// The packages of a recipe revision; 404 only when the recipe itself is unknown (an unknown or
+/// empty revision is `{}`, which the client reads as "no binaries").
+fn packages_of(
+    store: &dyn MetadataStore,
+    key: &RecipeRevisionKey,
+) -> Result<Vec<PackageEntry>, ApiError> {
+    let packages = store.packages(key)?;
+    if packages.is_empty()
+        && store
+            .latest_recipe_revision(key.project, &key.recipe)?
+            .is_none()
+    {
+        return Err(ApiError::not_found("Package Not Found"));
+    }
+    Ok(packages)
+}
+
+/// `GET R/revisions/{rrev}/search[?list_only=True]`: the binaries of a recipe revision, each
+/// with the `conaninfo.txt` of its latest revision.
+pub(super) async fn search(target: Target, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let list_only = list_only(&request)?;
+    let key = target.recipe_key()?;
+    let store = Arc::clone(&target.state.metadata);
+    let packages = blocking(move || packages_of(store.as_ref(), &key)).await?;
+    json(&search_answer(packages, list_only))
+}
+
+/// `GET R/search[?list_only=True]`: the same for the latest recipe revision (Conan 1 in
+/// revisions mode uses it).
+pub(super) async fn search_latest(
+    target: Target,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let list_only = list_only(&request)?;
+    let store = Arc::clone(&target.state.metadata);
+    let (project, recipe) = (target.project.id, target.recipe.clone());
+    let packages = blocking(move || {
+        let latest = latest_visible(store.as_ref(), project, &recipe)?
+            .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
+        Ok(store.packages(&RecipeRevisionKey {
+            project,
+            recipe,
+            revision: latest.revision,
+        })?)
+    })
+    .await?;
+    json(&search_answer(packages, list_only))
+}
+
+/// `GET .../packages/{pkgid}/latest`: the package's newest committed revision.
+pub(super) async fn latest(target: Target) -> Result<HttpResponse, ApiError> {
+    let key = target.recipe_key()?;
+    let package_id = target.package_id()?;
+    let store = Arc::clone(&target.state.metadata);
+    let latest = blocking(
+        move || match store.latest_package_revision(&key, &package_id)? {
+            // As for recipes: `0` only while no real revision exists.
+            Some(latest) if latest.revision.is_zero() => {
+                Ok(visible(store.package_revisions(&key, &package_id)?)
+                    .into_iter()
+                    .next())
+            }
+            latest => Ok(latest),
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("Revision Not Found"))?;
+    json(&RevisionJson::from(&latest))
+}
+
+/// The answer of `GET .../packages/{pkgid}/revisions`.
+#[derive(Debug, Serialize)]
+struct PackageRevisions {
+    /// `name/version[@user[/channel]]#rrev:pkgid`, under GitLab's camel-case key.
+    #[serde(rename = "packageReference")]
+    package_reference: String,
+    /// Newest first.
+    revisions: Vec<RevisionJson>,
+}
+
+/// `GET .../packages/{pkgid}/revisions`: every committed revision of the package, newest
+/// first; 404 when there is none, as for recipe revisions.
+pub(super) async fn revisions(target: Target) -> Result<HttpResponse, ApiError> {
+    let key = target.recipe_key()?;
+    let package_id = target.package_id()?;
+    let reference = FullReference::new(
+        key.recipe.clone(),
+        Some(key.revision.clone()),
+        Some(package_id.clone()),
+        None,
+    )?;
+    let store = Arc::clone(&target.state.metadata);
+    let entries = visible(blocking(move || Ok(store.package_revisions(&key, &package_id)?)).await?);
+    if entries.is_empty() {
+        return Err(ApiError::not_found("Revision Not Found"));
+    }
+    json(&PackageRevisions {
+        package_reference: reference.to_string(),
+        revisions: entries.iter().map(RevisionJson::from).collect(),
+    })
+}
+
+/// `DELETE .../packages/{pkgid}/revisions/{prev}`: one package revision; the package goes with
+/// its last one.
+pub(super) async fn delete_revision(target: Target) -> Result<HttpResponse, ApiError> {
+    let key = target.package_key()?;
+    let store = Arc::clone(&target.state.metadata);
+    answer_delete(blocking(move || Ok(store.delete_package_revision(&key)?)).await?)
+}
+
+/// `DELETE .../packages/{pkgid}`: every revision of one package.
+pub(super) async fn delete_package(target: Target) -> Result<HttpResponse, ApiError> {
+    let key = target.recipe_key()?;
+    let package_id = target.package_id()?;
+    let store = Arc::clone(&target.state.metadata);
+    answer_delete(blocking(move || Ok(store.delete_package(&key, &package_id)?)).await?)
+}
+
+/// `DELETE R/revisions/{rrev}/packages`: every package of the recipe revision.
+pub(super) async fn delete_all(target: Target) -> Result<HttpResponse, ApiError> {
+    let key = target.recipe_key()?;
+    let store = Arc::clone(&target.state.metadata);
+    answer_delete(blocking(move || Ok(store.delete_packages(&key)?)).await?)
+}
+
+/// 200 when something was deleted, else GitLab's `404 Package Revision Not Found`.
+fn answer_delete(existed: bool) -> Result<HttpResponse, ApiError> {
+    if existed {
+        Ok(deleted())
+    } else {
+        Err(ApiError::not_found("Package Revision Not Found"))
+    }
+}

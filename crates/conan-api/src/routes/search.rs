@@ -1,0 +1,57 @@
+//! `GET v2/conans/search?q=&ignorecase=`: recipe search.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use conan_model::{CaseSensitivity, SearchPattern};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, blocking};
+use crate::error::ApiError;
+use crate::respond::json;
+
+/// The query string of a recipe search.
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    /// The pattern; absent means every recipe.
+    q: Option<String>,
+    /// `False` (any case) asks for a case-sensitive search; anything else is insensitive.
+    ignorecase: Option<String>,
+}
+
+/// The answer: canonical references, sorted, never with `_`.
+#[derive(Debug, Serialize)]
+struct SearchResults {
+    results: Vec<String>,
+}
+
+/// Lists the recipes matching `q` that the caller may read: at the project prefix in that
+/// project, at the instance prefix in every readable project. At most `search_limit` of them.
+pub(super) async fn recipes(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let state = access::state(&request)?;
+    let query = web::Query::<SearchQuery>::from_query(request.query_string())
+        .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))?
+        .into_inner();
+    // GitLab's limits come first, whoever asks.
+    let pattern = match query.q.as_deref() {
+        None => SearchPattern::all(),
+        Some(q) => SearchPattern::new(
+            q,
+            CaseSensitivity::from_ignorecase_param(query.ignorecase.as_deref()),
+        )?,
+    };
+    let scope = access::search_scope(&state, &request).await?;
+    let store = Arc::clone(&state.metadata);
+    let limit = state.config.search_limit;
+    let matches = blocking(move || Ok(store.search_recipes(&scope, &pattern, limit)?)).await?;
+    // The client expects the reference server's order: sorted canonical strings, which differs
+    // from the store's field order (`zlib/1.3.1` sorts before `zlib/1.3@user/channel`). The
+    // same recipe in two projects is listed once.
+    let mut results: Vec<String> = matches
+        .iter()
+        .map(|found| found.reference.to_string())
+        .collect();
+    results.sort_unstable();
+    results.dedup();
+    json(&SearchResults { results })
+}

@@ -1,0 +1,36 @@
+//! What every handler needs, built once by the binary.
+
+use std::fmt;
+use std::sync::Arc;
+
+use conan_auth::Authenticator;
+use conan_store::MetadataStore;
+use conan_store::blob::BlobStore;
+
+use crate::config::ApiConfig;
+
+/// The application state of the Conan API: the stores, the authenticator and the settings.
+///
+/// The binary builds it once and registers it as `web::Data<AppState>` app data before calling
+/// [`configure`](crate::configure); every worker shares it.
+#[derive(Clone)]
+pub struct AppState {
+    /// Recipes, packages, files, search and identity (synchronous: called on the blocking pool).
+    pub metadata: Arc<dyn MetadataStore>,
+    /// The content of the files.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Authentication and the permission decision.
+    pub auth: Authenticator,
+    /// The API's settings.
+    pub config: ApiConfig,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("blobs", &self.blobs)
+            .field("auth", &self.auth)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

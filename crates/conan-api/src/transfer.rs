@@ -1,0 +1,226 @@
+//! Moving file bytes: the upload body into the blob store, and blobs out with byte ranges.
+
+use std::io;
+use std::ops::Range;
+use std::pin::pin;
+
+use actix_web::HttpResponse;
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderValue};
+use bytes::Bytes;
+use conan_store::FileRecord;
+use conan_store::blob::{BlobStore, Sha256Hex};
+use futures::future::{Either, select};
+use futures::stream::{BoxStream, Stream, StreamExt};
+
+use crate::error::ApiError;
+
+/// How many body chunks may wait between the request and the blob store: enough to keep both
+/// busy, few enough that a slow store holds back the client instead of filling memory.
+const CHANNEL_CAPACITY: usize = 8;
+
+/// Feeds `payload` to `consume` as a `Send` stream and returns what `consume` returns.
+///
+/// actix-web's request payload is not `Send`, while the blob store needs a `Send` body, so the
+/// chunks cross a bounded channel. Both sides run in the handler's task: no spawned task can
+/// outlive the request. A payload error (the client went away mid-body) reaches the store as an
+/// `io::Error`, so it discards everything. When `consume` finishes first (a refused body, an
+/// oversized one), the rest of the payload is not read.
+pub(crate) async fn forward_body<S, E, F, Fut, T>(payload: S, consume: F) -> T
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+    F: FnOnce(BoxStream<'static, io::Result<Bytes>>) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(CHANNEL_CAPACITY);
+    let body = futures::stream::poll_fn(move |context| receiver.poll_recv(context)).boxed();
+    let pump = async move {
+        let mut payload = payload;
+        while let Some(chunk) = payload.next().await {
+            let failed = chunk.is_err();
+            let item = chunk.map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the request body failed: {error}"),
+                )
+            });
+            // A closed channel means the store stopped reading: stop too.
+            if sender.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let consumer = pin!(consume(body));
+    let pump = pin!(pump);
+    match select(consumer, pump).await {
+        Either::Left((output, _unfinished_pump)) => output,
+        Either::Right(((), consumer)) => consumer.await,
+    }
+}
+
+/// What a `Range` header asks for, resolved against the file's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RangeRequest {
+    /// No usable `Range`: the whole file (a malformed or multi-range header is ignored, as
+    /// RFC 9110 allows).
+    Full,
+    /// These bytes (end exclusive).
+    Partial(Range<u64>),
+    /// A range outside the file: 416.
+    Unsatisfiable,
+}
+
+/// Resolves a `Range` header value (`bytes=N-`, `bytes=N-M`, `bytes=-N`) against `size`.
+pub(crate) fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
+    let Some(value) = header else {
+        return RangeRequest::Full;
+    };
+    let Some((unit, spec)) = value.trim().split_once('=') else {
+        return RangeRequest::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeRequest::Full;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // A suffix: the last N bytes.
+        return match last.parse::<u64>() {
+            Ok(0) => RangeRequest::Unsatisfiable,
+            Ok(_) if size == 0 => RangeRequest::Unsatisfiable,
+            Ok(length) => RangeRequest::Partial(size.saturating_sub(length)..size),
+            Err(_) => RangeRequest::Full,
+        };
+    }
+    let Ok(start) = first.parse::<u64>() else {
+        return RangeRequest::Full;
+    };
+    let end = if last.is_empty() {
+        size
+    } else {
+        match last.parse::<u64>() {
+            Ok(last) if last >= start => last.saturating_add(1).min(size),
+            _ => return RangeRequest::Full,
+        }
+    };
+    if start >= size {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Partial(start..end)
+    }
+}
+
+/// Streams a stored file: 200 with the whole content or 206 with `Content-Range`, always with
+/// `Content-Length`, `Accept-Ranges: bytes`, `application/octet-stream` and never a
+/// `Content-Encoding` (the client would inflate a `.tgz` and then fail its length check).
+pub(crate) async fn download(
+    blobs: &dyn BlobStore,
+    record: &FileRecord,
+    range_header: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let size = record.digests.size;
+    let range = match parse_range(range_header, size) {
+        RangeRequest::Full => None,
+        RangeRequest::Partial(range) => Some(range),
+        RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
+    };
+    let sha256 = Sha256Hex::parse(&record.digests.sha256)
+        .map_err(|error| ApiError::internal("a file row holds an invalid sha256", error))?;
+    let partial = range.is_some();
+    let reader = blobs.open(&sha256, range).await?;
+    let length = reader.content_length();
+    let mut response = if partial {
+        let mut builder = HttpResponse::PartialContent();
+        builder.insert_header((
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                reader.range.start,
+                reader.range.end.saturating_sub(1),
+                reader.size
+            ),
+        ));
+        builder
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ))
+        .insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+    Ok(response.body(SizedStream::new(length, reader.body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::{Full, Partial, Unsatisfiable};
+        let cases: &[(Option<&str>, u64, RangeRequest)] = &[
+            (None, 10, Full),
+            (Some("bytes=0-"), 10, Partial(0..10)),
+            (Some("bytes=3-"), 10, Partial(3..10)),
+            (Some("bytes=3-5"), 10, Partial(3..6)),
+            (Some("bytes=3-3"), 10, Partial(3..4)),
+            (Some("bytes=3-100"), 10, Partial(3..10)),
+            (Some(" Bytes = 2 - 4 "), 10, Partial(2..5)),
+            (Some("bytes=-4"), 10, Partial(6..10)),
+            (Some("bytes=-40"), 10, Partial(0..10)),
+            (Some("bytes=9-"), 10, Partial(9..10)),
+            (Some("bytes=10-"), 10, Unsatisfiable),
+            (Some("bytes=10-12"), 10, Unsatisfiable),
+            (Some("bytes=0-"), 0, Unsatisfiable),
+            (Some("bytes=-0"), 10, Unsatisfiable),
+            (Some("bytes=-3"), 0, Unsatisfiable),
+            (Some("bytes=5-3"), 10, Full),
+            (Some("bytes=0-1,4-5"), 10, Full),
+            (Some("items=0-1"), 10, Full),
+            (Some("bytes=a-b"), 10, Full),
+            (Some("bytes"), 10, Full),
+            (Some("bytes=18446744073709551615-"), 10, Unsatisfiable),
+            (Some("bytes=0-18446744073709551615"), 10, Partial(0..10)),
+        ];
+        for (header, size, expected) in cases {
+            assert_eq!(
+                &parse_range(*header, *size),
+                expected,
+                "{header:?} of {size}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_failing_payload_reaches_the_consumer_as_an_error() {
+        let payload = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err("connection reset"),
+            Ok(Bytes::from_static(b"never read")),
+        ]);
+        let seen = forward_body(payload, |mut body| async move {
+            let mut seen = Vec::new();
+            while let Some(item) = body.next().await {
+                seen.push(item.map_err(|error| error.to_string()));
+            }
+            seen
+        })
+        .await;
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].as_deref().ok(), Some(&b"abc"[..]));
+        assert!(seen[1].as_ref().unwrap_err().contains("connection reset"));
+    }
+
+    #[actix_web::test]
+    async fn a_consumer_that_stops_early_stops_the_pump() {
+        // An endless payload: if the pump did not stop with the consumer this would never end.
+        let payload = futures::stream::repeat_with(|| Ok::<_, &str>(Bytes::from_static(b"x")));
+        let first = forward_body(payload, |mut body| async move { body.next().await }).await;
+        assert!(matches!(first, Some(Ok(chunk)) if chunk == "x"));
+    }
+}

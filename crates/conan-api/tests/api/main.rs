@@ -1,0 +1,20 @@
+//! The Conan v2 API through `actix_web::test`: every route at both prefixes, over a real diesel
+//! store on SQLite and the in-memory blob store, with snapshots of the bodies in
+//! `tests/snapshots/`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines,
+    unreachable_pub,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod support;
+
+mod access;
+mod flow;
+mod search;
+mod users;
+mod wire;
