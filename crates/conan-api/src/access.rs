@@ -178,17 +178,28 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// Extracts the target, authorizing the action the request's method implies.
     async fn extract(request: HttpRequest) -> Result<Self, ApiError> {
-        let state = state(&request)?;
+        let action = action_of(request.method());
+        Self::authorized(&request, action).await
+    }
+
+    /// Parses every path parameter of `request` and authorizes the caller for `action`: for
+    /// routes whose method does not tell (the Conan v1 `POST`s).
+    pub(crate) async fn authorized(
+        request: &HttpRequest,
+        action: Action,
+    ) -> Result<Self, ApiError> {
+        let state = state(request)?;
         // Parameters first, in path order: a malformed request is a 400 whoever sends it.
-        let recipe = params::recipe(&request)?;
+        let recipe = params::recipe(request)?;
         let recipe_revision =
-            params::revision(&request, params::RECIPE_REVISION, "recipe revision")?;
-        let package_id = params::package_id(&request)?;
+            params::revision(request, params::RECIPE_REVISION, "recipe revision")?;
+        let package_id = params::package_id(request)?;
         let package_revision =
-            params::revision(&request, params::PACKAGE_REVISION, "package revision")?;
-        let path = params::file_path(&request)?;
-        let project = grant(&state, &request, Some(&recipe), action_of(request.method())).await?;
+            params::revision(request, params::PACKAGE_REVISION, "package revision")?;
+        let path = params::file_path(request)?;
+        let project = grant(&state, request, Some(&recipe), action).await?;
         Ok(Self {
             state,
             project,

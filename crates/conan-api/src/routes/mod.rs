@@ -5,6 +5,7 @@ mod packages;
 mod recipes;
 mod search;
 mod users;
+mod v1;
 
 use actix_web::web;
 
@@ -32,6 +33,53 @@ pub fn configure(config: &mut web::ServiceConfig) {
 
 /// The routes under one prefix; `R` is `v2/conans/{name}/{version}/{user}/{channel}`.
 fn conan_routes(scope: actix_web::Scope) -> actix_web::Scope {
+    v2_routes(v1_routes(scope))
+}
+
+/// The Conan v1 routes; `R` is `v1/conans/{name}/{version}/{user}/{channel}`, and the files
+/// live under `v1/files/{name}/{version}/{user}/{channel}/{rrev}`.
+fn v1_routes(scope: actix_web::Scope) -> actix_web::Scope {
+    const R: &str = "/v1/conans/{name}/{version}/{user}/{channel}";
+    const FILES: &str = "/v1/files/{name}/{version}/{user}/{channel}/{rrev}";
+    let resource = |path: &str| web::resource(format!("{R}{path}"));
+    let package = "/packages/{pkgid}";
+    scope
+        .service(
+            resource("")
+                .route(web::get().to(v1::recipe_snapshot))
+                .route(web::delete().to(v1::delete_recipe)),
+        )
+        .service(resource("/digest").route(web::get().to(v1::recipe_digest)))
+        .service(resource("/download_urls").route(web::get().to(v1::recipe_download_urls)))
+        .service(resource("/upload_urls").route(web::post().to(v1::recipe_upload_urls)))
+        .service(resource("/search").route(web::get().to(v1::package_search)))
+        .service(resource("/remove_files").route(web::post().to(v1::remove_files)))
+        // Before `packages/{pkgid}`, which would otherwise take `delete` as a package id.
+        .service(resource("/packages/delete").route(web::post().to(v1::delete_packages)))
+        .service(resource(package).route(web::get().to(v1::package_snapshot)))
+        .service(resource(&format!("{package}/digest")).route(web::get().to(v1::package_digest)))
+        .service(
+            resource(&format!("{package}/download_urls"))
+                .route(web::get().to(v1::package_download_urls)),
+        )
+        .service(
+            resource(&format!("{package}/upload_urls"))
+                .route(web::post().to(v1::package_upload_urls)),
+        )
+        .service(
+            web::resource(format!("{FILES}/export/{{path:.*}}"))
+                .route(web::get().to(files::download))
+                .route(web::put().to(files::upload)),
+        )
+        .service(
+            web::resource(format!("{FILES}/package/{{pkgid}}/{{prev}}/{{path:.*}}"))
+                .route(web::get().to(files::download))
+                .route(web::put().to(files::upload)),
+        )
+}
+
+/// The Conan v2 routes (and the shared `ping` and `users`).
+fn v2_routes(scope: actix_web::Scope) -> actix_web::Scope {
     const R: &str = "/v2/conans/{name}/{version}/{user}/{channel}";
     let resource = |path: &str| web::resource(format!("{R}{path}"));
     let rrev = "/revisions/{rrev}";
@@ -50,6 +98,7 @@ fn conan_routes(scope: actix_web::Scope) -> actix_web::Scope {
             "/v2/users/check_credentials",
             web::get().to(users::check_credentials),
         )
+        .route("/v1/conans/search", web::get().to(search::recipes))
         .route("/v2/conans/search", web::get().to(search::recipes))
         .service(resource("").route(web::delete().to(recipes::delete_recipe)))
         .service(resource("/latest").route(web::get().to(recipes::latest)))

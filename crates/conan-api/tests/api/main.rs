@@ -1,4 +1,4 @@
-//! The Conan v2 API through `actix_web::test`: every route at both prefixes, over a real diesel
+//! The Conan v1 and v2 APIs through `actix_web::test`: every route at both prefixes, over a real diesel
 //! store on SQLite and the in-memory blob store, with snapshots of the bodies in
 //! `tests/snapshots/`.
 
@@ -17,4 +17,5 @@ mod access;
 mod flow;
 mod search;
 mod users;
+mod v1;
 mod wire;

@@ -256,6 +256,7 @@ pub fn request(method: &str, uri: &str, auth: Option<&str>) -> test::TestRequest
         "GET" => test::TestRequest::get(),
         "PUT" => test::TestRequest::put(),
         "DELETE" => test::TestRequest::delete(),
+        "POST" => test::TestRequest::post(),
         other => panic!("unsupported method {other}"),
     }
     .uri(uri);
