@@ -234,7 +234,9 @@ impl DieselStore {
         };
         let pool = r2d2::Pool::builder()
             .max_size(config.max_connections.max(1))
-            .min_idle(Some(1))
+            // Connections open on demand only: a background thread opening one while the process
+            // exits races libpq's and OpenSSL's exit handlers (a segfault seen with the CLI).
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_millis(config.acquire_timeout_ms.max(1)))
             .build(manager)
             .map_err(|error| StoreError::Unavailable {

@@ -1,0 +1,87 @@
+"""The admin command line against the real database, SQLite and PostgreSQL: clear errors and a
+non-zero exit for bad input, tokens that work with the real client, and a server on PostgreSQL."""
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import ADMIN_PASSWORD, Server, write_recipe
+
+POSTGRES_URL = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_server(request, tmp_path):
+    if request.param == "sqlite":
+        instance = Server(tmp_path / "data")
+        yield instance
+        instance.stop()
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CONAN_REGISTRY_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("CONAN_REGISTRY_TEST_POSTGRES_URL is required")
+        pytest.skip("set CONAN_REGISTRY_TEST_POSTGRES_URL")
+    if not shutil.which("psql"):
+        pytest.skip("psql is not installed")
+    database = f"conan_registry_blackbox_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", POSTGRES_URL, "-qc", f"CREATE DATABASE {database}"], check=True)
+    base = POSTGRES_URL.split("?")[0].rsplit("/", 1)[0]
+    url = f"{base}/{database}"
+    instance = Server(tmp_path / "data", {"CONAN_REGISTRY__DATABASE__URL": url})
+    yield instance
+    instance.stop()
+    subprocess.run(["psql", POSTGRES_URL, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=True)
+
+
+def test_bad_input_is_one_clear_error_and_a_failing_exit(backend_server):
+    server = backend_server
+    cases = [
+        (["member", "add", "no/such", "admin", "owner"], "unknown project"),
+        (["member", "add", "demo/packages", "nobody", "owner"], "unknown user"),
+        (["project", "create", "demo/packages"], "already exists"),
+        (["project", "create", "bad path!"], "invalid project path"),
+        (["user", "create", "admin"], "already exists"),
+        (["token", "revoke", "999"], "no active personal access token"),
+        (["deploy-token", "create", "demo/packages", "--scope", "api"], "deploy tokens take"),
+    ]
+    for args, message in cases:
+        result = server.admin(*args, check=False)
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr)
+        assert "panicked" not in result.stderr
+    invalid_role = server.admin("member", "add", "demo/packages", "admin", "emperor", check=False)
+    assert invalid_role.returncode != 0 and "emperor" in invalid_role.stderr
+
+
+def test_tokens_from_the_cli_work_with_the_client(backend_server, conan, tmp_path):
+    server = backend_server
+    server.admin("user", "create", "dev", "--password-stdin", stdin="dev-password-1\n")
+    server.admin("member", "add", "demo/packages", "dev", "developer")
+    listed = server.admin("member", "list", "demo/packages").stdout
+    assert "dev" in listed and "developer" in listed
+    created = server.admin("token", "create", "dev", "--scope", "write-package-registry").stdout
+    secret = created.strip().splitlines()[-1]
+    assert secret.startswith("crpat-")
+    assert secret not in server.admin("token", "list", "dev").stdout, "secrets are shown once"
+
+    conan.run("remote", "add", "registry", server.project_remote())
+    conan.run("remote", "login", "registry", "dev", "-p", secret)
+    conan.run("create", str(write_recipe(tmp_path / "hello")), "-s", "arch=x86_64")
+    conan.run("upload", "hello/1.0", "-r", "registry", "-c")
+    assert "hello/1.0" in conan.json("list", "*", "-r", "registry")["registry"]
+
+    token_id = server.admin("token", "list", "dev").stdout.splitlines()[1].split()[0]
+    server.admin("token", "revoke", token_id)
+    refused = conan.run("list", "*", "-r", "registry", check=False)
+    assert "hello/1.0" not in refused.stdout
+
+    deploy = server.admin("deploy-token", "create", "demo/packages", "--username", "ci-reader",
+                          "--scope", "read-package-registry").stdout.strip().splitlines()[-1]
+    conan.run("remote", "login", "registry", "ci-reader", "-p", deploy)
+    assert "hello/1.0" in conan.json("list", "*", "-r", "registry")["registry"]
+    server.admin("user", "disable", "admin")
+    disabled = conan.run("remote", "login", "registry", "admin", "-p", ADMIN_PASSWORD, check=False)
+    assert disabled.returncode != 0
