@@ -141,18 +141,19 @@ fn check_scopes(scopes: &[Scope], deploy: bool) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Creates a personal access token for `user`.
-pub fn create_personal_token(
+/// Checks the scopes, makes a secret with `prefix`, and stores the token with its hash.
+fn store_new_token(
     store: &dyn IdentityStore,
-    user: UserId,
+    owner: TokenOwner,
+    prefix: &str,
     name: &str,
     scopes: &[Scope],
     expires_at: Option<RevisionTime>,
 ) -> Result<CreatedToken, AuthError> {
-    check_scopes(scopes, false)?;
-    let secret = token::generate_secret(PERSONAL_TOKEN_PREFIX)?;
+    check_scopes(scopes, matches!(owner, TokenOwner::Project { .. }))?;
+    let secret = token::generate_secret(prefix)?;
     let token = store.create_token(&NewToken {
-        owner: TokenOwner::User(user),
+        owner,
         name: name.to_owned(),
         token_hash: token::hash_secret(&secret),
         scopes: scopes
@@ -162,6 +163,24 @@ pub fn create_personal_token(
         expires_at,
     })?;
     Ok(CreatedToken { token, secret })
+}
+
+/// Creates a personal access token for `user`.
+pub fn create_personal_token(
+    store: &dyn IdentityStore,
+    user: UserId,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<RevisionTime>,
+) -> Result<CreatedToken, AuthError> {
+    store_new_token(
+        store,
+        TokenOwner::User(user),
+        PERSONAL_TOKEN_PREFIX,
+        name,
+        scopes,
+        expires_at,
+    )
 }
 
 /// Creates a deploy token for `project`; without a user name one is generated
@@ -174,27 +193,18 @@ pub fn create_deploy_token(
     scopes: &[Scope],
     expires_at: Option<RevisionTime>,
 ) -> Result<CreatedToken, AuthError> {
+    // Scopes first, so a bad request fails before anything else happens.
     check_scopes(scopes, true)?;
     let username = match username {
         Some(username) => username.to_owned(),
         None => format!("deploy-token-{}", &token::generate_secret("")?[..8]),
     };
     validate_username(&username)?;
-    let secret = token::generate_secret(DEPLOY_TOKEN_PREFIX)?;
-    let token = store.create_token(&NewToken {
-        owner: TokenOwner::Project {
-            project: project.id,
-            username,
-        },
-        name: name.to_owned(),
-        token_hash: token::hash_secret(&secret),
-        scopes: scopes
-            .iter()
-            .map(|scope| scope.as_str().to_owned())
-            .collect(),
-        expires_at,
-    })?;
-    Ok(CreatedToken { token, secret })
+    let owner = TokenOwner::Project {
+        project: project.id,
+        username,
+    };
+    store_new_token(store, owner, DEPLOY_TOKEN_PREFIX, name, scopes, expires_at)
 }
 
 /// What first-start bootstrap should create.
