@@ -97,6 +97,18 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self):
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def log(self):
+        return "".join(self.output)
+
 
 class Conan:
     """One Conan client version with its own home."""
@@ -151,6 +163,22 @@ def server(tmp_path):
     instance = Server(tmp_path / "data")
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Starts servers (`make_server(env)`, `make_server(env, data_dir=...)`), all stopped at the
+    end of the test; the default data directory is the test's own."""
+    started = []
+
+    def make(extra_env=None, data_dir=None):
+        instance = Server(data_dir or tmp_path / "data", extra_env)
+        started.append(instance)
+        return instance
+
+    yield make
+    for instance in started:
+        instance.stop()
 
 
 @pytest.fixture(params=CONAN2_VERSIONS)

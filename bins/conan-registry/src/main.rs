@@ -1,6 +1,9 @@
 //! The `conan-registry` binary: command line, configuration, wiring and serving.
 
 mod admin;
+mod maintenance;
+mod observe;
+mod ops;
 mod serve;
 mod settings;
 
@@ -37,6 +40,13 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Delete blobs no file references any more, and stale uploads.
+    Gc(maintenance::GcOptions),
+    /// Re-hash every stored blob and report any that is missing or no longer matches.
+    Verify,
+    /// Show or write the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Manage users.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -63,16 +73,52 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment, flags) with secrets
+    /// redacted.
+    Show,
+    /// Write a commented example configuration with every key and its default.
+    Init {
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The commented example configuration, also shipped as `deploy/conan-registry.example.toml`.
+const EXAMPLE_CONFIG: &str = include_str!("../../../deploy/conan-registry.example.toml");
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
             // One clear line (with its causes), never a panic or a backtrace.
-            eprintln!("conan-registry: error: {error:#}");
+            eprintln!("conan-registry: error: {}", one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line: each cause once (a message that already quotes its
+/// cause is not repeated), whitespace and line breaks collapsed.
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    for cause in std::iter::successors(Some(error), |cause| cause.source()) {
+        let message = cause.to_string();
+        if text.contains(message.trim()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -83,6 +129,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::CheckRef { references } = &cli.command {
         return Ok(check_refs(references));
     }
+    if let Command::Config(ConfigCommand::Init { output, force }) = &cli.command {
+        write_example(output.as_deref(), *force)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::load(&Overrides {
         config_file: cli.config,
         data_dir: cli.data_dir,
@@ -90,7 +140,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })?;
     match cli.command {
         Command::Serve { .. } => {
+            observe::init_logging(&settings.log)?;
             actix_web::rt::System::new().block_on(serve::serve(settings))?;
+        }
+        Command::Gc(options) => maintenance::gc(&settings, &options)?,
+        Command::Verify => {
+            if !maintenance::verify(&settings)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Config(ConfigCommand::Show) => {
+            print_stdout(&settings.to_redacted_toml()?);
         }
         Command::Migrate => {
             let store = serve::open_metadata(&settings)?;
@@ -107,9 +167,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SigningKey(command) => {
             admin::signing_key(identity(&settings)?, settings.auth.clone(), &command)?;
         }
-        Command::CheckRef { .. } => {}
+        Command::CheckRef { .. } | Command::Config(ConfigCommand::Init { .. }) => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the example configuration to `output`, or standard output.
+fn write_example(output: Option<&std::path::Path>, force: bool) -> anyhow::Result<()> {
+    let Some(path) = output else {
+        print_stdout(EXAMPLE_CONFIG);
+        return Ok(());
+    };
+    anyhow::ensure!(
+        force || !path.exists(),
+        "{} exists already; pass --force to overwrite it",
+        path.display()
+    );
+    std::fs::write(path, EXAMPLE_CONFIG)
+        .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", path.display()))?;
+    eprintln!("conan-registry: wrote {}", path.display());
+    Ok(())
+}
+
+/// Prints a command's output.
+#[expect(clippy::print_stdout, reason = "printing is these commands' job")]
+fn print_stdout(text: &str) {
+    print!("{text}");
 }
 
 fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityStore>> {

@@ -9,17 +9,23 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use conan_api::AppState;
 use conan_auth::Authenticator;
 use conan_auth::admin::{self, BootstrapOptions, BootstrapReport};
-use conan_store::blob::open_blob_store;
+use conan_store::blob::{BlobStore, open_blob_store};
 use conan_store::db::DieselStore;
 use conan_store::transfer::collect_garbage;
 use conan_store::{IdentityStore, MetadataStore};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::signal::unix::{SignalKind, signal};
 
-use crate::settings::Settings;
+use crate::observe::{self, Metrics};
+use crate::ops::{self, MeteredBlobStore, Probes};
+use crate::settings::{Settings, TlsSettings};
 
 /// The environment variable that gives the first administrator a password instead of a token.
 pub(crate) const ADMIN_PASSWORD_VAR: &str = "CONAN_REGISTRY_ADMIN_PASSWORD";
@@ -35,7 +41,8 @@ pub(crate) fn open_metadata(settings: &Settings) -> anyhow::Result<DieselStore> 
     })
 }
 
-/// Runs the server until it is stopped.
+/// Runs the server until SIGTERM or SIGINT, then lets in-flight requests finish (up to
+/// `server.shutdown_timeout_secs`) and returns.
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(settings.data_dir()).with_context(|| {
         format!(
@@ -43,25 +50,20 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             settings.data_dir().display()
         )
     })?;
-    let database = open_metadata(&settings)?;
-    let metadata: Arc<dyn MetadataStore> = Arc::new(database);
-    let blobs = open_blob_store(&settings.blobs()).context("cannot open the blob store")?;
+    let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
+    let database = Arc::new(open_metadata(&settings)?);
+    let pool = Arc::clone(&database);
+    let metrics = Arc::new(Metrics::new(
+        settings.database.max_connections,
+        Box::new(move || pool.pool_state()),
+    ));
+    let metadata: Arc<dyn MetadataStore> = database.clone();
+    let backend = open_blob_store(&settings.blobs()).context("cannot open the blob store")?;
+    let backend_name = format!("{backend:?}");
+    let blobs: Arc<dyn BlobStore> = Arc::new(MeteredBlobStore::new(backend, Arc::clone(&metrics)));
     let identity: Arc<dyn IdentityStore> = metadata.clone();
     let auth = Authenticator::new(Arc::clone(&identity), settings.auth.clone());
-    auth.ensure_signing_key()
-        .context("cannot create the JWT signing key")?;
-    let bootstrap = admin::bootstrap(
-        identity.as_ref(),
-        &BootstrapOptions {
-            admin_username: settings.bootstrap.admin_username.clone(),
-            admin_password: std::env::var(ADMIN_PASSWORD_VAR)
-                .ok()
-                .filter(|password| !password.is_empty()),
-            project_path: settings.bootstrap.project_path.clone(),
-            project_visibility: settings.project_visibility()?,
-        },
-    )
-    .context("cannot bootstrap the first administrator and project")?;
+    let bootstrap = first_start(&settings, &database, &auth, identity.as_ref())?;
 
     let state = web::Data::new(AppState {
         metadata: Arc::clone(&metadata),
@@ -69,54 +71,198 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         auth,
         config: settings.api.clone(),
     });
+    let probes = web::Data::new(Probes {
+        database: Arc::clone(&database),
+        blobs: Arc::clone(&blobs),
+    });
+    let metrics_data = web::Data::from(Arc::clone(&metrics));
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(observe::observe))
             .app_data(state.clone())
+            .app_data(probes.clone())
+            .app_data(metrics_data.clone())
+            .configure(ops::configure)
             .configure(conan_api::configure)
     })
-    .bind(&settings.server.bind)
-    .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    // Without it a streamed body waits for the client's delayed ACK of the headers (Nagle):
+    // about 40 ms on every file download.
+    .tcp_nodelay(true)
+    .disable_signals();
     if let Some(workers) = settings.server.workers {
         server = server.workers(workers.max(1));
     }
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(&settings.server.bind, config),
+        None => server.bind(&settings.server.bind),
+    }
+    .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
     let address = server
         .addrs()
         .first()
         .copied()
         .context("the server has no address")?;
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let base = settings
         .api
         .external_url
         .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    println!("conan-registry listening on http://{address}");
+        .unwrap_or_else(|| format!("{scheme}://{address}"));
+    println!("conan-registry listening on {scheme}://{address}");
     if let Some(report) = bootstrap {
         print_bootstrap(&report, &base);
     }
     let _ = std::io::stdout().flush();
+    tracing::info!(
+        %address,
+        database = database.backend(),
+        blobs = %backend_name,
+        "conan-registry {} serving",
+        env!("CARGO_PKG_VERSION")
+    );
 
     if settings.gc.interval_secs > 0 {
-        let gc = settings.gc.clone();
-        actix_web::rt::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(gc.interval_secs));
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                // A failed run is retried at the next tick; it never stops the server.
-                let _ = collect_garbage(
-                    Arc::clone(&metadata),
-                    Arc::clone(&blobs),
-                    Duration::from_secs(gc.grace_secs),
-                    Duration::from_secs(gc.staging_age_secs),
-                )
-                .await;
-            }
-        });
+        spawn_collector(&settings, metadata, blobs);
     }
-    server
-        .run()
-        .await
-        .context("the server stopped with an error")
+    let server = server.run();
+    stop_on_signal(server.handle(), settings.server.shutdown_timeout_secs);
+    server.await.context("the server stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the signing key and, on an empty database, the first administrator and project.
+/// Nodes starting together against one PostgreSQL database take turns here, so only the first
+/// does it.
+fn first_start(
+    settings: &Settings,
+    database: &DieselStore,
+    auth: &Authenticator,
+    identity: &dyn IdentityStore,
+) -> anyhow::Result<Option<BootstrapReport>> {
+    database
+        .exclusive(|| -> anyhow::Result<_> {
+            auth.ensure_signing_key()
+                .context("cannot create the JWT signing key")?;
+            admin::bootstrap(
+                identity,
+                &BootstrapOptions {
+                    admin_username: settings.bootstrap.admin_username.clone(),
+                    admin_password: std::env::var(ADMIN_PASSWORD_VAR)
+                        .ok()
+                        .filter(|password| !password.is_empty()),
+                    project_path: settings.bootstrap.project_path.clone(),
+                    project_visibility: settings.project_visibility()?,
+                },
+            )
+            .context("cannot bootstrap the first administrator and project")
+        })
+        .context("cannot bootstrap the first administrator and project")?
+}
+
+/// Stops the server gracefully on SIGTERM or SIGINT: no new connections, requests in flight
+/// finish for up to `timeout_secs`.
+fn stop_on_signal(handle: actix_web::dev::ServerHandle, timeout_secs: u64) {
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(
+            signal,
+            timeout_secs,
+            "stopping: no new connections; waiting for requests in flight"
+        );
+        handle.stop(true).await;
+    });
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// Runs the garbage collector every `gc.interval_secs` on this node; several nodes may each
+/// run one.
+fn spawn_collector(
+    settings: &Settings,
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let gc = settings.gc.clone();
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(gc.interval_secs));
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            // A failed run is retried at the next tick; it never stops the server.
+            match collect_garbage(
+                Arc::clone(&metadata),
+                Arc::clone(&blobs),
+                Duration::from_secs(gc.grace_secs),
+                Duration::from_secs(gc.staging_age_secs),
+            )
+            .await
+            {
+                Ok(report) => tracing::info!(
+                    marked = report.marked,
+                    deleted = report.deleted,
+                    deleted_bytes = report.deleted_bytes,
+                    staging_purged = report.staging_purged,
+                    "garbage collection finished"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "garbage collection failed");
+                }
+            }
+        }
+    });
+}
+
+/// Reads the TLS certificate chain and key for HTTPS serving.
+fn load_tls(tls: &TlsSettings) -> anyhow::Result<rustls::ServerConfig> {
+    let certificates = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot read the TLS certificate {}: {error}",
+                tls.cert_file.display()
+            )
+        })?;
+    anyhow::ensure!(
+        !certificates.is_empty(),
+        "the TLS certificate file {} holds no certificate",
+        tls.cert_file.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot read the TLS private key {}: {error}",
+            tls.key_file.display()
+        )
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("cannot set up TLS")?
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .context("the TLS certificate and key do not form a usable pair")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Tells a newcomer exactly how to start.

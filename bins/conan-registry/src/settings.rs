@@ -9,14 +9,14 @@ use conan_api::ApiConfig;
 use conan_auth::AuthConfig;
 use conan_store::Visibility;
 use conan_store::blob::{BlobStoreConfig, FilesystemConfig};
-use conan_store::db::DatabaseConfig;
-use serde::Deserialize;
+use conan_store::db::{DatabaseConfig, redact_url_password};
+use serde::{Deserialize, Serialize};
 
 /// The environment variable naming a configuration file.
 pub(crate) const CONFIG_FILE_VAR: &str = "CONAN_REGISTRY_CONFIG";
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Settings {
     /// Listening and the data directory.
@@ -33,10 +33,12 @@ pub(crate) struct Settings {
     pub(crate) bootstrap: BootstrapSettings,
     /// Background garbage collection of unreferenced blobs.
     pub(crate) gc: GcSettings,
+    /// Logging.
+    pub(crate) log: LogSettings,
 }
 
 /// Listening and the data directory.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ServerSettings {
     /// The address to listen on.
@@ -45,6 +47,10 @@ pub(crate) struct ServerSettings {
     pub(crate) data_dir: PathBuf,
     /// HTTP worker threads; default: one per core.
     pub(crate) workers: Option<usize>,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish, in seconds.
+    pub(crate) shutdown_timeout_secs: u64,
+    /// Serve HTTPS directly, without a proxy in front.
+    pub(crate) tls: Option<TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -53,12 +59,54 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:9300".to_owned(),
             data_dir: PathBuf::from("./data"),
             workers: None,
+            shutdown_timeout_secs: 30,
+            tls: None,
         }
     }
 }
 
+/// The certificate and key of HTTPS serving, both PEM files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub(crate) cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key_file: PathBuf,
+}
+
+/// How logs look; they go to standard error.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LogSettings {
+    /// `human` (one readable line per event) or `json` (one JSON object per line).
+    pub(crate) format: LogFormat,
+    /// What to log, as a `tracing` filter (`info`, `warn,conan_registry=debug`); `RUST_LOG`
+    /// overrides it.
+    pub(crate) level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
 /// The metadata database; without a URL, SQLite at `<data_dir>/registry.db`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
@@ -84,7 +132,7 @@ impl Default for DatabaseSettings {
 }
 
 /// What the first start on an empty database creates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct BootstrapSettings {
     /// The administrator's user name.
@@ -110,7 +158,7 @@ impl Default for BootstrapSettings {
     clippy::struct_field_names,
     reason = "the unit is part of each configuration key"
 )]
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct GcSettings {
     /// Seconds between runs; 0 turns the background collector off.
@@ -186,6 +234,27 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.project_visibility()?;
+        self.database()
+            .url
+            .parse::<conan_store::db::DatabaseUrl>()
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "invalid configuration: database.url {}: {error}",
+                    conan_store::db::redact_url_password(&self.database().url)
+                )
+            })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|error| {
+            anyhow::anyhow!(
+                "invalid configuration: log.level {:?}: {error}",
+                self.log.level
+            )
+        })?;
+        let port = self.server.bind.rsplit_once(':').map(|(_, port)| port);
+        anyhow::ensure!(
+            port.is_some_and(|port| port.parse::<u16>().is_ok()),
+            "invalid configuration: server.bind {:?} must be HOST:PORT",
+            self.server.bind
+        );
         if let Some(url) = &self.api.external_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
@@ -232,5 +301,153 @@ impl Settings {
     #[must_use]
     pub(crate) fn data_dir(&self) -> &Path {
         &self.server.data_dir
+    }
+}
+
+/// What `config show` prints in place of a secret.
+const REDACTED: &str = "***";
+
+impl Settings {
+    /// The effective configuration as TOML, with derived values filled in and secrets redacted.
+    pub(crate) fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let mut effective = self.clone();
+        effective.database.url = Some(redact_url_password(&self.database().url));
+        effective.blobs = Some(self.blobs());
+        let mut value =
+            toml::Value::try_from(&effective).context("cannot render the configuration")?;
+        if let Some(blobs) = value.get_mut("blobs").and_then(toml::Value::as_table_mut) {
+            for key in ["secret_access_key", "session_token"] {
+                if let Some(secret) = blobs.get_mut(key) {
+                    *secret = toml::Value::String(REDACTED.to_owned());
+                }
+            }
+        }
+        toml::to_string_pretty(&value).context("cannot render the configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use conan_store::blob::S3Config;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../deploy/conan-registry.example.toml");
+
+    /// Every leaf key of a TOML value, as `section.key`.
+    fn leaf_keys(value: &toml::Value, prefix: &str, keys: &mut Vec<String>) {
+        if let Some(table) = value.as_table() {
+            for (key, value) in table {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaf_keys(value, &path, keys);
+            }
+        } else {
+            keys.push(prefix.to_owned());
+        }
+    }
+
+    #[test]
+    fn the_example_gives_exactly_the_defaults() {
+        let example: Settings = toml::from_str(EXAMPLE).unwrap();
+        example.validate().unwrap();
+        assert_eq!(
+            example.to_redacted_toml().unwrap(),
+            Settings::default().to_redacted_toml().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_example_names_every_key() {
+        let mut settings = Settings::default();
+        settings.server.workers = Some(4);
+        settings.server.tls = Some(TlsSettings {
+            cert_file: "c".into(),
+            key_file: "k".into(),
+        });
+        settings.api.external_url = Some("https://conan.example.com".to_owned());
+        let mut keys = Vec::new();
+        leaf_keys(&toml::Value::try_from(&settings).unwrap(), "", &mut keys);
+        let s3 = BlobStoreConfig::S3(S3Config {
+            access_key_id: Some(String::new()),
+            secret_access_key: Some(String::new()),
+            session_token: Some(String::new()),
+            endpoint: Some(String::new()),
+            prefix: Some(String::new()),
+            ..S3Config::default()
+        });
+        leaf_keys(&toml::Value::try_from(&s3).unwrap(), "blobs", &mut keys);
+        leaf_keys(
+            &toml::Value::try_from(settings.blobs()).unwrap(),
+            "blobs",
+            &mut keys,
+        );
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|key| {
+                let name = key.rsplit('.').next().unwrap();
+                !EXAMPLE.lines().any(|line| {
+                    line.trim_start_matches(['#', ' '])
+                        .starts_with(&format!("{name} ="))
+                })
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys missing from the example: {missing:?}"
+        );
+        assert!(keys.len() > 30, "{keys:?}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut settings = Settings::default();
+        settings.database.url = Some("postgres://user:pa55word@db/conan".to_owned());
+        settings.blobs = Some(BlobStoreConfig::S3(S3Config {
+            bucket: "b".to_owned(),
+            access_key_id: Some("id".to_owned()),
+            secret_access_key: Some("s3cret-key".to_owned()),
+            session_token: Some("t0ken".to_owned()),
+            ..S3Config::default()
+        }));
+        let shown = settings.to_redacted_toml().unwrap();
+        assert!(shown.contains("postgres://user:***@db/conan"), "{shown}");
+        for secret in ["pa55word", "s3cret-key", "t0ken"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut settings = Settings::default();
+        settings.server.bind = "nowhere".to_owned();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("server.bind")
+        );
+        let mut settings = Settings::default();
+        settings.log.level = "a==b".to_owned();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("log.level")
+        );
+        let mut settings = Settings::default();
+        settings.database.url = Some("mysql://x".to_owned());
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("database.url")
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! Who is calling and what they may do: the `Authorization` header to a principal, the request's
 //! project, and the permission decision, mapped to the 401/403/404 contract.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::{Method, header};
+use actix_web::http::{Method, Version, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use conan_auth::{Action, Credentials, Decision, Principal};
 use conan_model::{FilePath, PackageId, RecipeReference, Revision};
 use conan_store::{
-    FileOwner, PackageRevisionKey, Project, ProjectId, RecipeRevisionKey, SearchScope,
+    FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, RecipeRevisionKey,
+    SearchScope, read_scope,
 };
 use futures::future::LocalBoxFuture;
 use percent_encoding::percent_decode_str;
@@ -25,6 +27,19 @@ where
     T: Send + 'static,
 {
     web::block(work).await?
+}
+
+/// Runs `work`, which only reads, on the blocking pool inside one read scope of the metadata
+/// store: whatever it reads (the caller's identity, the project, the answer) comes from one
+/// snapshot through one connection checkout and one transaction. See
+/// [`ReadScope`](conan_store::ReadScope).
+pub(crate) async fn read<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&dyn MetadataStore) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = Arc::clone(&state.metadata);
+    blocking(move || read_scope(store.as_ref(), || work(store.as_ref()))?).await
 }
 
 /// The application state, which the binary registers as `web::Data<AppState>`.
@@ -47,14 +62,21 @@ pub(crate) fn credentials(request: &HttpRequest) -> Result<Option<Credentials>, 
         .map_err(ApiError::from)
 }
 
+/// The client's address for login rate limiting: the TCP peer's. Headers such as
+/// `X-Forwarded-For` are never trusted for it, since any client can send them.
+pub(crate) fn client_address(request: &HttpRequest) -> Option<IpAddr> {
+    request.peer_addr().map(|address| address.ip())
+}
+
 /// Authenticates the request's credentials (anonymous without any).
 pub(crate) async fn principal(
     state: &AppState,
     request: &HttpRequest,
 ) -> Result<Principal, ApiError> {
     let credentials = credentials(request)?;
+    let address = client_address(request);
     let auth = state.auth.clone();
-    blocking(move || Ok(auth.authenticate(credentials.as_ref())?)).await
+    blocking(move || Ok(auth.authenticate_from(credentials.as_ref(), address)?)).await
 }
 
 /// How a request names its project.
@@ -90,58 +112,96 @@ impl ProjectRef {
     }
 }
 
-/// Authenticates the request, finds its project and checks that the caller may do `action`
-/// there, returning the project: 401 for bad credentials or an anonymous caller who must log in, 403 for an
-/// authenticated caller without the right, 404 `Project Not Found` for a project that does not
-/// exist or that the caller may not see.
-pub(crate) async fn grant(
+/// Who is calling: what the blocking pool needs from the request to authenticate it.
+struct Caller {
+    credentials: Option<Credentials>,
+    address: Option<IpAddr>,
+}
+
+impl Caller {
+    fn of(request: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(Self {
+            credentials: credentials(request)?,
+            address: client_address(request),
+        })
+    }
+}
+
+/// Authenticates `caller`, finds its project and checks that it may do `action` there (on a
+/// blocking thread, inside the request's read scope): 401 for bad credentials or an anonymous
+/// caller who must log in, 403 for an authenticated caller without the right, 404 `Project Not
+/// Found` for a project that does not exist or that the caller may not see.
+fn authorize(
     state: &AppState,
+    store: &dyn MetadataStore,
+    caller: &Caller,
+    project_ref: ProjectRef,
+    action: Action,
+) -> Result<Project, ApiError> {
+    let principal = state
+        .auth
+        .authenticate_from(caller.credentials.as_ref(), caller.address)?;
+    let project = match project_ref {
+        ProjectRef::Id(id) => store.project(id)?,
+        ProjectRef::Path(path) => store.project_by_path(&path)?,
+    }
+    .ok_or_else(ApiError::project_not_found)?;
+    match state.auth.authorize(&principal, &project, action)? {
+        Decision::Allow => Ok(project),
+        Decision::Unauthorized => Err(ApiError::unauthorized()),
+        Decision::Forbidden => Err(ApiError::Forbidden),
+        Decision::NotFound => Err(ApiError::project_not_found()),
+    }
+}
+
+/// Authenticates the request, finds its project and checks that the caller may do `action`
+/// there, returning the project (see [`authorize`] for the answers).
+pub(crate) async fn grant(
+    state: &web::Data<AppState>,
     request: &HttpRequest,
     recipe: Option<&RecipeReference>,
     action: Action,
 ) -> Result<Project, ApiError> {
-    let credentials = credentials(request)?;
+    let caller = Caller::of(request)?;
     let project_ref = ProjectRef::of(request, recipe)?;
-    let auth = state.auth.clone();
-    let store = Arc::clone(&state.metadata);
-    blocking(move || {
-        let principal = auth.authenticate(credentials.as_ref())?;
-        let project = match project_ref {
-            ProjectRef::Id(id) => store.project(id)?,
-            ProjectRef::Path(path) => store.project_by_path(&path)?,
-        }
-        .ok_or_else(ApiError::project_not_found)?;
-        match auth.authorize(&principal, &project, action)? {
-            Decision::Allow => Ok(project),
-            Decision::Unauthorized => Err(ApiError::unauthorized()),
-            Decision::Forbidden => Err(ApiError::Forbidden),
-            Decision::NotFound => Err(ApiError::project_not_found()),
-        }
+    let shared = web::Data::clone(state);
+    read(state, move |store| {
+        authorize(&shared, store, &caller, project_ref, action)
     })
     .await
 }
 
-/// The projects a search covers: at the project prefix that project (after checking that the
-/// caller may read it), at the instance prefix every project the caller may read.
-pub(crate) async fn search_scope(
-    state: &AppState,
+/// Runs a search: finds the projects it covers (at the project prefix that project, after
+/// checking that the caller may read it; at the instance prefix every project the caller may
+/// read) and runs `work` over them, in one blocking call and one read scope.
+pub(crate) async fn search<T, F>(
+    state: &web::Data<AppState>,
     request: &HttpRequest,
-) -> Result<SearchScope, ApiError> {
-    match Level::of(request) {
-        Level::Project(_) => {
-            let project = grant(state, request, None, Action::Read).await?;
-            Ok(SearchScope::Projects(vec![project.id]))
-        }
-        Level::Instance => {
-            let credentials = credentials(request)?;
-            let auth = state.auth.clone();
-            blocking(move || {
-                let principal = auth.authenticate(credentials.as_ref())?;
-                Ok(auth.readable_projects(&principal)?)
-            })
-            .await
-        }
-    }
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&dyn MetadataStore, &SearchScope) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let caller = Caller::of(request)?;
+    let project_ref = match Level::of(request) {
+        Level::Project(_) => Some(ProjectRef::of(request, None)?),
+        Level::Instance => None,
+    };
+    let shared = web::Data::clone(state);
+    read(state, move |store| {
+        let scope = if let Some(project_ref) = project_ref {
+            let project = authorize(&shared, store, &caller, project_ref, Action::Read)?;
+            SearchScope::Projects(vec![project.id])
+        } else {
+            let principal = shared
+                .auth
+                .authenticate_from(caller.credentials.as_ref(), caller.address)?;
+            shared.auth.readable_projects(&principal)?
+        };
+        work(store, &scope)
+    })
+    .await
 }
 
 /// The action an HTTP method asks for: reading, uploading (PUT) or deleting.
@@ -155,11 +215,83 @@ fn action_of(method: &Method) -> Action {
     }
 }
 
+/// Refuses a path whose percent-decoded bytes are not UTF-8 (`%C0%AF`, `%FF`), naming no
+/// parameter: the router decodes such bytes lossily, to U+FFFD, before the parameters reach
+/// [`params`], so an upload would otherwise store a file under a name the client never sent.
+/// The project prefix's `{id}` is left to [`ProjectRef::of`], for which such a value simply
+/// names no project.
+fn require_utf8_path(request: &HttpRequest) -> Result<(), ApiError> {
+    let raw = request.uri().path();
+    let checked = match Level::of(request) {
+        // "", "api", "v4", "projects", "{id}", then the rest.
+        Level::Project(_) => raw.splitn(6, '/').nth(5).unwrap_or_default(),
+        Level::Instance => raw,
+    };
+    if percent_decode_str(checked).decode_utf8().is_err() {
+        return Err(ApiError::bad_request(
+            "invalid request path: its percent-decoded bytes are not UTF-8",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an HTTP/1 upload that announces no body length: without `Content-Length` or chunked
+/// encoding its body is empty by definition, and storing an empty file for it would hide a
+/// broken client. A checksum-deploy probe is exempt: its body is never read. HTTP/2 frames
+/// bodies itself.
+fn require_length(request: &HttpRequest) -> Result<(), ApiError> {
+    let headers = request.headers();
+    let http1 = matches!(
+        request.version(),
+        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+    );
+    let probe = headers
+        .get("X-Checksum-Deploy")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
+    if http1
+        && !probe
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return Err(ApiError::LengthRequired);
+    }
+    Ok(())
+}
+
+/// The path parameters a route under `R` has, parsed, in path order: a malformed request is a
+/// 400 whoever sends it.
+struct Params {
+    recipe: RecipeReference,
+    recipe_revision: Option<Revision>,
+    package_id: Option<PackageId>,
+    package_revision: Option<Revision>,
+    path: Option<FilePath>,
+}
+
+impl Params {
+    fn of(request: &HttpRequest) -> Result<Self, ApiError> {
+        require_utf8_path(request)?;
+        Ok(Self {
+            recipe: params::recipe(request)?,
+            recipe_revision: params::revision(request, params::RECIPE_REVISION, "recipe revision")?,
+            package_id: params::package_id(request)?,
+            package_revision: params::revision(
+                request,
+                params::PACKAGE_REVISION,
+                "package revision",
+            )?,
+            path: params::file_path(request)?,
+        })
+    }
+}
+
 /// A request under `R = conans/{name}/{version}/{user}/{channel}`: every path parameter the
 /// route has, parsed, and the caller authorized for the action its method asks for.
 ///
 /// As an extractor it runs before the handler, so a handler only ever sees valid parameters
-/// and a caller who may act.
+/// and a caller who may act. Routes that only read use [`ReadTarget`] instead, which
+/// authorizes in the same blocking call as the read.
 pub(crate) struct Target {
     /// The application state.
     pub(crate) state: web::Data<AppState>,
@@ -178,10 +310,26 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    fn new(state: web::Data<AppState>, project: Project, params: Params) -> Self {
+        Self {
+            state,
+            project,
+            recipe: params.recipe,
+            recipe_revision: params.recipe_revision,
+            package_id: params.package_id,
+            package_revision: params.package_revision,
+            path: params.path,
+        }
+    }
+
     /// Extracts the target, authorizing the action the request's method implies.
     async fn extract(request: HttpRequest) -> Result<Self, ApiError> {
         let action = action_of(request.method());
-        Self::authorized(&request, action).await
+        let target = Self::authorized(&request, action).await?;
+        if action == Action::Upload {
+            require_length(&request)?;
+        }
+        Ok(target)
     }
 
     /// Parses every path parameter of `request` and authorizes the caller for `action`: for
@@ -191,24 +339,9 @@ impl Target {
         action: Action,
     ) -> Result<Self, ApiError> {
         let state = state(request)?;
-        // Parameters first, in path order: a malformed request is a 400 whoever sends it.
-        let recipe = params::recipe(request)?;
-        let recipe_revision =
-            params::revision(request, params::RECIPE_REVISION, "recipe revision")?;
-        let package_id = params::package_id(request)?;
-        let package_revision =
-            params::revision(request, params::PACKAGE_REVISION, "package revision")?;
-        let path = params::file_path(request)?;
-        let project = grant(&state, request, Some(&recipe), action).await?;
-        Ok(Self {
-            state,
-            project,
-            recipe,
-            recipe_revision,
-            package_id,
-            package_revision,
-            path,
-        })
+        let params = Params::of(request)?;
+        let project = grant(&state, request, Some(&params.recipe), action).await?;
+        Ok(Self::new(state, project, params))
     }
 
     /// The recipe revision `{rrev}` of the route.
@@ -258,6 +391,61 @@ impl Target {
         self.path
             .clone()
             .ok_or_else(|| ApiError::bug("route has no {path}"))
+    }
+}
+
+/// A read-only request under `R`: its path parameters parsed (400 first, as for [`Target`]),
+/// its caller not yet authorized. [`ReadTarget::read`] authorizes and reads in one blocking
+/// call and one read scope, which for a metadata route halves the thread hand-offs and
+/// transactions a request costs.
+pub(crate) struct ReadTarget {
+    state: web::Data<AppState>,
+    caller: Caller,
+    project_ref: ProjectRef,
+    params: Params,
+}
+
+impl ReadTarget {
+    fn extract(request: &HttpRequest) -> Result<Self, ApiError> {
+        let state = state(request)?;
+        let params = Params::of(request)?;
+        Ok(Self {
+            state,
+            caller: Caller::of(request)?,
+            project_ref: ProjectRef::of(request, Some(&params.recipe))?,
+            params,
+        })
+    }
+
+    /// Authorizes the caller to read and runs `work` with the authorized [`Target`], both on the
+    /// blocking pool inside one read scope; returns what `work` returned and the target.
+    pub(crate) async fn read<T, F>(self, work: F) -> Result<(T, Target), ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Self {
+            state,
+            caller,
+            project_ref,
+            params,
+        } = self;
+        let shared = web::Data::clone(&state);
+        read(&state, move |store| {
+            let project = authorize(&shared, store, &caller, project_ref, Action::Read)?;
+            let target = Target::new(shared, project, params);
+            Ok((work(store, &target)?, target))
+        })
+        .await
+    }
+}
+
+impl FromRequest for ReadTarget {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(Self::extract(request))
     }
 }
 

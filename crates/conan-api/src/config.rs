@@ -13,8 +13,10 @@ const DEFAULT_SEARCH_LIMIT: usize = 500;
 /// max_upload_size = 3221225472
 /// external_url = "https://conan.example.com"
 /// search_limit = 500
+/// redirect_downloads = false
+/// redirect_ttl_secs = 300
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// The largest file one upload may carry, in bytes (default 3 GiB, GitLab's default). A
@@ -26,6 +28,13 @@ pub struct ApiConfig {
     pub external_url: Option<String>,
     /// The most references one recipe search returns (default 500, GitLab's cap).
     pub search_limit: usize,
+    /// Answers file downloads with a `302` to a presigned URL of the blob store, so the bytes go
+    /// straight from the store to the client (default false). Only S3 backends can sign; with
+    /// others the server streams the file as usual. Conan clients follow the redirect and drop
+    /// their `Authorization` header on the new host.
+    pub redirect_downloads: bool,
+    /// How long a presigned download URL stays valid, in seconds (default 300).
+    pub redirect_ttl_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -34,6 +43,8 @@ impl Default for ApiConfig {
             max_upload_size: DEFAULT_MAX_UPLOAD_SIZE,
             external_url: None,
             search_limit: DEFAULT_SEARCH_LIMIT,
+            redirect_downloads: false,
+            redirect_ttl_secs: 300,
         }
     }
 }

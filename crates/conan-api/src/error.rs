@@ -67,18 +67,40 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
+    /// 411: an upload `PUT` over HTTP/1 with neither `Content-Length` nor chunked encoding,
+    /// whose body would silently be empty.
+    #[error("411 Length Required - an upload needs a Content-Length header or chunked encoding")]
+    LengthRequired,
     /// 416: a `Range` outside the file; answered with `Content-Range: bytes */{size}`.
     #[error("416 Range Not Satisfiable")]
     RangeNotSatisfiable {
         /// The file's size.
         size: u64,
     },
-    /// 503: the metadata database is unavailable or too busy; retrying later works.
-    #[error("503 Service Unavailable")]
+    /// 429: too many failed logins for the user name or from the client address; answered with
+    /// `Retry-After`.
+    #[error(
+        "429 Too Many Requests - too many failed login attempts, retry in {retry_after_secs} seconds"
+    )]
+    TooManyRequests {
+        /// Seconds until a login may be tried again.
+        retry_after_secs: u64,
+    },
+    /// 503: the metadata database is unavailable or too busy; retrying later works. The client
+    /// learns which part failed; the cause goes to the log.
+    #[error("503 Service Unavailable - {message}")]
     Unavailable {
         /// What failed, for the log.
         message: String,
         /// The cause.
+        #[source]
+        source: Option<Source>,
+    },
+    /// 507: the blob store has no space left for an upload; nothing was stored. Not retried by
+    /// clients, unlike a 503: an operator has to free or add space first.
+    #[error("507 Insufficient Storage - the package file storage is full")]
+    InsufficientStorage {
+        /// The cause, for the log.
         #[source]
         source: Option<Source>,
     },
@@ -162,10 +184,10 @@ impl ApiError {
         }
     }
 
-    /// What failed, for the log of a 5xx.
+    /// What failed, for the log of a 5xx (when the status line does not say it already).
     fn log_message(&self) -> Option<&str> {
         match self {
-            Self::Unavailable { message, .. } | Self::Internal { message, .. } => Some(message),
+            Self::Internal { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -195,8 +217,11 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::LengthRequired => StatusCode::LENGTH_REQUIRED,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -231,6 +256,9 @@ impl ResponseError for ApiError {
             Self::Unavailable { .. } => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
             _ => {}
         }
         response.body(body.to_string())
@@ -243,12 +271,14 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => Self::NotFound { what },
             StoreError::Conflict(message) => Self::Conflict { message },
             StoreError::Invalid(message) => Self::bad_request(message),
-            error @ (StoreError::Unavailable { .. } | StoreError::Busy { .. }) => {
-                Self::Unavailable {
-                    message: "the metadata store is unavailable".to_owned(),
-                    source: Some(Box::new(error)),
-                }
-            }
+            error @ StoreError::Unavailable { .. } => Self::Unavailable {
+                message: "the metadata database is unavailable, retry later".to_owned(),
+                source: Some(Box::new(error)),
+            },
+            error @ StoreError::Busy { .. } => Self::Unavailable {
+                message: "the metadata database is busy, retry later".to_owned(),
+                source: Some(Box::new(error)),
+            },
             error => Self::internal("the metadata store failed", error),
         }
     }
@@ -267,6 +297,9 @@ impl From<BlobError> for ApiError {
                 source: Some(Box::new(error)),
             },
             BlobError::RangeNotSatisfiable { size, .. } => Self::RangeNotSatisfiable { size },
+            error if is_out_of_space(&error) => Self::InsufficientStorage {
+                source: Some(Box::new(error)),
+            },
             // Every other case is the server's: a file row whose blob is missing, a staging
             // object purged too early, a failing backend.
             error => Self::internal("the blob store failed", error),
@@ -292,9 +325,30 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(message) => Self::bad_request(message),
             AuthError::NotFound(what) => Self::NotFound { what },
             AuthError::Store(error) => error.into(),
+            AuthError::RateLimited { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
             error => Self::internal("authentication failed", error),
         }
     }
+}
+
+/// Whether `error` comes from a full disk or an exhausted quota anywhere in its `source()` chain
+/// (the file-system backend wraps the operating system's error a few levels deep).
+fn is_out_of_space(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 impl From<ReferenceError> for ApiError {
@@ -394,9 +448,94 @@ mod tests {
         );
 
         let busy = ApiError::from(StoreError::Busy { source: None });
-        let (status, _, response) = body_of(&busy).await;
+        let (status, body, response) = body_of(&busy).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            body["message"],
+            "503 Service Unavailable - the metadata database is busy, retry later"
+        );
+
+        // The client learns that the database is down, never where it is.
+        let down = ApiError::from(AuthError::Store(StoreError::Unavailable {
+            message: "cannot connect to postgres://registry:***@db.internal/registry".into(),
+            source: None,
+        }));
+        let (status, body, _) = body_of(&down).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body["message"],
+            "503 Service Unavailable - the metadata database is unavailable, retry later"
+        );
+        assert!(
+            format!("{down:?}").contains("db.internal"),
+            "the log has it"
+        );
+    }
+
+    /// A backend error that wraps the operating system's, as `object_store` does.
+    #[derive(Debug, thiserror::Error)]
+    #[error("Unable to copy data to file: {source}")]
+    struct Wrapped {
+        source: std::io::Error,
+    }
+
+    #[actix_web::test]
+    async fn rate_limited_logins_and_full_storage() {
+        let (status, body, response) = body_of(
+            &AuthError::RateLimited {
+                retry_after_secs: 42,
+            }
+            .into(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "message": "429 Too Many Requests - too many failed login attempts, retry in 42 seconds",
+                "errors": [{
+                    "status": 429,
+                    "message": "Too Many Requests - too many failed login attempts, retry in 42 seconds"
+                }]
+            })
+        );
+
+        let full = BlobError::Backend {
+            operation: "write",
+            key: "staging/x".into(),
+            source: Box::new(Wrapped {
+                source: std::io::Error::from_raw_os_error(28),
+            }),
+        };
+        let (status, body, _) = body_of(&TransferError::Blob(full).into()).await;
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            body["message"],
+            "507 Insufficient Storage - the package file storage is full"
+        );
+        let quota = BlobError::Io {
+            action: "fsync",
+            path: "/blobs/x".into(),
+            source: std::io::ErrorKind::QuotaExceeded.into(),
+        };
+        assert_eq!(
+            ApiError::from(quota).status_code(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        // Other backend failures stay 500.
+        let other = BlobError::Backend {
+            operation: "write",
+            key: "staging/x".into(),
+            source: Box::new(Wrapped {
+                source: std::io::ErrorKind::PermissionDenied.into(),
+            }),
+        };
+        assert_eq!(
+            ApiError::from(other).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]
@@ -456,6 +595,14 @@ mod tests {
                 AuthError::Internal("x".into()).into(),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
+            (
+                AuthError::RateLimited {
+                    retry_after_secs: 1,
+                }
+                .into(),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (ApiError::LengthRequired, StatusCode::LENGTH_REQUIRED),
         ];
         for (error, status) in cases {
             assert_eq!(error.status_code(), status, "{error:?}");

@@ -3,6 +3,7 @@
 use std::io;
 use std::ops::Range;
 use std::pin::pin;
+use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::body::SizedStream;
@@ -120,6 +121,7 @@ pub(crate) async fn download(
     blobs: &dyn BlobStore,
     record: &FileRecord,
     range_header: Option<&str>,
+    redirect: Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let size = record.digests.size;
     let range = match parse_range(range_header, size) {
@@ -129,6 +131,15 @@ pub(crate) async fn download(
     };
     let sha256 = Sha256Hex::parse(&record.digests.sha256)
         .map_err(|error| ApiError::internal("a file row holds an invalid sha256", error))?;
+    if let Some(ttl) = redirect
+        && let Some(url) = blobs.download_url(&sha256, ttl).await?
+    {
+        // The client repeats its `Range` header on the new host, and the store honours it.
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish());
+    }
     let partial = range.is_some();
     let reader = blobs.open(&sha256, range).await?;
     let length = reader.content_length();

@@ -2,8 +2,9 @@
 //! HTTP layer asks: may this caller do that, and which projects may it read.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,13 +15,23 @@ use conan_store::{
 
 use crate::AuthError;
 use crate::jwt::{self, Claims, ISSUER};
+use crate::limiter::{LimiterSettings, LoginLimiter};
 use crate::password::{verify_password, waste_verification};
 use crate::policy::{Action, Decision, decide};
 use crate::principal::{Principal, Source};
 use crate::token::{self, Access, DEPLOY_TOKEN_PREFIX, PERSONAL_TOKEN_PREFIX};
 
 /// Authentication settings.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+///
+/// ```toml
+/// [auth]
+/// jwt_max_ttl_secs = 7776000
+/// password_login = true
+/// login_max_failures_per_user = 10
+/// login_max_failures_per_address = 50
+/// login_failure_window_secs = 300
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// The longest a Conan token (JWT) lives, in seconds (default 90 days). A token derived from
@@ -28,6 +39,16 @@ pub struct AuthConfig {
     pub jwt_max_ttl_secs: u64,
     /// Whether users may log in with their password (tokens always work).
     pub password_login: bool,
+    /// How many failed HTTP Basic logins one user name may have per window before further
+    /// attempts with it get 429 until the window ends (default 10; 0: no per-user limit).
+    pub login_max_failures_per_user: u32,
+    /// How many failed HTTP Basic logins one client address (an IPv6 /64) may have per window
+    /// (default 50; 0: no per-address limit). The address is the TCP peer's: behind a reverse
+    /// proxy every client shares the proxy's, so raise or disable this there.
+    pub login_max_failures_per_address: u32,
+    /// The window, in seconds, opened by a key's first failure (default 300; 0 turns login rate
+    /// limiting off). Counts are kept in memory per process: see `docs/SECURITY.md`.
+    pub login_failure_window_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -35,6 +56,21 @@ impl Default for AuthConfig {
         Self {
             jwt_max_ttl_secs: 90 * 24 * 3600,
             password_login: true,
+            login_max_failures_per_user: 10,
+            login_max_failures_per_address: 50,
+            login_failure_window_secs: 300,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The login rate limits these settings describe.
+    #[must_use]
+    pub fn limiter_settings(&self) -> LimiterSettings {
+        LimiterSettings {
+            max_failures_per_user: self.login_max_failures_per_user,
+            max_failures_per_address: self.login_max_failures_per_address,
+            window: Duration::from_secs(self.login_failure_window_secs),
         }
     }
 }
@@ -112,6 +148,8 @@ impl std::fmt::Debug for IssuedToken {
 pub struct Authenticator {
     store: Arc<dyn IdentityStore>,
     config: AuthConfig,
+    /// Shared by every clone, so all workers of a process count together.
+    limiter: Arc<LoginLimiter>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -146,7 +184,18 @@ fn usable(token: &Token) -> bool {
 impl Authenticator {
     /// An authenticator over `store`.
     pub fn new(store: Arc<dyn IdentityStore>, config: AuthConfig) -> Self {
-        Self { store, config }
+        let limiter = Arc::new(LoginLimiter::new(config.limiter_settings()));
+        Self {
+            store,
+            config,
+            limiter,
+        }
+    }
+
+    /// The failed-login counter (shared by every clone of this authenticator).
+    #[must_use]
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.limiter
     }
 
     /// The settings in force.
@@ -175,16 +224,36 @@ impl Authenticator {
 
     /// Authenticates a request: `None` (no `Authorization` header) is anonymous; credentials
     /// that do not check out are an error, never a silent downgrade to anonymous.
+    ///
+    /// The same as [`authenticate_from`](Self::authenticate_from) with an unknown client
+    /// address: Basic credentials are still rate-limited per user name.
     pub fn authenticate(&self, credentials: Option<&Credentials>) -> Result<Principal, AuthError> {
+        self.authenticate_from(credentials, None)
+    }
+
+    /// Authenticates a request from the client at `address` (the TCP peer).
+    ///
+    /// Basic credentials are rate-limited per user name and per address: over a limit the
+    /// answer is [`AuthError::RateLimited`], before the password is even checked (see
+    /// [`crate::limiter`]). Bearer tokens are not: they carry at least 160 random bits.
+    pub fn authenticate_from(
+        &self,
+        credentials: Option<&Credentials>,
+        address: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
         match credentials {
             None => Ok(Principal::Anonymous),
-            Some(Credentials::Basic { username, password }) => self.check_basic(username, password),
+            Some(Credentials::Basic { username, password }) => {
+                self.check_basic_limited(username, password, address)
+            }
             Some(Credentials::Bearer(token)) => {
                 if token.starts_with(PERSONAL_TOKEN_PREFIX)
                     || token.starts_with(DEPLOY_TOKEN_PREFIX)
                 {
-                    self.check_secret(None, token)
-                        .map_err(|_| AuthError::InvalidToken)
+                    self.check_secret(None, token).map_err(|error| match error {
+                        AuthError::InvalidCredentials => AuthError::InvalidToken,
+                        error => error,
+                    })
                 } else {
                     self.check_jwt(token)
                 }
@@ -197,9 +266,19 @@ impl Authenticator {
         &self,
         credentials: Option<&Credentials>,
     ) -> Result<(Principal, IssuedToken), AuthError> {
+        self.login_from(credentials, None)
+    }
+
+    /// [`login`](Self::login) for the client at `address`, rate-limited like
+    /// [`authenticate_from`](Self::authenticate_from).
+    pub fn login_from(
+        &self,
+        credentials: Option<&Credentials>,
+        address: Option<IpAddr>,
+    ) -> Result<(Principal, IssuedToken), AuthError> {
         let principal = match credentials {
             None => return Err(AuthError::InvalidCredentials),
-            Some(credentials) => self.authenticate(Some(credentials))?,
+            Some(credentials) => self.authenticate_from(Some(credentials), address)?,
         };
         let issued = self.issue(&principal)?;
         Ok((principal, issued))
@@ -251,6 +330,29 @@ impl Authenticator {
         Ok(IssuedToken { token, expires_at })
     }
 
+    /// Checks Basic credentials under the login rate limits: wrong credentials count as a
+    /// failure; a store failure is no verdict and does not count.
+    fn check_basic_limited(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let attempt = self
+            .limiter
+            .begin(username, address, Instant::now())
+            .map_err(|limited| AuthError::RateLimited {
+                retry_after_secs: limited.retry_after_secs(),
+            })?;
+        let result = self.check_basic(username, password);
+        match &result {
+            Ok(_) => attempt.succeeded(),
+            Err(AuthError::InvalidCredentials) => attempt.failed(),
+            Err(_) => attempt.undecided(),
+        }
+        result
+    }
+
     fn check_basic(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
         if password.starts_with(PERSONAL_TOKEN_PREFIX) || password.starts_with(DEPLOY_TOKEN_PREFIX)
         {
@@ -287,7 +389,7 @@ impl Authenticator {
                 return Err(AuthError::InvalidCredentials);
             };
             let user = self
-                .active_user(owner)
+                .active_user(owner)?
                 .ok_or(AuthError::InvalidCredentials)?;
             if !usable(&token) || username.is_some_and(|name| name != user.username) {
                 return Err(AuthError::InvalidCredentials);
@@ -303,37 +405,44 @@ impl Authenticator {
             .store
             .deploy_token_by_hash(&hash)?
             .ok_or(AuthError::InvalidCredentials)?;
-        self.deploy_principal(&token, username)
+        self.deploy_principal(&token, username)?
             .ok_or(AuthError::InvalidCredentials)
     }
 
-    fn deploy_principal(&self, token: &Token, username: Option<&str>) -> Option<Principal> {
+    /// The principal of a deploy token, `None` when it may not be used (with a user name, that
+    /// must be the token's own). A store failure is an error, never a refusal: an unreachable
+    /// database must give 503, not a 401 that sends the client to log in again.
+    fn deploy_principal(
+        &self,
+        token: &Token,
+        username: Option<&str>,
+    ) -> Result<Option<Principal>, AuthError> {
         let TokenOwner::Project {
             project,
             username: own,
         } = &token.owner
         else {
-            return None;
+            return Ok(None);
         };
         if !usable(token) || username.is_some_and(|name| name != own) {
-            return None;
+            return Ok(None);
         }
         // A deleted project takes its tokens with it (cascade), so this is only a consistency check.
-        self.store.project(*project).ok().flatten()?;
-        Some(Principal::DeployToken {
+        if self.store.project(*project)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Principal::DeployToken {
             token_id: token.id,
             project: *project,
             username: own.clone(),
             access: Access::of_scopes(&token.scopes),
-        })
+        }))
     }
 
-    fn active_user(&self, id: UserId) -> Option<User> {
-        self.store
-            .user(id)
-            .ok()
-            .flatten()
-            .filter(|user| user.is_active)
+    /// The user `id` if it exists and is active; a store failure is an error (see
+    /// [`Self::deploy_principal`]).
+    fn active_user(&self, id: UserId) -> Result<Option<User>, AuthError> {
+        Ok(self.store.user(id)?.filter(|user| user.is_active))
     }
 
     /// Records a personal access token's use, at most once a minute so reads do not become writes.
@@ -360,7 +469,7 @@ impl Authenticator {
         if let Some(user_id) = claims.sub.strip_prefix("user:") {
             let user_id: i64 = user_id.parse().map_err(|_| AuthError::InvalidToken)?;
             let user = self
-                .active_user(UserId(user_id))
+                .active_user(UserId(user_id))?
                 .ok_or(AuthError::InvalidToken)?;
             if claims.src == "password" {
                 if !self.config.password_login {
@@ -395,7 +504,7 @@ impl Authenticator {
             .store
             .deploy_token(token_id)?
             .ok_or(AuthError::InvalidToken)?;
-        self.deploy_principal(&token, None)
+        self.deploy_principal(&token, None)?
             .ok_or(AuthError::InvalidToken)
     }
 

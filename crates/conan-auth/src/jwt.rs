@@ -66,6 +66,7 @@ pub fn verify(token: &str, keys: &[SigningKey]) -> Result<Claims, AuthError> {
     validation.set_issuer(&[ISSUER]);
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(key.secret.as_bytes()),

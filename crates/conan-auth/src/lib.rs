@@ -3,6 +3,7 @@
 pub mod admin;
 mod authenticator;
 pub mod jwt;
+pub mod limiter;
 pub mod password;
 pub mod policy;
 mod principal;
@@ -36,6 +37,13 @@ pub enum AuthError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many failed logins for the user name or from the client address: the attempt was
+    /// refused without checking the credentials. Maps to 429 with `Retry-After`.
+    #[error("too many failed login attempts; retry in {retry_after_secs} seconds")]
+    RateLimited {
+        /// Seconds until the attempt may be made again.
+        retry_after_secs: u64,
+    },
     /// Something that should never fail did (no randomness, no signing key).
     #[error("{0}")]
     Internal(String),

@@ -11,8 +11,9 @@
 #[path = "../../conan-store/tests/support/mod.rs"]
 mod support;
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use conan_auth::admin::{self, BootstrapOptions};
@@ -400,5 +401,135 @@ fn permissions_and_search_scope_come_from_memberships() {
             .authenticate(Some(&basic(&root.username, "password1")))
             .unwrap();
         assert_eq!(auth.readable_projects(&root).unwrap(), SearchScope::All);
+    }
+}
+
+#[test]
+fn failed_logins_are_rate_limited_per_user_and_address() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = Authenticator::new(
+            Arc::clone(&store),
+            AuthConfig {
+                login_max_failures_per_user: 2,
+                login_max_failures_per_address: 4,
+                login_failure_window_secs: 60,
+                ..AuthConfig::default()
+            },
+        );
+        auth.ensure_signing_key().unwrap();
+        admin::create_user(store.as_ref(), "alice", Some("alice's password"), false).unwrap();
+        let bob = admin::create_user(store.as_ref(), "bob", Some("bob's password"), false).unwrap();
+        let bob_token =
+            admin::create_personal_token(store.as_ref(), bob.id, "ci", &[Scope::Api], None)
+                .unwrap();
+        let here: Option<IpAddr> = Some([203, 0, 113, 5].into());
+        let there: Option<IpAddr> = Some([203, 0, 113, 6].into());
+
+        for _ in 0..2 {
+            assert!(matches!(
+                auth.login_from(Some(&basic("alice", "guess")), here),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        // The right password no longer helps, from anywhere, and is not even checked.
+        for address in [here, there, None] {
+            match auth.login_from(Some(&basic("alice", "alice's password")), address) {
+                Err(AuthError::RateLimited { retry_after_secs }) => {
+                    assert!((1..=60).contains(&retry_after_secs), "{retry_after_secs}");
+                }
+                other => panic!("expected a rate limit, got {other:?}"),
+            }
+        }
+        // Basic credentials on data routes go through `authenticate`, limited the same way.
+        assert!(matches!(
+            auth.authenticate_from(Some(&basic("alice", "alice's password")), there),
+            Err(AuthError::RateLimited { .. })
+        ));
+        // Bob's success from the same address leaves alice's count alone.
+        auth.login_from(Some(&basic("bob", "bob's password")), here)
+            .unwrap();
+        assert_eq!(
+            auth.login_limiter().user_failures("alice", Instant::now()),
+            2
+        );
+        // A wrong token in the password field is a failed login too.
+        assert!(matches!(
+            auth.login_from(Some(&basic("bob", "crpat-0000")), here),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            auth.login_from(Some(&basic("carol", "guess")), here),
+            Err(AuthError::InvalidCredentials)
+        ));
+        // Four failures from `here`: the address is blocked for every name, the others are not.
+        assert!(matches!(
+            auth.login_from(Some(&basic("bob", &bob_token.secret)), here),
+            Err(AuthError::RateLimited { .. })
+        ));
+        auth.login_from(Some(&basic("bob", &bob_token.secret)), there)
+            .unwrap();
+        // Bearer tokens are never limited.
+        auth.authenticate_from(Some(&bearer(&bob_token.secret)), here)
+            .unwrap();
+    }
+}
+
+#[test]
+fn store_failures_are_errors_never_refusals() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let alice =
+            admin::create_user(store.as_ref(), "alice", Some("alice's password"), false).unwrap();
+        let project =
+            admin::create_project(store.as_ref(), "team/libs", Visibility::Private).unwrap();
+        let pat = admin::create_personal_token(store.as_ref(), alice.id, "ci", &[Scope::Api], None)
+            .unwrap();
+        let deploy = admin::create_deploy_token(
+            store.as_ref(),
+            &project,
+            None,
+            "deployer",
+            &[Scope::ReadPackageRegistry],
+            None,
+        )
+        .unwrap();
+        let (_, issued) = auth
+            .login(Some(&basic("alice", "alice's password")))
+            .unwrap();
+        let (_, deploy_jwt) = auth.login(Some(&bearer(&deploy.secret))).unwrap();
+
+        // The tables the checks read vanish: an unreachable database must not look like bad
+        // credentials (a 401 sends the client back to its login prompt).
+        db.store
+            .with_connection(|connection| {
+                use diesel::connection::SimpleConnection as _;
+                connection.batch_execute(
+                    "ALTER TABLE users RENAME TO users_gone; \
+                     ALTER TABLE projects RENAME TO projects_gone;",
+                )
+            })
+            .unwrap()
+            .unwrap();
+        for credentials in [
+            bearer(&issued.token),
+            bearer(&deploy_jwt.token),
+            bearer(&pat.secret),
+            bearer(&deploy.secret),
+            basic("alice", "alice's password"),
+            basic("alice", &pat.secret),
+        ] {
+            let result = auth.authenticate(Some(&credentials));
+            assert!(
+                matches!(result, Err(AuthError::Store(_))),
+                "{credentials:?}: {result:?}"
+            );
+        }
+        // Such attempts are no verdict, so they are not counted as failed logins.
+        assert_eq!(
+            auth.login_limiter().user_failures("alice", Instant::now()),
+            0
+        );
     }
 }

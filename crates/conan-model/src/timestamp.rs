@@ -10,9 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
+use ::time::OffsetDateTime;
 use ::time::format_description::well_known::Rfc3339;
 use ::time::macros::format_description;
-use ::time::{OffsetDateTime, UtcOffset};
 
 /// Why a revision time was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,9 +115,10 @@ impl FromStr for RevisionTime {
     /// Parses RFC 3339 with any zone offset (converted to UTC); fraction digits beyond
     /// microseconds are truncated toward the past.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // The Unix timestamp already accounts for the offset. Converting to UTC first would
+        // panic when the UTC date leaves time's year range (9999-12-31T21:00-03:00).
         let parsed = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|_| TimeError::Syntax(text.to_owned()))?
-            .to_offset(UtcOffset::UTC);
+            .map_err(|_| TimeError::Syntax(text.to_owned()))?;
         let nanos = parsed.unix_timestamp_nanos();
         let micros = i64::try_from(nanos.div_euclid(1_000))
             .map_err(|_| TimeError::Syntax(text.to_owned()))?;

@@ -15,6 +15,6 @@ pub use records::{
     RevisionEntry, Role, SearchScope, SigningKey, Token, TokenOwner, User, UserId, Visibility,
 };
 pub use traits::{
-    FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, RecipeStore,
-    SearchStore,
+    FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, ReadScope,
+    RecipeStore, SearchStore, read_scope,
 };

@@ -244,13 +244,51 @@ pub trait MaintenanceStore: Send + Sync {
     fn indexed_blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Digests>, StoreError>;
 }
 
+/// Several reads as one: the reads a request makes (who is calling, the project, the answer)
+/// served from one snapshot.
+pub trait ReadScope: Send + Sync {
+    /// Runs `work` so that every read this store makes for it on this thread comes from one
+    /// transaction on one connection: one consistent snapshot, and one pool checkout and one
+    /// `BEGIN`/`COMMIT` instead of one per call. Scopes nest (the inner joins the outer). A
+    /// write inside still runs in its own transaction on another connection, and reads after it
+    /// in the same scope do not see it: meant for paths that only read.
+    ///
+    /// Fails only when the snapshot cannot be opened (no connection); `work` then does not run.
+    /// [`read_scope`] is the generic form.
+    fn read_scope(&self, work: &mut dyn FnMut()) -> Result<(), StoreError>;
+}
+
+/// Runs `work` inside [`ReadScope::read_scope`], returning its value.
+pub fn read_scope<T>(
+    store: &(impl ReadScope + ?Sized),
+    work: impl FnOnce() -> T,
+) -> Result<T, StoreError> {
+    let mut work = Some(work);
+    let mut value = None;
+    store.read_scope(&mut || {
+        if let Some(work) = work.take() {
+            value = Some(work());
+        }
+    })?;
+    value.ok_or_else(|| StoreError::Backend {
+        message: "the read scope did not run its work".to_owned(),
+        source: "ReadScope implementation skipped the closure".into(),
+    })
+}
+
 /// Everything the registry stores about packages and people, in one object.
 pub trait MetadataStore:
-    RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore
+    RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore + ReadScope
 {
 }
 
 impl<T> MetadataStore for T where
-    T: RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore
+    T: RecipeStore
+        + PackageStore
+        + FileStore
+        + SearchStore
+        + IdentityStore
+        + MaintenanceStore
+        + ReadScope
 {
 }

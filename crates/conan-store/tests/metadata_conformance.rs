@@ -19,7 +19,7 @@ use conan_store::db::DieselStore;
 use conan_store::{
     FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
     PackageRevisionKey, PackageStore, ProjectId, RecipeRevisionKey, RecipeStore, Role, SearchScope,
-    SearchStore, StoreError, TokenOwner, Visibility,
+    SearchStore, StoreError, TokenOwner, Visibility, read_scope,
 };
 use md5::Digest as _;
 
@@ -675,5 +675,37 @@ backend_tests! {
 
     fn the_database_answers_health_checks(store: &DieselStore) {
         store.check().unwrap();
+    }
+
+    fn reads_in_a_scope_share_one_snapshot_and_one_connection(store: &DieselStore) {
+        project(store, "before");
+        let seen = read_scope(store, || {
+            assert!(store.project_by_path("before").unwrap().is_some());
+            assert_eq!(store.pool_state().0, 1, "the scope holds one connection");
+            // A write commits on a connection of its own, which the snapshot does not see.
+            project(store, "during");
+            assert_eq!(store.project_by_path("during").unwrap(), None);
+            // Nested scopes and further reads share the one connection and snapshot.
+            let nested = read_scope(store, || store.project_by_path("during").unwrap()).unwrap();
+            assert_eq!(nested, None);
+            assert_eq!(store.pool_state().0, 1);
+            store.projects().unwrap().len()
+        })
+        .unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(store.pool_state().0, 0, "the connection went back");
+        assert!(store.project_by_path("during").unwrap().is_some());
+
+        // A panic inside closes the scope: later reads see the present again.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_scope(store, || {
+                store.projects().unwrap();
+                panic!("inside the scope");
+            })
+        }));
+        assert!(unwound.is_err());
+        project(store, "after");
+        assert!(store.project_by_path("after").unwrap().is_some());
+        assert_eq!(store.pool_state().0, 0);
     }
 }

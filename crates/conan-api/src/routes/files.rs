@@ -2,7 +2,7 @@
 //! probe. The same handlers serve both, told apart by whether the route has `{prev}`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
@@ -12,7 +12,7 @@ use conan_store::FileOwner;
 use conan_store::transfer::{self, StoredFile};
 use serde::Serialize;
 
-use crate::access::{Target, blocking};
+use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::respond::{json, json_with};
 use crate::transfer::{download as stream_file, forward_body};
@@ -38,13 +38,14 @@ struct FileList {
 
 /// `GET .../files`: the files of a committed revision; 404 when it does not exist or has no
 /// `conanmanifest.txt` yet.
-pub(super) async fn list(target: Target) -> Result<HttpResponse, ApiError> {
-    let owner = target.owner()?;
-    let (missing, _) = names(&owner);
-    let store = Arc::clone(&target.state.metadata);
-    let files = blocking(move || Ok(store.files(&owner)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found(missing))?;
+pub(super) async fn list(target: ReadTarget) -> Result<HttpResponse, ApiError> {
+    let ((files, missing), _) = target
+        .read(|store, target| {
+            let owner = target.owner()?;
+            Ok((store.files(&owner)?, names(&owner).0))
+        })
+        .await?;
+    let files = files.ok_or_else(|| ApiError::not_found(missing))?;
     json(&FileList {
         files: files
             .into_iter()
@@ -60,21 +61,25 @@ pub(super) async fn list(target: Target) -> Result<HttpResponse, ApiError> {
 
 /// `GET .../files/{path}`: the file's bytes, streamed, with `Range` support.
 pub(super) async fn download(
-    target: Target,
+    target: ReadTarget,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = target.owner()?;
-    let path = target.path()?;
-    let (_, missing) = names(&owner);
-    let store = Arc::clone(&target.state.metadata);
-    let record = blocking(move || Ok(store.file(&owner, &path)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found(missing))?;
+    let ((record, missing), target) = target
+        .read(|store, target| {
+            let owner = target.owner()?;
+            Ok((store.file(&owner, &target.path()?)?, names(&owner).1))
+        })
+        .await?;
+    let record = record.ok_or_else(|| ApiError::not_found(missing))?;
     let range = request
         .headers()
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok());
-    stream_file(target.state.blobs.as_ref(), &record, range).await
+    let config = &target.state.config;
+    let redirect = config
+        .redirect_downloads
+        .then(|| Duration::from_secs(config.redirect_ttl_secs));
+    stream_file(target.state.blobs.as_ref(), &record, range, redirect).await
 }
 
 /// The answer to an upload, in the spirit of GitLab's package-file row.

@@ -28,7 +28,13 @@ pub const CAPABILITIES: &str = "revisions,checksum_deploy";
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(conan_routes(web::scope(PROJECT_PREFIX)))
-        .service(conan_routes(web::scope(INSTANCE_PREFIX)));
+        .service(conan_routes(web::scope(INSTANCE_PREFIX)))
+        .default_service(web::to(unknown_route));
+}
+
+/// A path no route matches: GitLab's JSON 404, like every other error.
+async fn unknown_route() -> Result<actix_web::HttpResponse, crate::ApiError> {
+    Err(crate::ApiError::not_found("Not found"))
 }
 
 /// The routes under one prefix; `R` is `v2/conans/{name}/{version}/{user}/{channel}`.

@@ -9,7 +9,7 @@ use conan_store::{MetadataStore, PackageEntry, RecipeRevisionKey};
 use serde::{Deserialize, Serialize};
 
 use super::recipes::latest_visible;
-use crate::access::{Target, blocking};
+use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::respond::{RevisionJson, deleted, json, visible};
 
@@ -95,54 +95,56 @@ fn packages_of(
 
 /// `GET R/revisions/{rrev}/search[?list_only=True]`: the binaries of a recipe revision, each
 /// with the `conaninfo.txt` of its latest revision.
-pub(super) async fn search(target: Target, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(super) async fn search(
+    target: ReadTarget,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let list_only = list_only(&request)?;
-    let key = target.recipe_key()?;
-    let store = Arc::clone(&target.state.metadata);
-    let packages = blocking(move || packages_of(store.as_ref(), &key)).await?;
+    let (packages, _) = target
+        .read(|store, target| packages_of(store, &target.recipe_key()?))
+        .await?;
     json(&search_answer(packages, list_only))
 }
 
 /// `GET R/search[?list_only=True]`: the same for the latest recipe revision (Conan 1 in
 /// revisions mode uses it).
 pub(super) async fn search_latest(
-    target: Target,
+    target: ReadTarget,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let list_only = list_only(&request)?;
-    let store = Arc::clone(&target.state.metadata);
-    let (project, recipe) = (target.project.id, target.recipe.clone());
-    let packages = blocking(move || {
-        let latest = latest_visible(store.as_ref(), project, &recipe)?
-            .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
-        Ok(store.packages(&RecipeRevisionKey {
-            project,
-            recipe,
-            revision: latest.revision,
-        })?)
-    })
-    .await?;
+    let (packages, _) = target
+        .read(|store, target| {
+            let (project, recipe) = (target.project.id, &target.recipe);
+            let latest = latest_visible(store, project, recipe)?
+                .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
+            Ok(store.packages(&RecipeRevisionKey {
+                project,
+                recipe: recipe.clone(),
+                revision: latest.revision,
+            })?)
+        })
+        .await?;
     json(&search_answer(packages, list_only))
 }
 
 /// `GET .../packages/{pkgid}/latest`: the package's newest committed revision.
-pub(super) async fn latest(target: Target) -> Result<HttpResponse, ApiError> {
-    let key = target.recipe_key()?;
-    let package_id = target.package_id()?;
-    let store = Arc::clone(&target.state.metadata);
-    let latest = blocking(
-        move || match store.latest_package_revision(&key, &package_id)? {
-            // As for recipes: `0` only while no real revision exists.
-            Some(latest) if latest.revision.is_zero() => {
-                Ok(visible(store.package_revisions(&key, &package_id)?)
-                    .into_iter()
-                    .next())
+pub(super) async fn latest(target: ReadTarget) -> Result<HttpResponse, ApiError> {
+    let (latest, _) = target
+        .read(|store, target| {
+            let (key, package_id) = (target.recipe_key()?, target.package_id()?);
+            match store.latest_package_revision(&key, &package_id)? {
+                // As for recipes: `0` only while no real revision exists.
+                Some(latest) if latest.revision.is_zero() => {
+                    Ok(visible(store.package_revisions(&key, &package_id)?)
+                        .into_iter()
+                        .next())
+                }
+                latest => Ok(latest),
             }
-            latest => Ok(latest),
-        },
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("Revision Not Found"))?;
+        })
+        .await?;
+    let latest = latest.ok_or_else(|| ApiError::not_found("Revision Not Found"))?;
     json(&RevisionJson::from(&latest))
 }
 
@@ -158,17 +160,17 @@ struct PackageRevisions {
 
 /// `GET .../packages/{pkgid}/revisions`: every committed revision of the package, newest
 /// first; 404 when there is none, as for recipe revisions.
-pub(super) async fn revisions(target: Target) -> Result<HttpResponse, ApiError> {
-    let key = target.recipe_key()?;
-    let package_id = target.package_id()?;
-    let reference = FullReference::new(
-        key.recipe.clone(),
-        Some(key.revision.clone()),
-        Some(package_id.clone()),
-        None,
-    )?;
-    let store = Arc::clone(&target.state.metadata);
-    let entries = visible(blocking(move || Ok(store.package_revisions(&key, &package_id)?)).await?);
+pub(super) async fn revisions(target: ReadTarget) -> Result<HttpResponse, ApiError> {
+    let ((entries, reference), _) = target
+        .read(|store, target| {
+            let (key, package_id) = (target.recipe_key()?, target.package_id()?);
+            let entries = store.package_revisions(&key, &package_id)?;
+            let reference =
+                FullReference::new(key.recipe, Some(key.revision), Some(package_id), None)?;
+            Ok((entries, reference))
+        })
+        .await?;
+    let entries = visible(entries);
     if entries.is_empty() {
         return Err(ApiError::not_found("Revision Not Found"));
     }

@@ -7,7 +7,7 @@ use conan_model::RecipeReference;
 use conan_store::{MetadataStore, ProjectId, RevisionEntry};
 use serde::Serialize;
 
-use crate::access::{Target, blocking};
+use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::respond::{RevisionJson, deleted, json, visible};
 
@@ -29,12 +29,11 @@ pub(super) fn latest_visible(
 }
 
 /// `GET R/latest`: the newest committed revision.
-pub(super) async fn latest(target: Target) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&target.state.metadata);
-    let (project, recipe) = (target.project.id, target.recipe.clone());
-    let latest = blocking(move || latest_visible(store.as_ref(), project, &recipe))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
+pub(super) async fn latest(target: ReadTarget) -> Result<HttpResponse, ApiError> {
+    let (latest, _) = target
+        .read(|store, target| latest_visible(store, target.project.id, &target.recipe))
+        .await?;
+    let latest = latest.ok_or_else(|| ApiError::not_found("Package Not Found"))?;
     json(&RevisionJson::from(&latest))
 }
 
@@ -49,10 +48,11 @@ struct RecipeRevisions {
 
 /// `GET R/revisions`: every committed revision, newest first; 404 when there is none, as the
 /// reference server answers (an empty list would make `conan list` show a recipe with nothing).
-pub(super) async fn revisions(target: Target) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&target.state.metadata);
-    let (project, recipe) = (target.project.id, target.recipe.clone());
-    let entries = visible(blocking(move || Ok(store.recipe_revisions(project, &recipe)?)).await?);
+pub(super) async fn revisions(target: ReadTarget) -> Result<HttpResponse, ApiError> {
+    let (entries, target) = target
+        .read(|store, target| Ok(store.recipe_revisions(target.project.id, &target.recipe)?))
+        .await?;
+    let entries = visible(entries);
     if entries.is_empty() {
         return Err(ApiError::not_found("Package Not Found"));
     }

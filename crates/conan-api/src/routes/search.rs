@@ -1,12 +1,10 @@
 //! `GET v2/conans/search?q=&ignorecase=`: recipe search.
 
-use std::sync::Arc;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::{CaseSensitivity, SearchPattern};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{self, blocking};
+use crate::access;
 use crate::error::ApiError;
 use crate::respond::json;
 
@@ -40,10 +38,11 @@ pub(super) async fn recipes(request: HttpRequest) -> Result<HttpResponse, ApiErr
             CaseSensitivity::from_ignorecase_param(query.ignorecase.as_deref()),
         )?,
     };
-    let scope = access::search_scope(&state, &request).await?;
-    let store = Arc::clone(&state.metadata);
     let limit = state.config.search_limit;
-    let matches = blocking(move || Ok(store.search_recipes(&scope, &pattern, limit)?)).await?;
+    let matches = access::search(&state, &request, move |store, scope| {
+        Ok(store.search_recipes(scope, &pattern, limit)?)
+    })
+    .await?;
     // The client expects the reference server's order: sorted canonical strings, which differs
     // from the store's field order (`zlib/1.3.1` sorts before `zlib/1.3@user/channel`). The
     // same recipe in two projects is listed once.

@@ -39,15 +39,17 @@ pub(super) async fn authenticate(request: HttpRequest) -> Result<HttpResponse, A
                 reason: None,
                 challenge: true,
             })?;
+    let address = access::client_address(&request);
     let auth = state.auth.clone();
     let (_, issued) = blocking(move || {
-        auth.login(Some(&credentials)).map_err(|error| match error {
-            AuthError::InvalidCredentials | AuthError::InvalidToken => ApiError::Unauthorized {
-                reason: Some("Wrong user or password"),
-                challenge: false,
-            },
-            error => error.into(),
-        })
+        auth.login_from(Some(&credentials), address)
+            .map_err(|error| match error {
+                AuthError::InvalidCredentials | AuthError::InvalidToken => ApiError::Unauthorized {
+                    reason: Some("Wrong user or password"),
+                    challenge: false,
+                },
+                error => error.into(),
+            })
     })
     .await?;
     Ok(text(issued.token))

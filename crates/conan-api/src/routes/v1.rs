@@ -20,7 +20,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{INSTANCE_PREFIX, PROJECT_PREFIX};
-use crate::access::{Target, blocking};
+use crate::access::{Target, blocking, read};
 use crate::error::ApiError;
 use crate::params::Level;
 use crate::respond::{deleted, json};
@@ -200,19 +200,23 @@ fn latest_package(
 async fn recipe_of(
     target: &Target,
 ) -> Result<Option<(RecipeRevisionKey, Vec<FileRecord>)>, ApiError> {
-    let store = Arc::clone(&target.state.metadata);
     let (project, recipe) = (target.project.id, target.recipe.clone());
-    blocking(move || latest_recipe(store.as_ref(), project, &recipe)).await
+    read(&target.state, move |store| {
+        latest_recipe(store, project, &recipe)
+    })
+    .await
 }
 
 /// Looks up the latest package revision of `target`'s `{pkgid}` on the blocking pool.
 async fn package_of(
     target: &Target,
 ) -> Result<Option<(PackageRevisionKey, Vec<FileRecord>)>, ApiError> {
-    let store = Arc::clone(&target.state.metadata);
     let (project, recipe) = (target.project.id, target.recipe.clone());
     let package_id = target.package_id()?;
-    blocking(move || latest_package(store.as_ref(), project, &recipe, &package_id)).await
+    read(&target.state, move |store| {
+        latest_package(store, project, &recipe, &package_id)
+    })
+    .await
 }
 
 /// `{file: md5}` of some files.
@@ -438,9 +442,8 @@ impl LegacyEntry {
 /// the packages of the newest recipe revision; 404 for an unknown recipe. `q` is ignored: the
 /// Conan 1.66 client never sends it and filters locally.
 pub(super) async fn package_search(target: Target) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&target.state.metadata);
     let (project, recipe) = (target.project.id, target.recipe.clone());
-    let packages = blocking(move || {
+    let packages = read(&target.state, move |store| {
         let latest = store
             .latest_recipe_revision(project, &recipe)?
             .ok_or_else(|| ApiError::not_found("Package Not Found"))?;

@@ -444,9 +444,13 @@ async fn oversized_uploads_are_refused() {
     let reply = send(&app, put(&url, &[b'x'; 17], auth)).await;
     snap!("too_large_announced", reply.error(StatusCode::BAD_REQUEST));
 
-    // A body that grows past the limit without announcing its length.
+    // A body that grows past the limit without announcing its length (chunked).
     let mut unannounced = put(&url, &[b'x'; 64], auth).to_request();
     unannounced.headers_mut().remove(header::CONTENT_LENGTH);
+    unannounced.headers_mut().insert(
+        header::TRANSFER_ENCODING,
+        header::HeaderValue::from_static("chunked"),
+    );
     let reply = send_request(&app, unannounced).await;
     snap!("too_large_streamed", reply.error(StatusCode::BAD_REQUEST));
 

@@ -15,6 +15,8 @@ mod support;
 
 mod access;
 mod flow;
+mod hostile;
+mod login_limits;
 mod search;
 mod users;
 mod v1;

@@ -72,6 +72,16 @@ impl Registry {
 
     /// A registry with `config`.
     pub fn with_config(config: ApiConfig) -> Self {
+        Self::with_configs(config, AuthConfig::default())
+    }
+
+    /// A registry with `auth` as the authentication settings.
+    pub fn with_auth_config(auth: AuthConfig) -> Self {
+        Self::with_configs(ApiConfig::default(), auth)
+    }
+
+    /// A registry with both settings.
+    pub fn with_configs(config: ApiConfig, auth_config: AuthConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("registry.db").display());
         let store = Arc::new(
@@ -120,7 +130,7 @@ impl Registry {
         };
 
         let metadata: Arc<dyn MetadataStore> = store.clone();
-        let auth = Authenticator::new(metadata.clone(), AuthConfig::default());
+        let auth = Authenticator::new(metadata.clone(), auth_config);
         auth.ensure_signing_key().unwrap();
         let state = web::Data::new(AppState {
             metadata,

@@ -128,6 +128,38 @@ async fn over_a_real_socket() {
         assert!(!head.contains("content-encoding"), "{head}");
         assert!(head.contains("accept-ranges: bytes"), "{head}");
         assert_eq!(body, content);
+
+        // An upload that announces no length is refused (its body would be empty by
+        // definition); a chunked one is stored.
+        let other = format!("{recipe}/revisions/{}/files/conanfile.py", rrev('b'));
+        let (head, body) = exchange(
+            address,
+            &format!(
+                "PUT {other} HTTP/1.1\r\nHost: test\r\nAuthorization: {auth}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+            b"",
+            None,
+        );
+        assert!(head.starts_with("http/1.1 411"), "{head}");
+        assert!(
+            String::from_utf8(body).unwrap().contains("Content-Length"),
+            "names the header"
+        );
+        let chunked = b"5\r\nhello\r\n0\r\n\r\n";
+        let (head, body) = exchange(
+            address,
+            &format!(
+                "PUT {other} HTTP/1.1\r\nHost: test\r\nAuthorization: {auth}\r\n\
+                 Transfer-Encoding: chunked\r\nX-Checksum-Sha1: {}\r\n\
+                 Connection: close\r\n\r\n",
+                sha1_hex(b"hello")
+            ),
+            chunked,
+            None,
+        );
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(String::from_utf8(body).unwrap().contains("\"size\":5"));
     })
     .await
     .unwrap();

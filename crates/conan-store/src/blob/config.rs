@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// access_key_id = "registry"
 /// secret_access_key = "..."
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum BlobStoreConfig {
     /// Files under a local directory (the default).
@@ -31,7 +31,7 @@ impl Default for BlobStoreConfig {
 }
 
 /// Settings of the file-system backend.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesystemConfig {
     /// The directory that holds the blobs; created if missing. Default `./data/blobs` (the
@@ -49,7 +49,7 @@ impl Default for FilesystemConfig {
 }
 
 /// Settings of the S3-compatible backend.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// The server's base URL, e.g. `https://minio.internal:9000`; unset means AWS S3 itself.

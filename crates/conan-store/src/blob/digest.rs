@@ -146,12 +146,142 @@ impl Hasher {
     }
 }
 
+/// How many bytes of a body are hashed per background job: large enough that the hand-off costs
+/// nothing against the hashing, small enough to bound the memory one upload holds.
+const HASH_BATCH: usize = 1024 * 1024;
+
+/// The digests of one body, computed off the async worker threads: the body is hashed in
+/// batches on the blocking pool, md5 on one thread and sha1 with sha256 on another, while the
+/// next batch arrives. A body no larger than one batch is hashed inline, which is cheaper than
+/// the hand-off.
+#[derive(Debug)]
+pub(crate) struct BackgroundHasher {
+    size: u64,
+    pending: Vec<bytes::Bytes>,
+    pending_len: usize,
+    state: HashState,
+}
+
+/// The digest states: owned, or out on the blocking pool with a batch.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per upload, moved only between batches of a MiB"
+)]
+enum HashState {
+    Idle(Md5, (Sha1, Sha256)),
+    Busy(
+        tokio::task::JoinHandle<Md5>,
+        tokio::task::JoinHandle<(Sha1, Sha256)>,
+    ),
+    /// Only while a transition is under way.
+    Taken,
+}
+
+impl Default for BackgroundHasher {
+    fn default() -> Self {
+        Self {
+            size: 0,
+            pending: Vec::new(),
+            pending_len: 0,
+            state: HashState::Idle(Md5::new(), (Sha1::new(), Sha256::new())),
+        }
+    }
+}
+
+impl BackgroundHasher {
+    /// Feeds the next chunk; hands a full batch to the blocking pool once the previous batch is
+    /// done. Fails only if a hashing thread panicked.
+    pub(crate) async fn update(&mut self, chunk: bytes::Bytes) -> Result<(), std::io::Error> {
+        self.size += chunk.len() as u64;
+        self.pending_len += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_len >= HASH_BATCH {
+            let (md5, pair) = self.idle().await?;
+            let batch = std::sync::Arc::new(std::mem::take(&mut self.pending));
+            self.pending_len = 0;
+            let md5_batch = std::sync::Arc::clone(&batch);
+            self.state = HashState::Busy(
+                tokio::task::spawn_blocking(move || {
+                    let mut md5 = md5;
+                    md5_batch.iter().for_each(|chunk| md5.update(chunk));
+                    md5
+                }),
+                tokio::task::spawn_blocking(move || {
+                    let (mut sha1, mut sha256) = pair;
+                    for chunk in batch.iter() {
+                        sha1.update(chunk);
+                        sha256.update(chunk);
+                    }
+                    (sha1, sha256)
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch in flight, if any, and takes the digest states back.
+    async fn idle(&mut self) -> Result<(Md5, (Sha1, Sha256)), std::io::Error> {
+        match std::mem::replace(&mut self.state, HashState::Taken) {
+            HashState::Idle(md5, shas) => Ok((md5, shas)),
+            HashState::Busy(md5, shas) => {
+                let (md5, shas) = futures::future::join(md5, shas).await;
+                Ok((
+                    md5.map_err(std::io::Error::other)?,
+                    shas.map_err(std::io::Error::other)?,
+                ))
+            }
+            HashState::Taken => Err(std::io::Error::other(
+                "the upload hasher was reused after a failure",
+            )),
+        }
+    }
+
+    /// The digests of the whole body, and the sha256 again as the blob's address.
+    pub(crate) async fn finish(mut self) -> Result<(Digests, Sha256Hex), std::io::Error> {
+        let (md5, (sha1, sha256)) = self.idle().await?;
+        let mut hasher = Hasher {
+            size: self.size,
+            md5,
+            sha1,
+            sha256,
+        };
+        for chunk in &self.pending {
+            hasher.md5.update(chunk);
+            hasher.sha1.update(chunk);
+            hasher.sha256.update(chunk);
+        }
+        Ok(hasher.finish())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_hashing_matches_one_pass_hashing_across_batches() {
+        // 3.5 MiB in odd-sized chunks: several full batches, one crossing each boundary, and a
+        // remainder hashed inline at the end; and a body smaller than one batch.
+        let data: Vec<u8> = (0..3_670_016_u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for body in [&data[..], &data[..1000], &[][..]] {
+            let mut hasher = BackgroundHasher::default();
+            for chunk in body.chunks(65_521) {
+                hasher
+                    .update(bytes::Bytes::copy_from_slice(chunk))
+                    .await
+                    .unwrap();
+            }
+            let (digests, sha256) = hasher.finish().await.unwrap();
+            assert_eq!(digests, Digests::of(body));
+            assert_eq!(sha256.as_str(), digests.sha256);
+        }
+    }
 
     #[test]
     fn digests_of_empty_input() {

@@ -94,6 +94,18 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     /// rule (`AbortIncompleteMultipartUpload`) removes them.
     async fn purge_staging(&self, age: Duration) -> Result<usize, BlobError>;
 
+    /// A URL that lets anyone holding it download the published blob directly from the backend
+    /// for `expires_in` (an S3 presigned `GET`), or `None` when the backend cannot give one (file
+    /// system, memory). The URL is computed locally; the blob is not checked to exist.
+    async fn download_url(
+        &self,
+        sha256: &Sha256Hex,
+        expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        let _ = (sha256, expires_in);
+        Ok(None)
+    }
+
     /// Checks that the backend answers (the root directory exists, or the bucket exists and the
     /// credentials may list it), for a readiness probe. On S3 a failing server is retried with
     /// backoff for up to a few minutes, so a probe should bound the call with a timeout.

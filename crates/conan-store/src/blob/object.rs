@@ -18,17 +18,18 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::Signer as _;
 use object_store::{
     ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload,
     WriteMultipart,
 };
 
-use super::digest::{Hasher, Sha256Hex};
+use super::digest::{BackgroundHasher, Sha256Hex};
 use super::error::BlobError;
 use super::layout::{self, BLOB_PREFIX, STAGING_PREFIX};
 use super::{BlobInfo, BlobReader, BlobStore, S3Config, StagedBlob};
@@ -50,6 +51,97 @@ const S3_READ_TIMEOUT: Duration = Duration::from_mins(1);
 /// How long connecting to the S3 server may take.
 const S3_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many bytes one read of a local blob returns. `object_store` reads local files 8 KiB at a
+/// time, each on the blocking pool, which caps a download far below the disk's speed; one
+/// blocking read per MiB costs nothing next to the copy.
+const LOCAL_READ_CHUNK: u64 = 1024 * 1024;
+
+/// An IO error on a local blob file.
+fn local_io_error(action: &'static str, path: &FsPath, source: std::io::Error) -> BlobError {
+    BlobError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Opens a published blob of the file-system backend directly and streams it in large reads.
+async fn open_local(
+    root: &FsPath,
+    sha256: &Sha256Hex,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<BlobReader, BlobError> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+
+    let path = root.join(layout::blob_file(sha256));
+    let opened = {
+        let file_path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(file_path)?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, size))
+        })
+        .await
+        .map_err(|e| local_io_error("open", &path, std::io::Error::other(e)))?
+    };
+    let (mut file, size) = match opened {
+        Ok(opened) => opened,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BlobError::NotFound {
+                sha256: sha256.clone(),
+            });
+        }
+        Err(error) => return Err(local_io_error("open", &path, error)),
+    };
+    let served = match &range {
+        None => 0..size,
+        Some(requested) => {
+            layout::resolve_range(requested, size).ok_or(BlobError::RangeNotSatisfiable {
+                start: requested.start,
+                end: requested.end,
+                size,
+            })?
+        }
+    };
+    if served.start > 0 {
+        file.seek(SeekFrom::Start(served.start))
+            .map_err(|e| local_io_error("seek in", &path, e))?;
+    }
+    let remaining = served.end - served.start;
+    let body = futures::stream::try_unfold(
+        (file, remaining, path),
+        |(file, remaining, path)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(LOCAL_READ_CHUNK);
+            let read_path = path.clone();
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut chunk = Vec::with_capacity(want as usize);
+                let mut limited = file.take(want);
+                limited.read_to_end(&mut chunk)?;
+                Ok::<_, std::io::Error>((limited.into_inner(), chunk))
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read)
+            .map_err(|e| local_io_error("read", &read_path, e))?;
+            if chunk.is_empty() {
+                // The file shrank under us: the blob store was tampered with.
+                return Err(local_io_error(
+                    "read",
+                    &path,
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                ));
+            }
+            let left = remaining - chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), (file, left, path))))
+        },
+    )
+    .boxed();
+    Ok(BlobReader::new(size, served, body))
+}
+
 /// A [`BlobStore`] over any `object_store` backend.
 pub(crate) struct ObjectBlobStore {
     store: Arc<dyn ObjectStore>,
@@ -59,6 +151,8 @@ pub(crate) struct ObjectBlobStore {
     local_root: Option<PathBuf>,
     /// What `Debug` shows: the backend and where it points, never credentials.
     description: String,
+    /// The S3 client and the key prefix, for presigned download URLs.
+    signer: Option<(AmazonS3, Option<Path>)>,
 }
 
 impl std::fmt::Debug for ObjectBlobStore {
@@ -97,6 +191,7 @@ impl ObjectBlobStore {
             store: Arc::new(store),
             description: format!("filesystem {}", canonical.display()),
             local_root: Some(canonical),
+            signer: None,
         })
     }
 
@@ -106,6 +201,7 @@ impl ObjectBlobStore {
             store: Arc::new(InMemory::new()),
             local_root: None,
             description: "memory".to_owned(),
+            signer: None,
         }
     }
 
@@ -162,24 +258,28 @@ impl ObjectBlobStore {
 
         let endpoint = config.endpoint.as_deref().unwrap_or("AWS");
         let mut description = format!("s3 {endpoint} bucket {}", config.bucket);
-        let store: Arc<dyn ObjectStore> = match config.prefix.as_deref() {
-            None | Some("") => Arc::new(s3),
+        let prefix = match config.prefix.as_deref() {
+            None | Some("") => None,
+            Some(prefix) => Some(Path::parse(prefix).map_err(|source| BlobError::Config {
+                message: format!(
+                    "the S3 prefix {prefix:?} is not a valid key prefix (use segments \
+                     separated by single `/`, without `.` or `..`)"
+                ),
+                source: Some(Box::new(source)),
+            })?),
+        };
+        let store: Arc<dyn ObjectStore> = match &prefix {
+            None => Arc::new(s3.clone()),
             Some(prefix) => {
-                let prefix = Path::parse(prefix).map_err(|source| BlobError::Config {
-                    message: format!(
-                        "the S3 prefix {prefix:?} is not a valid key prefix (use segments \
-                         separated by single `/`, without `.` or `..`)"
-                    ),
-                    source: Some(Box::new(source)),
-                })?;
                 description = format!("{description} prefix {prefix}");
-                Arc::new(PrefixStore::new(s3, prefix))
+                Arc::new(PrefixStore::new(s3.clone(), prefix.clone()))
             }
         };
         Ok(Self {
             store,
             local_root: None,
             description,
+            signer: Some((s3, prefix)),
         })
     }
 
@@ -255,7 +355,7 @@ impl BlobStore for ObjectBlobStore {
         max_size: u64,
     ) -> Result<StagedBlob, BlobError> {
         let key = layout::new_staging_key();
-        let mut hasher = Hasher::default();
+        let mut hasher = BackgroundHasher::default();
         let mut received: u64 = 0;
         // Most Conan files are small, so the first part is held back: a body that ends within
         // it is written with one `put` (one request on S3 instead of three), and only a larger
@@ -277,7 +377,14 @@ impl BlobStore for ObjectBlobStore {
                 abort(upload).await;
                 return Err(BlobError::TooLarge { limit: max_size });
             }
-            hasher.update(&chunk);
+            if let Err(source) = hasher.update(chunk.clone()).await {
+                abort(upload).await;
+                return Err(BlobError::Io {
+                    action: "hash the upload",
+                    path: PathBuf::from(key.as_ref()),
+                    source,
+                });
+            }
             if let Some(active) = upload.as_mut() {
                 // Back pressure: stop reading the body while enough parts are in flight.
                 if let Err(e) = active.wait_for_capacity().await {
@@ -309,7 +416,11 @@ impl BlobStore for ObjectBlobStore {
         }
         .map_err(|e| BlobError::backend("write", &key, e))?;
 
-        let (digests, sha256) = hasher.finish();
+        let (digests, sha256) = hasher.finish().await.map_err(|source| BlobError::Io {
+            action: "hash the upload",
+            path: PathBuf::from(key.as_ref()),
+            source,
+        })?;
         Ok(StagedBlob {
             key,
             sha256,
@@ -368,6 +479,9 @@ impl BlobStore for ObjectBlobStore {
         sha256: &Sha256Hex,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BlobReader, BlobError> {
+        if let Some(root) = &self.local_root {
+            return open_local(root, sha256, range).await;
+        }
         let key = layout::blob_key(sha256);
         let not_found = || BlobError::NotFound {
             sha256: sha256.clone(),
@@ -454,6 +568,26 @@ impl BlobStore for ObjectBlobStore {
             Some(root) => Self::purge_local_staging(root, cutoff).await,
             None => self.purge_listed_staging(cutoff).await,
         }
+    }
+
+    async fn download_url(
+        &self,
+        sha256: &Sha256Hex,
+        expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        let Some((s3, prefix)) = &self.signer else {
+            return Ok(None);
+        };
+        let key = layout::blob_key(sha256);
+        let key = match prefix {
+            Some(prefix) => prefix.parts().chain(key.parts()).collect(),
+            None => key,
+        };
+        let url = s3
+            .signed_url(http::Method::GET, &key, expires_in)
+            .await
+            .map_err(|e| BlobError::backend("sign a download URL for", &key, e))?;
+        Ok(Some(url.to_string()))
     }
 
     async fn check(&self) -> Result<(), BlobError> {

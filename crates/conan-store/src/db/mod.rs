@@ -6,18 +6,21 @@ mod maintenance;
 mod packages;
 pub(crate) mod schema;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager as _};
+use diesel::r2d2::R2D2Connection as _;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::StoreError;
+use crate::{ReadScope, StoreError};
 use conan_model::RevisionTime;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -186,15 +189,47 @@ impl r2d2::ManageConnection for ConnectionManager {
         }
     }
 
+    /// A PostgreSQL connection is checked with a round trip at every checkout, so one whose
+    /// server restarted is replaced before a request uses it. An SQLite connection is a file
+    /// handle in this process that cannot go away, so checking it would only cost time.
     fn is_valid(&self, connection: &mut DbConnection) -> Result<(), ConnectError> {
-        connection
-            .batch_execute("SELECT 1")
-            .map_err(|error| ConnectError(error.to_string()))
+        match connection {
+            DbConnection::Sqlite(_) => Ok(()),
+            DbConnection::Postgresql(_) => connection
+                .batch_execute("SELECT 1")
+                .map_err(|error| ConnectError(error.to_string())),
+        }
     }
 
-    fn has_broken(&self, _connection: &mut DbConnection) -> bool {
-        false
+    /// A connection left inside a transaction or with its transaction manager in an error state
+    /// (the server went away mid-transaction) is dropped instead of going back to the pool; a
+    /// connection whose server died between uses fails `is_valid` at the next checkout, and the
+    /// pool opens a new one on demand once the server is back.
+    fn has_broken(&self, connection: &mut DbConnection) -> bool {
+        thread::panicking() || connection.is_broken()
     }
+}
+
+/// The key of the PostgreSQL advisory lock that start-up work (migrations, bootstrap) holds.
+const STARTUP_LOCK_KEY: i64 = 0x636f_6e61_6e72_6567; // "conanreg"
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs `work` while `connection` holds the start-up advisory lock, releasing it afterwards
+/// whatever `work` returned (the lock also ends with the session if the process dies).
+fn with_advisory_lock<T>(
+    connection: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> Result<T, BoxError>,
+) -> Result<T, BoxError> {
+    use diesel::RunQueryDsl as _;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK_KEY})"))
+        .execute(connection)?;
+    let result = work(connection);
+    let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK_KEY})"))
+        .execute(connection);
+    let value = result?;
+    unlocked?;
+    Ok(value)
 }
 
 /// The metadata store on SQLite or PostgreSQL.
@@ -202,6 +237,20 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub struct DieselStore {
     pool: r2d2::Pool<ConnectionManager>,
     backend: &'static str,
+    /// Tells this store's (and its clones') open read scope from another store's on the same
+    /// thread: the address of this allocation.
+    scope_key: Arc<()>,
+}
+
+/// A read scope open on this thread (see [`ReadScope`]): the connection holding its snapshot
+/// and the store it belongs to.
+struct OpenScope {
+    key: usize,
+    connection: r2d2::PooledConnection<ConnectionManager>,
+}
+
+thread_local! {
+    static OPEN_SCOPE: RefCell<Option<OpenScope>> = const { RefCell::new(None) };
 }
 
 impl fmt::Debug for DieselStore {
@@ -243,7 +292,11 @@ impl DieselStore {
                 message: error.to_string(),
                 source: Some(Box::new(error)),
             })?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            scope_key: Arc::new(()),
+        };
         store.run_migrations()?;
         Ok(store)
     }
@@ -264,21 +317,53 @@ impl DieselStore {
         )
     }
 
-    /// Applies every pending migration of this backend's folder.
+    /// Checks that the database answers a trivial query on a pooled connection, for a readiness
+    /// probe; waits at most the pool's acquire timeout for a connection.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        use diesel::RunQueryDsl as _;
+        let mut connection = self.connection()?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *connection)
+            .map(drop)
+            .map_err(|error| StoreError::Unavailable {
+                message: format!("the database does not answer: {error}"),
+                source: Some(Box::new(error)),
+            })
+    }
+
+    /// Applies every pending migration of this backend's folder. On PostgreSQL, nodes starting
+    /// together serialize on an advisory lock, so only one of them migrates.
     pub fn run_migrations(&self) -> Result<(), StoreError> {
         let mut connection = self.connection()?;
         let result = match &mut *connection {
             DbConnection::Sqlite(connection) => connection
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|_| ()),
-            DbConnection::Postgresql(connection) => connection
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|_| ()),
+            DbConnection::Postgresql(connection) => with_advisory_lock(connection, |connection| {
+                connection
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|_| ())
+            }),
         };
         result.map_err(|error| StoreError::Backend {
             message: "cannot apply migrations".to_owned(),
             source: error,
         })
+    }
+
+    /// Runs `work` while holding the database-wide start-up lock (a PostgreSQL advisory lock on
+    /// a connection of its own; nothing on SQLite, whose writers serialize anyway), so that
+    /// one-time set-up such as the first start's bootstrap runs on one node at a time.
+    pub fn exclusive<T>(&self, work: impl FnOnce() -> T) -> Result<T, StoreError> {
+        let mut connection = self.connection()?;
+        match &mut *connection {
+            DbConnection::Sqlite(_) => Ok(work()),
+            DbConnection::Postgresql(connection) => with_advisory_lock(connection, |_| Ok(work()))
+                .map_err(|error| StoreError::Unavailable {
+                    message: "cannot take the start-up lock".to_owned(),
+                    source: Some(error),
+                }),
+        }
     }
 
     /// Reverts every migration (for tests of the down migrations).
@@ -341,17 +426,26 @@ impl DieselStore {
         snapshot: bool,
         mut work: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
+        if snapshot && let Some(result) = self.in_open_scope(&mut work) {
+            return result;
+        }
         let mut pooled = self.connection()?;
         let connection: &mut DbConnection = &mut pooled;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = connection.transaction(|conn| {
-                if snapshot && let DbConnection::Postgresql(pg) = conn {
-                    pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-                }
-                work(conn)
-            });
+            let outcome = if !snapshot && matches!(connection, DbConnection::Sqlite(_)) {
+                sqlite_write_transaction(connection, &mut work)
+            } else {
+                connection.transaction(|conn| {
+                    if snapshot && let DbConnection::Postgresql(pg) = conn {
+                        pg.batch_execute(
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                        )?;
+                    }
+                    work(conn)
+                })
+            };
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(DbError::Diesel(error)) if is_retryable(&error) => {
@@ -366,6 +460,119 @@ impl DieselStore {
                 Err(error) => return Err(error.into_store()),
             }
         }
+    }
+}
+
+impl DieselStore {
+    fn scope_key(&self) -> usize {
+        Arc::as_ptr(&self.scope_key) as usize
+    }
+
+    /// Runs a read on the snapshot of this store's read scope open on this thread, if there is
+    /// one. A read there is never retried: in a snapshot a read cannot lose a race.
+    fn in_open_scope<T>(
+        &self,
+        work: &mut impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Option<Result<T, StoreError>> {
+        OPEN_SCOPE.with(|cell| {
+            let mut open = cell.try_borrow_mut().ok()?;
+            let scope = open
+                .as_mut()
+                .filter(|scope| scope.key == self.scope_key())?;
+            Some(work(&mut scope.connection).map_err(DbError::into_store))
+        })
+    }
+
+    /// Begins the read-only snapshot transaction of a read scope on `connection`.
+    fn begin_snapshot(connection: &mut DbConnection) -> Result<(), DieselError> {
+        type Manager = <DbConnection as Connection>::TransactionManager;
+        Manager::begin_transaction(connection)?;
+        if let DbConnection::Postgresql(pg) = connection
+            && let Err(error) =
+                pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        {
+            let _ = Manager::rollback_transaction(connection);
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+impl ReadScope for DieselStore {
+    fn read_scope(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let nested = OPEN_SCOPE.with(|cell| {
+            cell.try_borrow().map_or(true, |open| {
+                open.as_ref()
+                    .is_some_and(|scope| scope.key == self.scope_key())
+            })
+        });
+        if nested {
+            work();
+            return Ok(());
+        }
+        let mut connection = self.connection()?;
+        Self::begin_snapshot(&mut connection).map_err(|error| DbError::from(error).into_store())?;
+        let outer = OPEN_SCOPE.with(|cell| {
+            cell.borrow_mut().replace(OpenScope {
+                key: self.scope_key(),
+                connection,
+            })
+        });
+        // Ends the snapshot and puts back what was there (another store's scope) even if
+        // `work` panics.
+        let _close = CloseScope(outer);
+        work();
+        Ok(())
+    }
+}
+
+/// Closes the read scope open on this thread when dropped, restoring the one it replaced.
+/// Ending a read-only transaction cannot undo anything read in it; if it fails, the connection
+/// is broken and the pool discards it on return.
+struct CloseScope(Option<OpenScope>);
+
+impl Drop for CloseScope {
+    fn drop(&mut self) {
+        type Manager = <DbConnection as Connection>::TransactionManager;
+        let outer = self.0.take();
+        let closed = OPEN_SCOPE.with(|cell| {
+            cell.try_borrow_mut()
+                .ok()
+                .and_then(|mut open| std::mem::replace(&mut *open, outer))
+        });
+        if let Some(mut scope) = closed {
+            let _ = Manager::commit_transaction(&mut *scope.connection);
+        }
+    }
+}
+
+/// Runs a writing `work` on SQLite inside `BEGIN IMMEDIATE`, which takes the write lock up
+/// front: concurrent writers then queue on it for up to `busy_timeout`. A deferred `BEGIN`
+/// reads first and upgrades to writing later, and SQLite refuses that upgrade at once with
+/// `SQLITE_BUSY` (without waiting, to avoid a deadlock) whenever another writer is active, so
+/// a handful of parallel uploads could exhaust the retries and answer 503.
+///
+/// The same begin, commit and rollback steps as diesel's `Connection::transaction`, with
+/// `BEGIN IMMEDIATE` on the SQLite connection's own transaction manager, which the
+/// multi-connection's manager delegates to.
+fn sqlite_write_transaction<T>(
+    connection: &mut DbConnection,
+    work: &mut impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let DbConnection::Sqlite(sqlite) = connection else {
+        return connection.transaction(|conn| work(conn));
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(connection) {
+        Ok(value) => {
+            Manager::commit_transaction(connection)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(connection) {
+            Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
     }
 }
 
@@ -392,17 +599,42 @@ impl DbError {
     fn into_store(self) -> StoreError {
         match self {
             Self::Store(error) => error,
-            Self::Diesel(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)) => {
-                StoreError::Unavailable {
-                    message: info.message().to_owned(),
-                    source: None,
-                }
-            }
+            Self::Diesel(error) if is_connection_lost(&error) => StoreError::Unavailable {
+                message: "the connection to the database was lost".to_owned(),
+                source: Some(Box::new(error)),
+            },
             Self::Diesel(error) => StoreError::Backend {
                 message: "query failed".to_owned(),
                 source: Box::new(error),
             },
         }
+    }
+}
+
+/// Whether `error` says the database went away (a server stopped or restarted, a network
+/// failure) rather than that the query was wrong: such failures are [`StoreError::Unavailable`],
+/// answered with 503, and the next request gets a fresh connection.
+fn is_connection_lost(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+        | DieselError::BrokenTransactionManager => true,
+        DieselError::DatabaseError(_, info) => {
+            // PostgreSQL's shutdown and restart messages (SQLSTATE 57P01 to 57P03), which can
+            // arrive before libpq marks the connection bad.
+            let message = info.message();
+            message.contains("terminating connection due to administrator command")
+                || message.contains("the database system is shutting down")
+                || message.contains("the database system is starting up")
+                || message.contains("server closed the connection unexpectedly")
+        }
+        DieselError::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => is_connection_lost(rollback_error) || is_connection_lost(commit_error),
+        _ => false,
     }
 }
 

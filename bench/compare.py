@@ -1,0 +1,1167 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark: conan-registry against the reference conan_server (and nginx, the disk).
+
+Run it through `scripts/bench`, which installs what it needs and builds the release binary.
+Every server runs on loopback on a free port with its own temporary data; everything this
+script starts or creates is removed at the end, also on Ctrl-C or failure.
+
+Sections (`--only a,b`): metadata, files, mixed, clients, memory, scale. `--quick` shrinks the
+data and the durations for a smoke run of a few minutes. The figures are printed as Markdown
+tables and written (with the raw numbers as JSON) to target/bench-results/.
+"""
+
+import argparse
+import base64
+import concurrent.futures
+import contextlib
+import datetime
+import hashlib
+import http.client
+import importlib.metadata
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BINARY = pathlib.Path(os.environ.get("CONAN_REGISTRY_BIN", ROOT / "target" / "release" / "conan-registry"))
+VENV_BIN = pathlib.Path(sys.executable).parent
+CONAN = ROOT / "target" / "test-venv" / "conan-2.34.0" / "bin" / "conan"
+WRK_SCRIPT = ROOT / "bench" / "wrk-paths.lua"
+RESULTS = ROOT / "target" / "bench-results"
+POSTGRES = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+ADMIN_PASSWORD = "bench-admin-password-1"
+REF_USER, REF_PASSWORD = "bench", "benchpassword"
+MIB = 1 << 20
+SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale"]
+
+PROFILES = {
+    "full": dict(
+        recipes=200, revisions=3, binaries=3, fill_threads=16, connections=32,
+        wrk_seconds=8, rounds=2, big_mib=1024, streams=16, file_rounds=2, ref_file_rounds=1, upload_rounds=1,
+        mixed_seconds=15, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
+        cli_packages=20, cli_runs=4, cli_rounds=2, memory_mib=2048,
+        scale_recipes=100_000, scale_seconds=8,
+    ),
+    "quick": dict(
+        recipes=30, revisions=2, binaries=2, fill_threads=16, connections=32,
+        wrk_seconds=2, rounds=1, big_mib=64, streams=16, file_rounds=1, ref_file_rounds=1, upload_rounds=1,
+        mixed_seconds=4, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
+        cli_packages=20, cli_runs=1, cli_rounds=1, memory_mib=256,
+        scale_recipes=10_000, scale_seconds=2,
+    ),
+}
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(stack, command, log_path, env=None, cwd=None):
+    """Starts `command` in its own process group, stopped (group and all) when `stack` closes."""
+    out = open(log_path, "wb")
+    process = subprocess.Popen(
+        [str(part) for part in command], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+        start_new_session=True,
+    )
+    out.close()
+    stack.callback(stop_process, process)
+    return process
+
+
+def stop_process(process, signum=signal.SIGTERM):
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # Workers of a server that outlived their parent.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def children(pid):
+    try:
+        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(value) for value in text.split()]
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process, in KiB."""
+    values = {}
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    except OSError:
+        pass
+    return values
+
+
+def run(command, check=True, **kwargs):
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def wait_for_log(path, pattern, process, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        match = re.search(pattern, text)
+        if match:
+            return match
+        if process.poll() is not None:
+            raise RuntimeError(f"{path.name}: the process exited ({process.returncode}):\n{text}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{path.name}: no {pattern!r} after {timeout} s")
+
+
+# --- the servers ------------------------------------------------------------------------------
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class Server:
+    """What the benchmark needs of a server: its Conan base URL, the URL path prefix, a token."""
+
+    name = "?"
+
+    def authenticate(self, user, password):
+        response = requests.get(f"{self.base}/v2/users/authenticate",
+                                headers={"Authorization": basic(user, password)}, timeout=30)
+        response.raise_for_status()
+        self.token = response.text.strip()
+
+    @property
+    def origin(self):
+        parts = urllib.parse.urlsplit(self.base)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def prefix(self):
+        return urllib.parse.urlsplit(self.base).path
+
+    def pids(self):
+        return [self.process.pid]
+
+
+class Ours(Server):
+    name = "ours"
+
+    def __init__(self, stack, work, label, extra_env=None):
+        self.data = work / label
+        log_path = work / f"{label}.log"
+        env = dict(os.environ)
+        env.update({
+            "CONAN_REGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "CONAN_REGISTRY__GC__INTERVAL_SECS": "0",
+        })
+        env.update(extra_env or {})
+        self.process = spawn(stack, [BINARY, "serve", "--bind", "127.0.0.1:0", "--data-dir", self.data],
+                             log_path, env=env)
+        url = wait_for_log(log_path, r"listening on (http://\S+)", self.process).group(1)
+        self.base = f"{url}/api/v4/projects/1/packages/conan"
+        self.authenticate("admin", ADMIN_PASSWORD)
+        stack.callback(shutil.rmtree, self.data, True)
+
+
+REF_CONF = """[server]
+jwt_secret: {secret}
+jwt_expire_minutes: 600
+ssl_enabled: False
+port: {port}
+public_port:
+host_name: 127.0.0.1
+authorize_timeout: 1800
+disk_storage_path: {storage}
+disk_authorize_timeout: 1800
+updown_secret: {updown}
+
+[write_permissions]
+*/*@*/*: {user}
+
+[read_permissions]
+*/*@*/*: {user}
+
+[users]
+{user}: {password}
+"""
+
+
+class Reference(Server):
+    """conan_server behind gunicorn with one sync worker per core, as its docs suggest."""
+
+    name = "reference"
+
+    def __init__(self, stack, work, label, workers):
+        home = work / label
+        home.mkdir(parents=True)
+        stack.callback(shutil.rmtree, home, True)
+        port = free_port()
+        (home / "server.conf").write_text(REF_CONF.format(
+            secret="b" * 32, updown="u" * 32, port=port, storage=home / "data", user=REF_USER,
+            password=REF_PASSWORD))
+        (home / "tmp").mkdir()
+        env = dict(os.environ)
+        env.update({"CONAN_SERVER_HOME": str(home), "TMPDIR": str(home / "tmp")})
+        self.process = spawn(stack, [
+            VENV_BIN / "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers), "-t", "900",
+            "--log-level", "warning", "conans.server.server_launcher:app",
+        ], work / f"{label}.log", env=env, cwd=home)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                if requests.get(f"{self.base}/v1/ping", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError("conan_server did not start:\n" + (work / f"{label}.log").read_text())
+            time.sleep(0.1)
+        self.authenticate(REF_USER, REF_PASSWORD)
+
+    def pids(self):
+        return [self.process.pid, *children(self.process.pid)]
+
+
+# --- synthetic data ---------------------------------------------------------------------------
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def sha1(data):
+    return hashlib.sha1(data).hexdigest()
+
+
+class Recipe:
+    """One recipe with its revisions (oldest first) and binaries, content derived from its index."""
+
+    def __init__(self, index, revisions, binaries):
+        self.name, self.version = f"pkg{index:05d}", f"1.{index % 10}.0"
+        self.path = f"{self.name}/{self.version}/_/_"
+        rng = random.Random(index)
+        self.revisions = []  # (rrev, files, [(pkgid, prev, files)])
+        for r in range(revisions):
+            conanfile = (f'from conan import ConanFile\n\nclass Pkg(ConanFile):\n    name = "{self.name}"\n'
+                         f'    version = "{self.version}"\n    settings = "os", "arch", "build_type"\n'
+                         f"    # revision {r}\n").encode()
+            export = rng.randbytes(2048)
+            manifest = f"{1700000000 + r}\nconanfile.py: {md5(conanfile)}\n".encode()
+            files = [("conan_export.tgz", export), ("conanfile.py", conanfile), ("conanmanifest.txt", manifest)]
+            packages = []
+            for b in range(binaries):
+                arch = ["x86_64", "armv8", "x86", "riscv64"][b % 4]
+                info = (f"[settings]\narch={arch}\nbuild_type={['Release', 'Debug'][b // 4 % 2]}\nos=Linux\n"
+                        f"[options]\nshared={b % 2 == 1}\n").encode()
+                tgz = rng.randbytes(8192)
+                pmanifest = f"{1700000000 + r}\nconaninfo.txt: {md5(info)}\n".encode()
+                pfiles = [("conan_package.tgz", tgz), ("conaninfo.txt", info), ("conanmanifest.txt", pmanifest)]
+                packages.append((sha1(info), md5(pmanifest), pfiles))
+            self.revisions.append((md5(manifest), files, packages))
+
+    @property
+    def latest(self):
+        return self.revisions[-1]
+
+
+_local = threading.local()
+
+
+def session():
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
+RETRIED = {}  # server name -> how many PUTs were answered 503 and sent again
+_retried_lock = threading.Lock()
+
+
+def put(server, url_path, data):
+    """One PUT; a 503 is retried as the Conan client does (it honours Retry-After), and counted."""
+    for attempt in range(1, 21):
+        started = time.time()
+        response = session().put(f"{server.base}/{url_path}", data=data, timeout=120, headers={
+            "Authorization": f"Bearer {server.token}", "X-Checksum-Sha1": sha1(data)})
+        if response.status_code != 503 or attempt == 20:
+            break
+        with _retried_lock:
+            RETRIED.setdefault(server.name, []).append(time.time() - started)
+        time.sleep(min(float(response.headers.get("Retry-After", "0") or 0), 1.0) + 0.05 * attempt)
+    if response.status_code >= 300:
+        raise RuntimeError(f"{server.name}: PUT {url_path} -> {response.status_code} {response.text[:200]}")
+
+
+def upload_recipe(server, recipe):
+    for rrev, files, packages in recipe.revisions:
+        for path, data in files:
+            put(server, f"v2/conans/{recipe.path}/revisions/{rrev}/files/{path}", data)
+        for pkgid, prev, pfiles in packages:
+            for path, data in pfiles:
+                put(server, f"v2/conans/{recipe.path}/revisions/{rrev}/packages/{pkgid}/revisions/{prev}/files/{path}", data)
+
+
+def fill(server, recipes, threads):
+    """Uploads every recipe (revisions in order, so the last is `latest`); returns PUTs/s."""
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(upload_recipe, server, recipe) for recipe in recipes]:
+            future.result()
+    elapsed = time.time() - started
+    with _retried_lock:
+        retried = RETRIED.pop(server.name, [])
+    count = sum(len(files) + sum(len(p[2]) for p in packages) for recipe in recipes for _, files, packages in recipe.revisions)
+    return {"puts": count, "seconds": elapsed, "puts_per_s": count / elapsed, "retried_503": len(retried),
+            "503_answer_ms_max": max(retried, default=0) * 1000}
+
+
+# --- big files --------------------------------------------------------------------------------
+
+
+class BigBody:
+    """`size` bytes from a 64 MiB random block repeated; the first 32 bytes are `nonce`, so every
+    nonce gives content no server has seen (no deduplication shortcut)."""
+
+    block = None
+
+    def __init__(self, size, nonce):
+        if BigBody.block is None:
+            BigBody.block = memoryview(random.Random(8).randbytes(64 * MIB))
+        self.size, self.nonce = size, nonce.encode().ljust(32, b".")[:32]
+
+    def chunks(self, stop=None):
+        sent, step = 0, 4 * MIB
+        while sent < self.size:
+            if stop is not None and stop.is_set():
+                raise InterruptedError("stopped")
+            offset = sent % len(self.block)
+            length = min(step, self.size - sent, len(self.block) - offset)
+            if sent == 0:
+                yield self.nonce + bytes(self.block[32:length])
+            else:
+                yield self.block[offset:offset + length]
+            sent += length
+
+    def sha1(self):
+        digest = hashlib.sha1()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def put_big(server, url_path, body, stop=None, sha1_hex=None):
+    """Streams `body` with http.client (1 MiB socket writes); returns seconds."""
+    parts = urllib.parse.urlsplit(f"{server.base}/{url_path}")
+    headers = {"Content-Length": str(body.size), "Authorization": f"Bearer {server.token}"}
+    if sha1_hex:
+        headers["X-Checksum-Sha1"] = sha1_hex
+    started = time.time()
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=900, blocksize=MIB)
+    try:
+        connection.request("PUT", parts.path, body=body.chunks(stop), headers=headers)
+        response = connection.getresponse()
+        text = response.read()
+    finally:
+        connection.close()
+    if response.status >= 300:
+        raise RuntimeError(f"{server.name}: PUT {url_path} -> {response.status} {text[:200]!r}")
+    return time.time() - started
+
+
+def small_recipe(server, name):
+    """A committed recipe revision to hang big package files from; returns its URL path and rrev."""
+    recipe = Recipe(0, 1, 0)
+    recipe.name, recipe.path = name, f"{name}/1.0/_/_"
+    rrev, files, _ = recipe.latest
+    for path, data in files:
+        put(server, f"v2/conans/{recipe.path}/revisions/{rrev}/files/{path}", data)
+    return f"v2/conans/{recipe.path}/revisions/{rrev}"
+
+
+def package_path(recipe_path, index):
+    pkgid = sha1(f"pkg{index}".encode())
+    prev = md5(f"prev{index}".encode())
+    return f"{recipe_path}/packages/{pkgid}/revisions/{prev}"
+
+
+def upload_committed_big(server, recipe_path, body):
+    """Uploads `body` as conan_package.tgz of a committed package revision; returns the file path."""
+    path = package_path(recipe_path, 999_999)
+    put_big(server, f"{path}/files/conan_package.tgz", body)
+    info = b"[settings]\nos=Linux\n"
+    put(server, f"{path}/files/conaninfo.txt", info)
+    put(server, f"{path}/files/conanmanifest.txt", f"1700000000\nconaninfo.txt: {md5(info)}\n".encode())
+    return f"{path}/files/conan_package.tgz"
+
+
+def curl_download(url, token=None):
+    command = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url]
+    if token:
+        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def parallel_downloads(url, token, streams, expected):
+    """`streams` curls of the same URL at once; aggregate MiB/s from the first start to the last end."""
+    started = time.time()
+    processes = [curl_download(url, token) for _ in range(streams)]
+    try:
+        for process in processes:
+            out, err = process.communicate()
+            status, size = out.split()
+            if process.returncode != 0 or status not in ("200", "206") or int(size) != expected:
+                raise RuntimeError(f"download of {url} failed: rc={process.returncode} {out} {err}")
+    finally:
+        for process in processes:
+            stop_process(process, signal.SIGKILL)
+    elapsed = time.time() - started
+    return streams * expected / MIB / elapsed
+
+
+def dd_speed(directory, mib):
+    """The disk's sequential write speed with a final fsync, as dd measures it, in MiB/s."""
+    target = directory / "dd.bin"
+    try:
+        result = run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mib}", "conv=fsync"])
+    finally:
+        target.unlink(missing_ok=True)
+    match = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", result.stderr)
+    return int(match.group(1)) / MIB / float(match.group(2))
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+
+def wrk(server, paths, seconds, connections, work, token=True):
+    paths_file = work / f"paths-{server.name}-{os.getpid()}-{time.time_ns()}.txt"
+    paths_file.write_text("".join(f"{server.prefix}/{path}\n" for path in paths))
+    try:
+        threads = min(2, connections)
+        result = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+                      "-s", WRK_SCRIPT, server.origin, "--", paths_file, server.token if token else ""])
+    finally:
+        paths_file.unlink(missing_ok=True)
+    match = re.search(r"WRKJSON (\{.*\})", result.stdout)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    figures = json.loads(match.group(1))
+    if figures["requests"] == 0:
+        # Nothing came back in the whole run: the latency is at least the run's length.
+        figures["p50_us"] = figures["p90_us"] = figures["p99_us"] = figures["duration_us"]
+    figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    figures["errors"] = sum(figures[key] for key in ("connect", "read", "write", "status", "timeout"))
+    return figures
+
+
+def combine(runs):
+    """Rounds of one server: mean req/s, the worst p99 (conservative), summed errors."""
+    return {
+        "rps": statistics.mean(r["rps"] for r in runs),
+        "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000,
+        "p99_ms": max(r["p99_us"] for r in runs) / 1000,
+        "errors": sum(r["errors"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "rounds": runs,
+    }
+
+
+def check_get(server, path):
+    response = requests.get(f"{server.base}/{path}", headers={"Authorization": f"Bearer {server.token}"}, timeout=60)
+    if response.status_code != 200:
+        raise RuntimeError(f"{server.name}: GET {path} -> {response.status_code} {response.text[:200]}")
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def section_metadata(p, work, results):
+    with contextlib.ExitStack() as stack:
+        ours = Ours(stack, work, "ours-meta")
+        ref = Reference(stack, work, "ref-meta", os.cpu_count())
+        recipes = [Recipe(i, p["revisions"], p["binaries"]) for i in range(p["recipes"])]
+        fills = {}
+        for server in (ours, ref):
+            log(f"metadata: filling {server.name} with {len(recipes)} recipes")
+            fills[server.name] = fill(server, recipes, p["fill_threads"])
+            log(f"metadata: {server.name} took {fills[server.name]['seconds']:.1f} s "
+                f"({fills[server.name]['puts_per_s']:.0f} PUT/s)")
+        shuffled = recipes[:]
+        random.Random(1).shuffle(shuffled)
+        prefixes = sorted({f"pkg{i:05d}"[:-2] for i in range(p["recipes"])})
+        endpoints = {
+            "recipe latest": [f"v2/conans/{r.path}/latest" for r in shuffled],
+            "recipe revisions": [f"v2/conans/{r.path}/revisions" for r in shuffled],
+            "recipe files": [f"v2/conans/{r.path}/revisions/{r.latest[0]}/files" for r in shuffled],
+            "package latest": [f"v2/conans/{r.path}/revisions/{r.latest[0]}/packages/{pkg[0]}/latest"
+                               for r in shuffled for pkg in r.latest[2]],
+            "package search (revisions/:rrev/search)": [f"v2/conans/{r.path}/revisions/{r.latest[0]}/search"
+                                                        for r in shuffled],
+            "recipe search (q=pkgNNN*)": [f"v2/conans/search?q={urllib.parse.quote(prefix + '*')}"
+                                          for prefix in prefixes],
+        }
+        table = {}
+        for endpoint, paths in endpoints.items():
+            for server in (ours, ref):
+                check_get(server, paths[0])
+            runs = {"ours": [], "reference": []}
+            for _ in range(p["rounds"]):
+                for server in (ours, ref):
+                    runs[server.name].append(wrk(server, paths, p["wrk_seconds"], p["connections"], work))
+            table[endpoint] = {name: combine(r) for name, r in runs.items()}
+            o, r = table[endpoint]["ours"], table[endpoint]["reference"]
+            log(f"metadata: {endpoint}: ours {o['rps']:.0f}/s p99 {o['p99_ms']:.2f} ms, "
+                f"reference {r['rps']:.0f}/s p99 {r['p99_ms']:.1f} ms")
+        results["metadata"] = {"fill": fills, "endpoints": table, "recipes": len(recipes),
+                               "revisions": p["revisions"], "binaries": p["binaries"]}
+
+
+def fresh_upload(kind, work, label, p, streams, size, rounds_index):
+    """Times `streams` simultaneous uploads of `size` fresh bytes each to a server started just
+    for this, so the data it leaves behind is deleted at once. Returns aggregate MiB/s."""
+    with contextlib.ExitStack() as stack:
+        server = Ours(stack, work, label) if kind == "ours" else Reference(stack, work, label, os.cpu_count())
+        recipe_path = small_recipe(server, "bigup")
+        bodies = [BigBody(size, f"{label}-{rounds_index}-{i}-{time.time_ns()}") for i in range(streams)]
+        started = time.time()
+        with concurrent.futures.ThreadPoolExecutor(streams) as pool:
+            futures = [pool.submit(put_big, server, f"{package_path(recipe_path, i)}/files/conan_package.tgz", body)
+                       for i, body in enumerate(bodies)]
+            for future in futures:
+                future.result()
+        elapsed = time.time() - started
+    return streams * size / MIB / elapsed
+
+
+def start_nginx(stack, work, root):
+    directory = work / "nginx"
+    (directory / "logs").mkdir(parents=True)
+    port = free_port()
+    config = directory / "nginx.conf"
+    config.write_text(f"""
+daemon off;
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes auto;
+pid {directory}/nginx.pid;
+error_log {directory}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+""")
+    process = spawn(stack, ["nginx", "-p", directory, "-c", config], work / "nginx.log")
+    deadline = time.time() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError("nginx did not start:\n" + (work / "nginx.log").read_text())
+        time.sleep(0.05)
+    stack.callback(shutil.rmtree, directory, True)
+    return f"http://127.0.0.1:{port}"
+
+
+def find_blob(directory, size):
+    for path in directory.rglob("*"):
+        if path.is_file() and path.stat().st_size == size:
+            return path
+    raise RuntimeError(f"no {size}-byte file under {directory}")
+
+
+def section_files_and_mixed(p, work, results, sections):
+    size = p["big_mib"] * MIB
+    streams = p["streams"]
+    with contextlib.ExitStack() as stack:
+        ours = Ours(stack, work, "ours-files")
+        ref = Reference(stack, work, "ref-files", os.cpu_count())
+        body = BigBody(size, "the-download-file")
+        log(f"files: uploading the {p['big_mib']} MiB download file to both servers")
+        urls = {}
+        for server in (ours, ref):
+            recipe_path = small_recipe(server, "bigfile")
+            urls[server.name] = f"{server.base}/{upload_committed_big(server, recipe_path, body)}"
+        blob = find_blob(ours.data, size)
+        nginx = start_nginx(stack, work, blob.parent)
+        urls["nginx"] = f"{nginx}/{blob.name}"
+        tokens = {"ours": ours.token, "reference": ref.token, "nginx": None}
+
+        if "files" in sections:
+            downloads = {name: {"single": [], "parallel": []} for name in urls}
+            for round_index in range(p["file_rounds"]):
+                for name in ("nginx", "ours", "reference"):
+                    if name == "reference" and round_index >= p["ref_file_rounds"]:
+                        continue
+                    for mode, count in (("single", 1), ("parallel", streams)):
+                        speed = parallel_downloads(urls[name], tokens[name], count, size)
+                        downloads[name][mode].append(speed)
+                        log(f"files: download {name} {mode} ({count}): {speed:.0f} MiB/s")
+            uploads = {name: {"single": [], "parallel": []} for name in ("ours", "reference")}
+            disk = []
+            for round_index in range(p["upload_rounds"]):
+                disk.append(dd_speed(work, p["big_mib"]))
+                log(f"files: dd conv=fsync {disk[-1]:.0f} MiB/s")
+                for name in ("ours", "reference"):
+                    for mode, count in (("single", 1), ("parallel", streams)):
+                        speed = fresh_upload(name, work, f"{name}-up-{mode}-{round_index}", p, count, size, round_index)
+                        uploads[name][mode].append(speed)
+                        log(f"files: upload {name} {mode} ({count}): {speed:.0f} MiB/s")
+            disk.append(dd_speed(work, p["big_mib"]))
+            log(f"files: dd conv=fsync {disk[-1]:.0f} MiB/s")
+            results["files"] = {"size_mib": p["big_mib"], "streams": streams, "downloads": downloads,
+                                "uploads": uploads, "disk_dd_fsync": disk}
+
+        if "mixed" in sections:
+            recipes = [Recipe(i, 1, 1) for i in range(20)]
+            fill(ours, recipes, 8)
+            fill(ref, recipes, 8)
+            paths = [f"v2/conans/{r.path}/latest" for r in recipes]
+            mixed = {}
+            for server in (ours, ref):
+                mixed[server.name] = mixed_load(server, urls[server.name], paths, p, work)
+                m = mixed[server.name]
+                log(f"mixed: {server.name}: latest p99 {m['p99_ms']:.1f} ms, {m['rps']:.0f}/s, "
+                    f"{m['errors']} errors; {m['download_mib_s']:.0f} MiB/s down, {m['upload_mib_s']:.0f} MiB/s up")
+            results["mixed"] = mixed
+
+
+def mixed_load(server, download_url, latest_paths, p, work):
+    """`latest` under wrk while downloads and uploads of the big file run in loops."""
+    stop = threading.Event()
+    moved = {"down": 0, "up": 0}
+    lock = threading.Lock()
+    size = p["big_mib"] * MIB
+    recipe_path = small_recipe(server, "mixedup")
+
+    def download_loop():
+        # Python rather than curl, to count bytes as they arrive (a 1 GiB download may not end
+        # inside the window); recv_into a reused buffer costs about what curl does.
+        parts = urllib.parse.urlsplit(download_url)
+        buffer = memoryview(bytearray(MIB))
+        while not stop.is_set():
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            try:
+                connection.request("GET", parts.path, headers={"Authorization": f"Bearer {server.token}"})
+                response = connection.getresponse()
+                while not stop.is_set():
+                    count = response.readinto(buffer)
+                    if not count:
+                        break
+                    with lock:
+                        moved["down"] += count
+            except OSError:
+                pass
+            finally:
+                connection.close()
+
+    class Counted(BigBody):
+        def chunks(self, stop=None):
+            for chunk in super().chunks(stop):
+                yield chunk
+                with lock:
+                    moved["up"] += len(chunk)
+
+    def upload_loop(worker):
+        count = 0
+        while not stop.is_set():
+            body = Counted(size, f"mixed-{worker}-{count}-{time.time_ns()}")
+            with contextlib.suppress(InterruptedError, OSError, RuntimeError):
+                put_big(server, f"{package_path(recipe_path, worker * 1000 + count)}/files/conan_package.tgz", body, stop)
+            count += 1
+
+    threads = [threading.Thread(target=download_loop, daemon=True) for _ in range(p["mixed_downloads"])]
+    threads += [threading.Thread(target=upload_loop, args=(i,), daemon=True) for i in range(p["mixed_uploads"])]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        with lock:
+            moved["down"] = moved["up"] = 0
+        started = time.time()
+        figures = wrk(server, latest_paths, p["mixed_seconds"], p["mixed_connections"], work)
+        with lock:
+            elapsed = time.time() - started
+            totals = dict(moved)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    figures.update({
+        "p99_ms": figures["p99_us"] / 1000, "p50_ms": figures["p50_us"] / 1000,
+        "download_mib_s": totals["down"] / MIB / elapsed, "upload_mib_s": totals["up"] / MIB / elapsed,
+    })
+    return figures
+
+
+def section_memory(p, work, results):
+    size = p["memory_mib"] * MIB
+    memory = {}
+    for kind in ("ours", "reference"):
+        with contextlib.ExitStack() as stack:
+            server = Ours(stack, work, "ours-mem") if kind == "ours" else Reference(stack, work, "ref-mem", os.cpu_count())
+            recipe_path = small_recipe(server, "memory")
+            # Warm up: one small upload and download, so the baseline includes the steady state.
+            put(server, f"{package_path(recipe_path, 1)}/files/warm.bin", b"x" * 65536)
+            check_get(server, f"{recipe_path}/files")
+
+            def snapshot():
+                return {pid: proc_status(pid) for pid in server.pids()}
+
+            before = snapshot()
+            peak_rss = {pid: values.get("VmRSS", 0) for pid, values in before.items()}
+            stop = threading.Event()
+
+            def sampler():
+                while not stop.is_set():
+                    for pid, values in snapshot().items():
+                        peak_rss[pid] = max(peak_rss.get(pid, 0), values.get("VmRSS", 0))
+                    time.sleep(0.02)
+
+            thread = threading.Thread(target=sampler, daemon=True)
+            thread.start()
+            body = BigBody(size, f"memory-{kind}-{time.time_ns()}")
+            path = upload_committed_big(server, recipe_path, body)
+            after_upload = snapshot()
+            speed = parallel_downloads(f"{server.base}/{path}", server.token, 1, size)
+            after_download = snapshot()
+            stop.set()
+            thread.join()
+
+            def growth(after, key):
+                return max((after[pid].get(key, 0) - before.get(pid, {}).get(key, 0)) for pid in after if pid in before) / 1024
+
+            memory[kind] = {
+                "size_mib": p["memory_mib"],
+                "rss_before_mib": max(v.get("VmRSS", 0) for v in before.values()) / 1024,
+                "hwm_before_mib": max(v.get("VmHWM", 0) for v in before.values()) / 1024,
+                "hwm_growth_upload_mib": growth(after_upload, "VmHWM"),
+                "hwm_growth_total_mib": growth(after_download, "VmHWM"),
+                "sampled_rss_growth_mib": max(peak_rss[pid] - before[pid].get("VmRSS", 0) for pid in before) / 1024,
+                "download_mib_s": speed,
+                "processes": len(before),
+            }
+            log(f"memory: {kind}: {memory[kind]}")
+    results["memory"] = memory
+
+
+def section_clients(p, work, results):
+    if not CONAN.exists():
+        raise RuntimeError(f"{CONAN} is missing: run scripts/test-venvs")
+    count = p["cli_packages"]
+    producer = work / "conan-producer"
+    env = dict(os.environ)
+    env.pop("CONAN_LOGIN_USERNAME", None)
+    env.pop("CONAN_PASSWORD", None)
+
+    def conan(home, *args, cwd=None):
+        return run([CONAN, *args], env={**env, "CONAN_HOME": str(home)}, cwd=cwd or work)
+
+    def prepare_home(home):
+        home.mkdir(parents=True, exist_ok=True)
+        conan(home, "profile", "detect", "--force")
+        (home / "global.conf").write_text("core:non_interactive=True\n")
+        for remote in json.loads(conan(home, "remote", "list", "--format=json").stdout or "[]"):
+            conan(home, "remote", "remove", remote["name"])
+
+    names = [f"benchpkg{i:02d}" for i in range(count)]
+    # The packages are made once and kept (target/bench-cache): `conan create` of 20 packages
+    # takes minutes on a busy 2-core machine. A run works on a copy of that Conan home.
+    cache = ROOT / "target" / "bench-cache" / f"conan-producer-{CONAN.parent.parent.name}"
+    stamp = f"header_lib with settings os, arch; {count} packages\n"
+    if not (cache / "stamp").exists() or (cache / "stamp").read_text() != stamp:
+        log(f"clients: creating {count} packages with conan new header_lib + conan create (kept in {cache})")
+        started = time.time()
+        shutil.rmtree(cache, ignore_errors=True)
+        prepare_home(cache)
+        for name in names:
+            source = work / "conan-src" / name
+            source.mkdir(parents=True)
+            conan(cache, "new", "header_lib", "-d", f"name={name}", "-d", "version=1.0", cwd=source)
+            # A header-only package has an empty conaninfo.txt, which conan_server refuses (400 on
+            # an empty PUT body): give the packages settings so both servers can take them.
+            recipe = (source / "conanfile.py").read_text()
+            recipe = recipe.replace('package_type = "header-library"', 'settings = "os", "arch"')
+            (source / "conanfile.py").write_text(recipe.replace('implements = ["auto_header_only"]', ""))
+            conan(cache, "create", ".", "--test-folder=", cwd=source)
+        (cache / "stamp").write_text(stamp)
+        log(f"clients: created in {time.time() - started:.0f} s")
+    shutil.copytree(cache, producer, symlinks=True)
+    consumer = work / "conan-consumer"
+    consumer.mkdir()
+    (consumer / "conanfile.txt").write_text("[requires]\n" + "".join(f"{name}/1.0\n" for name in names))
+
+    with contextlib.ExitStack() as stack:
+        servers = [Ours(stack, work, "ours-cli"), Reference(stack, work, "ref-cli", os.cpu_count())]
+        commands, prepares, homes = [], [], {}
+        for server, (user, password) in zip(servers, [("admin", ADMIN_PASSWORD), (REF_USER, REF_PASSWORD)]):
+            conan(producer, "remote", "add", server.name, server.base)
+            conan(producer, "remote", "login", server.name, user, "-p", password)
+            conan(producer, "upload", "*", "-r", server.name, "-c")
+            home = work / f"conan-home-{server.name}"
+            prepare_home(home)
+            conan(home, "remote", "add", server.name, server.base)
+            conan(home, "remote", "login", server.name, user, "-p", password)
+            homes[server.name] = home
+            # Check the command works before timing it.
+            conan(home, "install", ".", "-r", server.name, cwd=consumer)
+            commands.append(f"CONAN_HOME={home} {CONAN} install . -r {server.name}")
+            prepares.append(f"rm -rf {home}/p")
+        runs = {s.name: [] for s in servers}
+        for round_index in range(p["cli_rounds"]):
+            export = work / f"hyperfine-{round_index}.json"
+            command = ["hyperfine", "--runs", str(p["cli_runs"]), "--export-json", export]
+            for prepare in prepares:
+                command += ["--prepare", prepare]
+            for server, cmd in zip(servers, commands):
+                command += ["-n", server.name, cmd]
+            run(command, cwd=consumer, env=env)
+            for server, entry in zip(servers, json.loads(export.read_text())["results"]):
+                runs[server.name] += entry["times"]
+        results["clients"] = {
+            "packages": count,
+            "servers": {name: {"mean_s": statistics.mean(t), "stdev_s": statistics.stdev(t) if len(t) > 1 else 0.0,
+                               "min_s": min(t), "runs": len(t)} for name, t in runs.items()},
+        }
+        log(f"clients: {results['clients']['servers']}")
+
+
+def fill_scale_sqlite(database, count):
+    connection = sqlite3.connect(database, timeout=60)
+    now = int(time.time() * 1e6)
+    with connection:
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+            "INSERT INTO recipes (project_id, name, version, user_name, channel, created_at, updated_at) "
+            "SELECT 1, printf('pkg%06d', i), '1.' || (i % 10) || '.0', '', '', ?, ? FROM n", (count, now, now))
+        for r in range(3):
+            connection.execute(
+                "INSERT INTO recipe_revisions (recipe_id, revision, committed_at, created_at) "
+                "SELECT id, printf('%032x', ?), ?, ? FROM recipes WHERE project_id = 1",
+                (r + 1, now + r, now))
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def fill_scale_postgres(url, count):
+    now = int(time.time() * 1e6)
+    sql = (
+        "BEGIN;"
+        "INSERT INTO recipes (project_id, name, version, user_name, channel, created_at, updated_at) "
+        f"SELECT 1, 'pkg' || lpad(i::text, 6, '0'), '1.' || (i % 10) || '.0', '', '', {now}, {now} "
+        f"FROM generate_series(0, {count - 1}) AS i;"
+        + "".join(
+            "INSERT INTO recipe_revisions (recipe_id, revision, committed_at, created_at) "
+            f"SELECT id, lpad(to_hex({r + 1}), 32, '0'), {now + r}, {now} FROM recipes WHERE project_id = 1;"
+            for r in range(3))
+        + "COMMIT; ANALYZE;"
+    )
+    run(["psql", "-v", "ON_ERROR_STOP=1", "-q", url], input=sql)
+
+
+def section_scale(p, work, results):
+    count = p["scale_recipes"]
+    rng = random.Random(3)
+    picks = [rng.randrange(count) for _ in range(20000)]
+    latest = [f"v2/conans/pkg{i:06d}/1.{i % 10}.0/_/_/latest" for i in picks]
+    # `pkgNNNN*`: 100 hits each at 100,000 recipes.
+    prefix = [f"v2/conans/search?q=pkg{i // 100:04d}%2A" for i in picks[:2000]]
+    queries = {"recipe latest": latest, "search q=pkgNNNN* (prefix wildcard)": prefix,
+               "search q=* (capped at 500)": ["v2/conans/search?q=%2A"]}
+    scale = {"recipes": count, "backends": {}}
+    for backend in ("sqlite", "postgres"):
+        with contextlib.ExitStack() as stack:
+            extra = {}
+            if backend == "postgres":
+                database = f"conan_bench_{os.getpid()}"
+                admin_url = POSTGRES
+                run(["psql", "-q", admin_url, "-c", f"CREATE DATABASE {database}"])
+                stack.callback(run, ["psql", "-q", admin_url, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
+                               check=False)
+                url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+                extra["CONAN_REGISTRY__DATABASE__URL"] = url
+            server = Ours(stack, work, f"ours-scale-{backend}", extra)
+            started = time.time()
+            if backend == "sqlite":
+                fill_scale_sqlite(server.data / "registry.db", count)
+            else:
+                fill_scale_postgres(url, count)
+            fill_seconds = time.time() - started
+            log(f"scale: {backend}: {count} recipes x 3 revisions loaded by SQL in {fill_seconds:.1f} s")
+            figures = {}
+            for name, paths in queries.items():
+                check_get(server, paths[0])
+                figures[name] = {}
+                for connections in (1, p["connections"]):
+                    f = wrk(server, paths, p["scale_seconds"], connections, work)
+                    figures[name][connections] = {"rps": f["rps"], "p50_ms": f["p50_us"] / 1000,
+                                                  "p99_ms": f["p99_us"] / 1000, "errors": f["errors"]}
+                    log(f"scale: {backend} {name} c={connections}: {f['rps']:.0f}/s p99 {f['p99_us'] / 1000:.2f} ms")
+            scale["backends"][backend] = {"fill_seconds": fill_seconds, "queries": figures}
+    results["scale"] = scale
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(results, args, profile):
+    lines = []
+    targets = []
+    env = results["environment"]
+    lines += [f"## End-to-end comparison ({'quick' if args.quick else 'full'} run)", "",
+              f"- date: {env['date']}; machine: {env['cpus']} cores ({env['cpu']}), {env['memory_gib']:.0f} GiB; kernel {env['kernel']}",
+              f"- reference: conan_server {env['conan_server']} under gunicorn {env['gunicorn']} with {env['workers']} sync workers; "
+              f"wrk {env['wrk']}; {env['nginx']}; {env['hyperfine']}",
+              f"- command: `{env['command']}`; binary {env['binary']}; total {results.get('elapsed_s', 0) / 60:.1f} min", ""]
+    if "metadata" in results:
+        m = results["metadata"]
+        lines += ["### Metadata (wrk, {} connections, {} x {} s alternating rounds per server)".format(
+            profile["connections"], profile["rounds"], profile["wrk_seconds"]), "",
+            f"Data: {m['recipes']} recipes x {m['revisions']} revisions x {m['binaries']} binaries, uploaded over HTTP "
+            f"(ours {m['fill']['ours']['puts_per_s']:.0f} PUT/s, reference {m['fill']['reference']['puts_per_s']:.0f} PUT/s, "
+            f"{m['fill']['ours']['puts']} PUTs each, {profile['fill_threads']} client threads; PUTs answered 503 and retried: "
+            f"ours {m['fill']['ours']['retried_503']}, reference {m['fill']['reference']['retried_503']}). "
+            "req/s is the mean of the rounds, p99 the worst round.", "",
+            "| endpoint | ours req/s | ours p99 ms | reference req/s | reference p99 ms | ratio | target (>= 20x, p99 < 5 ms) |",
+            "|---|---:|---:|---:|---:|---:|---|"]
+        for endpoint, row in m["endpoints"].items():
+            o, r = row["ours"], row["reference"]
+            ratio = o["rps"] / r["rps"] if r["rps"] else float("inf")
+            ok = ratio >= 20 and o["p99_ms"] < 5 and o["errors"] == 0
+            errors = "" if o["errors"] == 0 and r["errors"] == 0 else f" (errors: ours {o['errors']}, ref {r['errors']})"
+            lines.append(f"| {endpoint}{errors} | {o['rps']:,.0f} | {o['p99_ms']:.2f} | {r['rps']:,.0f} | {r['p99_ms']:.1f} | "
+                         f"{ratio:.1f}x | {verdict(ok)} |")
+            targets.append((f"metadata {endpoint}: {ratio:.1f}x, p99 {o['p99_ms']:.2f} ms", ok))
+        lines.append("")
+    if "files" in results:
+        f = results["files"]
+        mean = lambda values: statistics.mean(values) if values else float("nan")  # noqa: E731
+        d, u = f["downloads"], f["uploads"]
+        disk = mean(f["disk_dd_fsync"])
+        lines += [f"### Files ({f['size_mib']} MiB file; MiB/s, {f['streams']} streams = aggregate of {f['streams']} "
+                  "simultaneous transfers of the whole file)", "",
+                  "| transfer | ours | reference | nginx / disk | ours / bar | ours / reference | target |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for mode, label in (("single", "download, 1 stream"), ("parallel", f"download, {f['streams']} streams")):
+            o, r, n = mean(d["ours"][mode]), mean(d["reference"][mode]), mean(d["nginx"][mode])
+            ok = o >= 0.95 * n
+            lines.append(f"| {label} | {o:,.0f} | {r:,.0f} | nginx {n:,.0f} | {o / n:.2f} | {o / r:.1f}x | >= 0.95 of nginx: {verdict(ok)} |")
+            targets.append((f"{label}: {o / n:.2f} of nginx", ok))
+        for mode, label in (("single", "upload, 1 stream"), ("parallel", f"upload, {f['streams']} streams")):
+            o, r = mean(u["ours"][mode]), mean(u["reference"][mode])
+            ok = o >= 0.8 * disk
+            lines.append(f"| {label} | {o:,.0f} | {r:,.0f} | dd fsync {disk:,.0f} | {o / disk:.2f} | {o / r:.1f}x | >= 0.8 of disk: {verdict(ok)} |")
+            targets.append((f"{label}: {o / disk:.2f} of dd", ok))
+        lines += ["", f"Rounds: downloads {json.dumps({k: {m: [round(x) for x in v] for m, v in s.items()} for k, s in d.items()})}; "
+                  f"uploads {json.dumps({k: {m: [round(x) for x in v] for m, v in s.items()} for k, s in u.items()})}; "
+                  f"dd {[round(x) for x in f['disk_dd_fsync']]}.", ""]
+    if "mixed" in results:
+        x = results["mixed"]
+        o, r = x["ours"], x["reference"]
+        ok = o["p99_ms"] < 10 and o["errors"] == 0 and o["requests"] > 0
+        lines += [f"### Mixed load (recipe `latest`, wrk {profile['mixed_connections']} connections for {profile['mixed_seconds']} s, "
+                  f"while {profile['mixed_downloads']} downloads and {profile['mixed_uploads']} uploads of the "
+                  f"{profile['big_mib']} MiB file run in loops)", "",
+                  "| server | latest req/s | p50 ms | p99 ms | errors/timeouts | downloads MiB/s | uploads MiB/s |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, v in (("ours", o), ("reference", r)):
+            lines.append(f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']} ({v['timeout']} timeouts) | "
+                         f"{v['download_mib_s']:,.0f} | {v['upload_mib_s']:,.0f} |")
+        lines += ["", f"Target: ours p99 < 10 ms: {verdict(ok)} ({o['p99_ms']:.2f} ms; p99 ratio reference/ours "
+                  f"{r['p99_ms'] / max(o['p99_ms'], 1e-3):.0f}x).", ""]
+        targets.append((f"mixed-load latest p99 {o['p99_ms']:.2f} ms", ok))
+    if "clients" in results:
+        c = results["clients"]
+        o, r = c["servers"]["ours"], c["servers"]["reference"]
+        lines += [f"### Whole client (`conan install` of {c['packages']} packages into an empty cache, hyperfine, "
+                  f"{o['runs']} runs each)", "",
+                  "| server | mean s | stdev s | min s |", "|---|---:|---:|---:|",
+                  f"| ours | {o['mean_s']:.2f} | {o['stdev_s']:.2f} | {o['min_s']:.2f} |",
+                  f"| reference | {r['mean_s']:.2f} | {r['stdev_s']:.2f} | {r['min_s']:.2f} |", "",
+                  f"Ratio reference/ours: {r['mean_s'] / o['mean_s']:.2f}x (no target).", ""]
+    if "memory" in results:
+        mem = results["memory"]
+        lines += ["### Memory while moving one file (upload, then download)", "",
+                  "| server | file MiB | RSS before MiB | VmHWM growth after upload | after download | sampled RSS growth | target (< 64 MiB) |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for name, v in mem.items():
+            ok = v["hwm_growth_total_mib"] < 64
+            lines.append(f"| {name}{' (largest of ' + str(v['processes']) + ' processes)' if v['processes'] > 1 else ''} | "
+                         f"{v['size_mib']} | {v['rss_before_mib']:.1f} | +{v['hwm_growth_upload_mib']:.1f} | "
+                         f"+{v['hwm_growth_total_mib']:.1f} | +{v['sampled_rss_growth_mib']:.1f} | "
+                         f"{verdict(ok) if name == 'ours' else '-'} |")
+            if name == "ours":
+                targets.append((f"peak RSS growth {v['hwm_growth_total_mib']:.1f} MiB moving {v['size_mib']} MiB", ok))
+        lines.append("")
+    if "scale" in results:
+        s = results["scale"]
+        lines += [f"### Scale: {s['recipes']:,} recipes x 3 revisions (ours only; loaded with SQL into the server's own tables)", "",
+                  "| backend | query | c=1 req/s | c=1 p99 ms | c={0} req/s | c={0} p99 ms | target | c=1 | c={0} |".format(profile["connections"]),
+                  "|---|---|---:|---:|---:|---:|---|---|---|"]
+        for backend, b in s["backends"].items():
+            for query, by_c in b["queries"].items():
+                one, many = by_c[1], by_c[profile["connections"]]
+                limit = 2 if "latest" in query else 50
+                ok1, okn = one["p99_ms"] < limit and one["errors"] == 0, many["p99_ms"] < limit and many["errors"] == 0
+                lines.append(f"| {backend} | {query} | {one['rps']:,.0f} | {one['p99_ms']:.2f} | {many['rps']:,.0f} | "
+                             f"{many['p99_ms']:.2f} | p99 < {limit} ms | {verdict(ok1)} | {verdict(okn)} |")
+                targets.append((f"scale {backend} {query}: p99 {one['p99_ms']:.2f} ms (c=1), {many['p99_ms']:.2f} ms (c={profile['connections']})", ok1 and okn))
+        lines.append("")
+    if results.get("load_average"):
+        lines += ["Machine load while measuring (1-minute load average on these 2 cores, before -> after each section; "
+                  "other work shares the machine): " + "; ".join(
+                      f"{name} {v['before']:.1f} -> {v['after']:.1f} ({v['minutes']:.1f} min)"
+                      for name, v in results["load_average"].items()) + ".", ""]
+    lines += ["### Targets", ""] + [f"- {verdict(ok)}: {text}" for text, ok in targets] + [""]
+    return "\n".join(lines)
+
+
+def environment(args):
+    def first_line(command):
+        try:
+            result = subprocess.run(command, capture_output=True, text=True)
+            return (result.stdout or result.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    cpu = "?"
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(pathlib.Path("/proc/meminfo").read_text().split()[1]) / (1 << 20)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(), "cpu": cpu, "memory_gib": memory, "kernel": os.uname().release,
+        "conan_server": importlib.metadata.version("conan_server"),
+        "gunicorn": importlib.metadata.version("gunicorn"), "workers": os.cpu_count(),
+        "wrk": first_line(["wrk", "-v"]), "nginx": first_line(["nginx", "-v"]),
+        "hyperfine": first_line(["hyperfine", "--version"]),
+        "command": "scripts/bench " + " ".join(args.argv),
+        "binary": str(BINARY),
+    }
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small data, short durations (a smoke run)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
+    parser.add_argument("--workdir", default=None, help="where temporary data goes (default: $TMPDIR)")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    profile = PROFILES["quick" if args.quick else "full"]
+    if not BINARY.exists():
+        parser.error(f"{BINARY} is missing: build it with cargo build --release -p conan-registry")
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+
+    results = {"environment": environment(args), "profile": profile, "sections": sections}
+    started = time.time()
+    with contextlib.ExitStack() as stack:
+        work = pathlib.Path(tempfile.mkdtemp(prefix="conan-bench-", dir=args.workdir))
+        stack.callback(shutil.rmtree, work, True)
+        log(f"working in {work}")
+        load = results["load_average"] = {}
+
+        def timed(name, function, *extra):
+            begun = time.time()
+            before = os.getloadavg()[0]
+            function(profile, work, results, *extra)
+            load[name] = {"before": before, "after": os.getloadavg()[0], "minutes": (time.time() - begun) / 60}
+            log(f"{name}: done in {load[name]['minutes']:.1f} min; 1-minute load average {before:.1f} -> {load[name]['after']:.1f}")
+
+        try:
+            if "metadata" in sections:
+                timed("metadata", section_metadata)
+            if "files" in sections or "mixed" in sections:
+                timed("files+mixed", section_files_and_mixed, sections)
+            if "memory" in sections:
+                timed("memory", section_memory)
+            if "clients" in sections:
+                timed("clients", section_clients)
+            if "scale" in sections:
+                timed("scale", section_scale)
+        except BaseException:
+            # Keep the servers' logs: they say why.
+            kept = RESULTS / f"failed-{time.strftime('%Y%m%d-%H%M%S')}"
+            kept.mkdir(parents=True, exist_ok=True)
+            for path in work.glob("*.log"):
+                shutil.copy(path, kept / path.name)
+            log(f"failed: server logs kept in {kept}")
+            raise
+    results["elapsed_s"] = time.time() - started
+    text = report(results, args, profile)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"compare-{stamp}.md").write_text(text)
+    (RESULTS / f"compare-{stamp}.json").write_text(json.dumps(results, indent=1, default=str))
+    print(text)
+    log(f"written to {RESULTS}/compare-{stamp}.md and .json")
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except KeyboardInterrupt:
+        log("interrupted: everything started was stopped and removed")
+        sys.exit(130)

@@ -1,0 +1,381 @@
+//! Observability: the log subscriber, request ids, one access-log line per request, and the
+//! Prometheus metrics the `/metrics` endpoint renders.
+//!
+//! The access line is written when the response body is finished or dropped, so its duration
+//! and byte counts cover the whole transfer of a download, and a client that disconnected
+//! mid-download shows up as `complete=false`. Header values are never logged, so neither are
+//! credentials; URL paths and methods carry no secrets in the Conan API.
+
+use std::cell::Cell;
+use std::io::IsTerminal as _;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage as _, web};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::{LogFormat, LogSettings};
+
+/// The header that carries the request id, taken from the client or a proxy when it is sane.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Installs the global log subscriber: standard error, human or JSON lines, filtered by
+/// `RUST_LOG` when set and by `log.level` otherwise.
+pub(crate) fn init_logging(settings: &LogSettings) -> anyhow::Result<()> {
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| settings.level.clone());
+    let filter = EnvFilter::try_new(&directives)
+        .map_err(|error| anyhow::anyhow!("invalid log filter {directives:?}: {error}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match settings.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+    installed.map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))
+}
+
+/// The labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The labels of the latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+/// The labels of the blob-store error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OperationLabels {
+    operation: &'static str,
+}
+
+/// The latency buckets: 0.5 ms to about a minute.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.5, 14))
+}
+
+/// Reads the database pool's connections in use and idle when metrics are scraped.
+pub(crate) type PoolProbe = Box<dyn Fn() -> (u32, u32) + Send + Sync>;
+
+/// Every metric the registry exports, registered once and shared by all workers.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    uploaded: Counter,
+    downloaded: Counter,
+    pool_connections: Gauge,
+    pool_idle: Gauge,
+    blob_errors: Family<OperationLabels, Counter>,
+    pool_probe: PoolProbe,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric; `pool_max` is the configured pool size.
+    pub(crate) fn new(pool_max: u32, pool_probe: PoolProbe) -> Self {
+        let mut registry = Registry::with_prefix("conan_registry");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route pattern and status",
+            requests.clone(),
+        );
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to the end of the response body, by method and route pattern",
+            latency.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests whose response is not finished yet",
+            in_flight.clone(),
+        );
+        let uploaded = Counter::default();
+        registry.register(
+            "uploaded_bytes",
+            "Bytes of request bodies received (file uploads)",
+            uploaded.clone(),
+        );
+        let downloaded = Counter::default();
+        registry.register(
+            "downloaded_bytes",
+            "Bytes of response bodies sent (file downloads and API answers)",
+            downloaded.clone(),
+        );
+        let pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections in use",
+            pool_connections.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Database connections open and idle",
+            pool_idle.clone(),
+        );
+        let max = Gauge::<i64>::default();
+        max.set(i64::from(pool_max));
+        registry.register(
+            "db_pool_max_connections",
+            "The most connections the database pool opens",
+            max,
+        );
+        let blob_errors = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "blob_store_errors",
+            "Blob store operations that failed on the backend's side, by operation",
+            blob_errors.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            uploaded,
+            downloaded,
+            pool_connections,
+            pool_idle,
+            blob_errors,
+            pool_probe,
+        }
+    }
+
+    /// Counts one failed blob-store operation.
+    pub(crate) fn blob_error(&self, operation: &'static str) {
+        self.blob_errors
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+    }
+
+    /// Renders every metric in the Prometheus (`OpenMetrics`) text format.
+    pub(crate) fn render(&self) -> Result<String, std::fmt::Error> {
+        let (in_use, idle) = (self.pool_probe)();
+        self.pool_connections.set(i64::from(in_use));
+        self.pool_idle.set(i64::from(idle));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// A request id from the client or a proxy is kept when it is short and plain; anything else is
+/// replaced, so the log can never be injected into through it.
+fn request_id(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 64
+                && value
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+/// The middleware: assigns the request id, counts request bytes, and wraps the response body so
+/// the access line and the metrics are recorded when the body is done.
+pub(crate) async fn observe(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<Observed>, actix_web::Error> {
+    let start = Instant::now();
+    let metrics = request
+        .app_data::<web::Data<Metrics>>()
+        .map(|metrics| Arc::clone(metrics));
+    let id = request_id(&request);
+    let received = Rc::new(Cell::new(0_u64));
+    {
+        let counter = metrics.as_ref().map(|metrics| metrics.uploaded.clone());
+        let received = Rc::clone(&received);
+        let payload = request.take_payload().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                received.set(received.get() + bytes.len() as u64);
+                if let Some(counter) = &counter {
+                    counter.inc_by(bytes.len() as u64);
+                }
+            }
+        });
+        request.set_payload(Payload::Stream {
+            payload: Box::pin(payload),
+        });
+    }
+    let method = request.method().to_string();
+    let path = request.path().to_owned();
+    let peer = request
+        .peer_addr()
+        .map_or_else(|| "-".to_owned(), |address| address.ip().to_string());
+    if let Some(metrics) = &metrics {
+        metrics.in_flight.inc();
+    }
+    let span = tracing::info_span!("request", id = %id);
+    let response = {
+        let _entered = span.enter();
+        next.call(request).await
+    };
+    let mut response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            if let Some(metrics) = &metrics {
+                metrics.in_flight.dec();
+            }
+            return Err(error);
+        }
+    };
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let finish = Finish {
+        metrics,
+        id,
+        method,
+        route,
+        path,
+        peer,
+        status: response.status().as_u16(),
+        start,
+        received,
+    };
+    Ok(response.map_body(move |_, body| Observed {
+        body: body.boxed(),
+        sent: 0,
+        done: false,
+        finish: Some(finish),
+    }))
+}
+
+/// What the access line and the metrics need once the body is done.
+struct Finish {
+    metrics: Option<Arc<Metrics>>,
+    id: String,
+    method: String,
+    route: String,
+    path: String,
+    peer: String,
+    status: u16,
+    start: Instant,
+    received: Rc<Cell<u64>>,
+}
+
+/// A response body that records the request when it finishes or is dropped.
+pub(crate) struct Observed {
+    body: BoxBody,
+    sent: u64,
+    done: bool,
+    finish: Option<Finish>,
+}
+
+impl MessageBody for Observed {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => self.sent += chunk.len() as u64,
+            Poll::Ready(None) => self.done = true,
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        let Some(finish) = self.finish.take() else {
+            return;
+        };
+        let complete = match self.body.size() {
+            BodySize::Sized(size) => self.done || self.sent >= size,
+            BodySize::None => true,
+            BodySize::Stream => self.done,
+        };
+        let elapsed = finish.start.elapsed();
+        if let Some(metrics) = &finish.metrics {
+            metrics.in_flight.dec();
+            metrics.downloaded.inc_by(self.sent);
+            metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    method: finish.method.clone(),
+                    route: finish.route.clone(),
+                    status: finish.status,
+                })
+                .inc();
+            metrics
+                .latency
+                .get_or_create(&RouteLabels {
+                    method: finish.method.clone(),
+                    route: finish.route.clone(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
+        tracing::info!(
+            target: "conan_registry::access",
+            request_id = %finish.id,
+            method = %finish.method,
+            path = %finish.path,
+            route = %finish.route,
+            status = finish.status,
+            bytes_in = finish.received.get(),
+            bytes_out = self.sent,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            peer = %finish.peer,
+            complete,
+            "request"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+"""Races against the real server process, on SQLite and on PostgreSQL: real parallel HTTP
+clients (threads) uploading the same revision, different revisions of one recipe, uploads racing
+deletes and downloads racing deletes. Every status is collected: none may be a 5xx. Afterwards
+each revision is listed once, every listed file downloads with the checksums it was uploaded
+with, no row is duplicated and `conan-registry verify` passes.
+"""
+
+import concurrent.futures
+import hashlib
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+from pgserver import shared_database
+from registry_api import Api, digests, manifest_for, recipe_files, revision_of, sqlite_rows
+
+THREADS = 8
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, make_server):
+    if request.param == "sqlite":
+        server = make_server()
+        server.backend = "sqlite"
+        yield server
+        return
+    with shared_database() as url:
+        server = make_server({"CONAN_REGISTRY__DATABASE__URL": url})
+        server.backend = "postgres"
+        yield server
+        server.stop()
+
+
+def rows(server, query):
+    if server.backend == "sqlite":
+        return [tuple(row) for row in sqlite_rows(server, query)]
+    result = subprocess.run(
+        ["psql", server.env["CONAN_REGISTRY__DATABASE__URL"], "-qAtF", "\t", "-c", query],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    return [tuple(line.split("\t")) for line in result.stdout.splitlines() if line]
+
+
+def run_all(jobs, workers=THREADS):
+    """Runs the callables at once on real threads; returns their results, re-raising failures."""
+    barrier = threading.Barrier(len(jobs))
+
+    def started(job):
+        barrier.wait(timeout=30)
+        return job()
+
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(started, job) for job in jobs]
+        return [future.result(timeout=300) for future in futures]
+
+
+def assert_no_server_errors(statuses):
+    failures = [entry for entry in statuses if entry[2] >= 500]
+    assert not failures, failures[:10]
+
+
+def assert_consistent(server, api, name, expected):
+    """One entry per revision, no duplicated rows, every listed file downloads with the
+    digests of what was uploaded (`expected`: {rrev: {path: bytes}}), and verify passes."""
+    revisions = api.revisions(name) or []
+    assert len(revisions) == len(set(revisions)), revisions
+    for rrev in revisions:
+        assert rrev in expected, rrev
+        listed = api.files(name, rrev)
+        assert listed and set(listed) <= set(expected[rrev]), (rrev, listed)
+        assert "conanmanifest.txt" in listed
+        for path in listed:
+            response = api.download(name, rrev, path)
+            assert response.status_code == 200, (rrev, path, response.status_code)
+            assert digests(response.content) == digests(expected[rrev][path]), (rrev, path)
+    assert rows(server, "SELECT recipe_id, revision, count(*) FROM recipe_revisions GROUP BY recipe_id, revision HAVING count(*) > 1") == []
+    assert rows(server, "SELECT recipe_revision_id, package_revision_id, path, count(*) FROM files "
+                        "GROUP BY recipe_revision_id, package_revision_id, path HAVING count(*) > 1") == []
+    assert rows(server, "SELECT project_id, name, version, user_name, channel, count(*) FROM recipes "
+                        "GROUP BY project_id, name, version, user_name, channel HAVING count(*) > 1") == []
+    # Every file row's blob is indexed (the blob files themselves are re-hashed by verify).
+    assert rows(server, "SELECT f.sha256 FROM files f LEFT JOIN blobs b ON b.sha256 = f.sha256 WHERE b.sha256 IS NULL") == []
+    verify = server.admin("verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    return revisions
+
+
+def test_many_uploads_of_the_same_revision(backend):
+    api = Api.login(backend)
+    files = recipe_files("same", size=256 * 1024)
+    statuses = []
+    rrevs = run_all([lambda: Api(backend, api.token).upload_revision("same", files, statuses=statuses) for _ in range(THREADS)])
+    assert set(rrevs) == {revision_of(files)}
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses} == {200}, statuses
+    revisions = assert_consistent(backend, api, "same", {revision_of(files): files})
+    assert revisions == [revision_of(files)]
+    assert api.files("same", revisions[0]) == sorted(files)
+
+
+def test_different_revisions_of_one_recipe(backend):
+    api = Api.login(backend)
+    per_thread = 3
+    expected = {}
+    statuses = []
+
+    def uploader(thread):
+        client = Api(backend, api.token)
+        for n in range(per_thread):
+            files = recipe_files(f"rev-{thread}-{n}")
+            expected[client.upload_revision("many", files, statuses=statuses)] = files
+
+    run_all([lambda thread=thread: uploader(thread) for thread in range(THREADS)])
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses} == {200}, statuses
+    revisions = assert_consistent(backend, api, "many", expected)
+    assert set(revisions) == set(expected) and len(revisions) == THREADS * per_thread
+    latest = api.get(f"{api.recipe_url('many')}/latest").json()["revision"]
+    assert latest == revisions[0]
+
+
+def test_uploads_racing_deletes(backend):
+    api = Api.login(backend)
+    expected = {}
+    started = []  # revisions whose upload began, for the deleters to aim at
+    statuses = []
+    done = threading.Event()
+    recipe = api.recipe_url("racy")
+
+    def uploader(thread):
+        client = Api(backend, api.token)
+        for n in range(4):
+            files = recipe_files(f"racy-{thread}-{n}")
+            expected[revision_of(files)] = files
+            started.append(revision_of(files))
+            client.upload_revision("racy", files, statuses=statuses)
+
+    def deleter(seed):
+        client = Api(backend, api.token)
+        rng = random.Random(seed)
+        while not done.is_set():
+            known = started[:]
+            if known and rng.random() < 0.8:
+                url = f"{recipe}/revisions/{rng.choice(known)}"
+            else:
+                url = recipe
+            response = client.delete(url)
+            statuses.append(("DELETE", url, response.status_code, response.text[:200]))
+            time.sleep(rng.random() * 0.02)
+
+    def uploaders():
+        try:
+            run_all([lambda thread=thread: uploader(thread) for thread in range(THREADS - 2)], THREADS - 2)
+        finally:
+            done.set()
+
+    run_all([uploaders, lambda: deleter(1), lambda: deleter(2)])
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses if entry[0] == "PUT"} <= {200}, statuses
+    assert {entry[2] for entry in statuses if entry[0] == "DELETE"} <= {200, 204, 404}, statuses
+    assert any(entry[0] == "DELETE" and entry[2] in (200, 204) for entry in statuses), "no delete hit anything"
+    assert_consistent(backend, api, "racy", expected)
+    # What is left can still be uploaded to and deleted cleanly.
+    assert api.delete(recipe).status_code in (200, 204, 404)
+    assert api.revisions("racy") is None
+
+
+def test_downloads_racing_deletes(backend):
+    api = Api.login(backend)
+    expected = {}
+    for n in range(6):
+        files = recipe_files(f"download-{n}")
+        files["conan_sources.tgz"] = hashlib.sha256(str(n).encode()).digest() * (32 * 1024)  # 1 MiB
+        files["conanmanifest.txt"] = manifest_for({k: v for k, v in files.items() if k != "conanmanifest.txt"})
+        expected[api.upload_revision("dl", files)] = files
+    statuses = []
+    done = threading.Event()
+    order = list(expected)
+
+    def downloader(seed):
+        client = Api(backend, api.token)
+        rng = random.Random(seed)
+        while not done.is_set():
+            rrev = rng.choice(order)
+            path = rng.choice(["conan_sources.tgz", "conanfile.py", "conanmanifest.txt"])
+            response = client.download("dl", rrev, path)
+            statuses.append(("GET", path, response.status_code, ""))
+            if response.status_code == 200:
+                # A download that started is never cut short or mixed up.
+                assert response.content == expected[rrev][path], (rrev, path, len(response.content))
+
+    def deleter():
+        client = Api(backend, api.token)
+        try:
+            for rrev in order[:4]:
+                time.sleep(0.15)
+                response = client.delete(f"{client.recipe_url('dl')}/revisions/{rrev}")
+                statuses.append(("DELETE", rrev, response.status_code, response.text[:200]))
+            time.sleep(0.15)
+        finally:
+            done.set()
+
+    run_all([deleter] + [lambda seed=seed: downloader(seed) for seed in range(THREADS - 1)])
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses if entry[0] == "GET"} <= {200, 404}, statuses
+    deletes = [entry[2] for entry in statuses if entry[0] == "DELETE"]
+    assert len(deletes) == 4 and set(deletes) <= {200, 204}, statuses
+    revisions = assert_consistent(backend, api, "dl", expected)
+    assert set(revisions) == set(order[4:])
+    # Collecting garbage now removes the deleted revisions' blobs and keeps every listed file.
+    backend.admin("gc", "--grace-secs", "0")
+    assert_consistent(backend, api, "dl", expected)
