@@ -618,11 +618,7 @@ async fn downloads_serve_byte_ranges() {
     let registry = Registry::new();
     let app = registry.app().await;
     let auth = registry.callers.reporter.as_str();
-    let revision = format!(
-        "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
-        project_base(&registry.public),
-        rrev('a')
-    );
+    let revision = registry.public_revision();
     upload(
         &app,
         &revision,
@@ -874,11 +870,7 @@ async fn package_search_serves_conan1_and_unparsable_conaninfo() {
     let registry = Registry::new();
     let app = registry.app().await;
     let auth = registry.callers.developer.as_str();
-    let revision = format!(
-        "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
-        project_base(&registry.public),
-        rrev('a')
-    );
+    let revision = registry.public_revision();
     upload(&app, &revision, &recipe_files(), auth).await;
     let conan1: &[u8] = b"[settings]\n    os=Linux\n[options]\n    shared=True\n[full_requires]\n    zstd/1.5.5:aaaa\n[recipe_hash]\n    4f8e3d2c1b0a99887766554433221100\n";
     let broken: &[u8] = b"[settings\nnot ini at all\n";

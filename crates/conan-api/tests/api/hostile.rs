@@ -5,18 +5,14 @@
 
 use actix_web::http::StatusCode;
 
-use crate::support::{Registry, project_base, put, request, rrev, send};
+use crate::support::{Registry, put, request, send};
 
 #[actix_web::test]
 async fn percent_encoded_bytes_that_are_not_utf8_are_refused() {
     let registry = Registry::new();
     let app = registry.app().await;
     let auth = registry.callers.developer.as_str();
-    let revision = format!(
-        "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
-        project_base(&registry.public),
-        rrev('a')
-    );
+    let revision = registry.public_revision();
     for path in ["conan%C0%AFfile.py", "%FF%FE.txt", "a/%80/b.txt"] {
         let reply = send(
             &app,

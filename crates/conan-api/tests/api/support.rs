@@ -65,6 +65,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The project URL of recipe revision `aaaa…` of `zlib/1.3` in the public project.
+    pub fn public_revision(&self) -> String {
+        format!(
+            "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
+            project_base(&self.public),
+            rrev('a')
+        )
+    }
+
     /// A registry with the default settings.
     pub fn new() -> Self {
         Self::with_config(ApiConfig::default())
