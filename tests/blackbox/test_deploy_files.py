@@ -658,9 +658,15 @@ def test_dockerfile_dependency_layer_matches_the_workspace(tmp_path):
     else:
         pytest.fail("the builder stage has no cargo build")
 
-    # The lock file resolves offline for the placeholder workspace (as `--locked` demands).
+    # The lock file resolves offline for the placeholder workspace (as `--locked` demands). Only
+    # the host's packages are on disk (a fresh machine never downloaded, say, Android-only
+    # crates), so resolve for the host as the build does.
+    host = subprocess.run(
+        [require_tool("rustc", "rustup"), "-vV"], capture_output=True, text=True, check=True,
+    ).stdout.split("host: ", 1)[1].split()[0]
     metadata = subprocess.run(
-        [cargo, "metadata", "--locked", "--offline", "--format-version", "1"],
+        [cargo, "metadata", "--locked", "--offline", "--format-version", "1",
+         "--filter-platform", host],
         cwd=workdir, capture_output=True, text=True,
     )
     assert metadata.returncode == 0, metadata.stderr
