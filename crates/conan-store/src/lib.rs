@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod blob;
+mod bulk;
 #[cfg(feature = "db")]
 pub mod db;
 mod error;

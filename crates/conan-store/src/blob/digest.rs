@@ -202,12 +202,12 @@ impl BackgroundHasher {
             self.pending_len = 0;
             let md5_batch = std::sync::Arc::clone(&batch);
             self.state = HashState::Busy(
-                tokio::task::spawn_blocking(move || {
+                crate::bulk::spawn(move || {
                     let mut md5 = md5;
                     md5_batch.iter().for_each(|chunk| md5.update(chunk));
                     md5
                 }),
-                tokio::task::spawn_blocking(move || {
+                crate::bulk::spawn(move || {
                     let (mut sha1, mut sha256) = pair;
                     for chunk in batch.iter() {
                         sha1.update(chunk);

@@ -116,7 +116,7 @@ async fn open_local(
             }
             let want = remaining.min(LOCAL_READ_CHUNK);
             let read_path = path.clone();
-            let (file, chunk) = tokio::task::spawn_blocking(move || {
+            let (file, chunk) = crate::bulk::spawn(move || {
                 let mut chunk = Vec::with_capacity(want as usize);
                 let mut limited = file.take(want);
                 limited.read_to_end(&mut chunk)?;
