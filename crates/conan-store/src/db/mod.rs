@@ -434,18 +434,7 @@ impl DieselStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = if !snapshot && matches!(connection, DbConnection::Sqlite(_)) {
-                sqlite_write_transaction(connection, &mut work)
-            } else {
-                connection.transaction(|conn| {
-                    if snapshot && let DbConnection::Postgresql(pg) = conn {
-                        pg.batch_execute(
-                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                        )?;
-                    }
-                    work(conn)
-                })
-            };
+            let outcome = in_transaction(connection, snapshot, &mut work);
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(DbError::Diesel(error)) if is_retryable(&error) => {
@@ -482,20 +471,6 @@ impl DieselStore {
             Some(work(&mut scope.connection).map_err(DbError::into_store))
         })
     }
-
-    /// Begins the read-only snapshot transaction of a read scope on `connection`.
-    fn begin_snapshot(connection: &mut DbConnection) -> Result<(), DieselError> {
-        type Manager = <DbConnection as Connection>::TransactionManager;
-        Manager::begin_transaction(connection)?;
-        if let DbConnection::Postgresql(pg) = connection
-            && let Err(error) =
-                pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        {
-            let _ = Manager::rollback_transaction(connection);
-            return Err(error);
-        }
-        Ok(())
-    }
 }
 
 impl ReadScope for DieselStore {
@@ -511,7 +486,7 @@ impl ReadScope for DieselStore {
             return Ok(());
         }
         let mut connection = self.connection()?;
-        Self::begin_snapshot(&mut connection).map_err(|error| DbError::from(error).into_store())?;
+        begin(&mut connection, true).map_err(|error| DbError::from(error).into_store())?;
         let outer = OPEN_SCOPE.with(|cell| {
             cell.borrow_mut().replace(OpenScope {
                 key: self.scope_key(),
@@ -546,24 +521,44 @@ impl Drop for CloseScope {
     }
 }
 
-/// Runs a writing `work` on SQLite inside `BEGIN IMMEDIATE`, which takes the write lock up
-/// front: concurrent writers then queue on it for up to `busy_timeout`. A deferred `BEGIN`
-/// reads first and upgrades to writing later, and SQLite refuses that upgrade at once with
-/// `SQLITE_BUSY` (without waiting, to avoid a deadlock) whenever another writer is active, so
-/// a handful of parallel uploads could exhaust the retries and answer 503.
+/// Opens a transaction on `connection`: a snapshot for reading (`snapshot`) or one for writing.
 ///
-/// The same begin, commit and rollback steps as diesel's `Connection::transaction`, with
-/// `BEGIN IMMEDIATE` on the SQLite connection's own transaction manager, which the
-/// multi-connection's manager delegates to.
-fn sqlite_write_transaction<T>(
+/// On PostgreSQL a snapshot is `REPEATABLE READ, READ ONLY`, named in the `BEGIN` itself so that
+/// it costs one round trip, not a `BEGIN` and a `SET TRANSACTION`; SQLite's deferred transactions
+/// already read one snapshot. A write on PostgreSQL runs at READ COMMITTED (see
+/// [`DieselStore::transaction`]).
+///
+/// A write on SQLite begins with `BEGIN IMMEDIATE`, which takes the write lock up front:
+/// concurrent writers then queue on it for up to `busy_timeout`. A deferred `BEGIN` reads first
+/// and upgrades to writing later, and SQLite refuses that upgrade at once with `SQLITE_BUSY`
+/// (without waiting, to avoid a deadlock) whenever another writer is active, so a handful of
+/// parallel uploads could exhaust the retries and answer 503.
+///
+/// Both special forms go to the backend connection's own transaction manager, which the
+/// multi-connection's manager delegates to, so commit and rollback work as for a plain `BEGIN`.
+fn begin(connection: &mut DbConnection, snapshot: bool) -> Result<(), DieselError> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match connection {
+        DbConnection::Postgresql(pg) if snapshot => AnsiTransactionManager::begin_transaction_sql(
+            pg,
+            "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        ),
+        DbConnection::Sqlite(sqlite) if !snapshot => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        _ => Manager::begin_transaction(connection),
+    }
+}
+
+/// Runs `work` in a transaction opened by [`begin`]: the same begin, commit and rollback steps
+/// as diesel's `Connection::transaction`.
+fn in_transaction<T>(
     connection: &mut DbConnection,
+    snapshot: bool,
     work: &mut impl FnMut(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let DbConnection::Sqlite(sqlite) = connection else {
-        return connection.transaction(|conn| work(conn));
-    };
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    begin(connection, snapshot)?;
     match work(connection) {
         Ok(value) => {
             Manager::commit_transaction(connection)?;
