@@ -5,6 +5,7 @@ S3-protocol server (moto), with presigned download redirects.
 
 import concurrent.futures
 import hashlib
+import http.client
 import json
 import os
 import pathlib
@@ -38,13 +39,18 @@ def token_for(server, user="admin", password=ADMIN_PASSWORD):
     return response.text
 
 
-def upload_revision(server, token, name, files, version="1.0"):
-    """Uploads a recipe revision over the v2 API (manifest last, which commits it); returns the
-    revision and the base URL of its files."""
+def revision_manifest(files):
+    """The manifest of a recipe revision made of `files`, and the revision it gives."""
     manifest = "1700000000\n" + "".join(
         f"{path}: {hashlib.md5(data).hexdigest()}\n" for path, data in sorted(files.items())
     )
-    rrev = hashlib.md5(manifest.encode()).hexdigest()
+    return manifest, hashlib.md5(manifest.encode()).hexdigest()
+
+
+def upload_revision(server, token, name, files, version="1.0"):
+    """Uploads a recipe revision over the v2 API (manifest last, which commits it); returns the
+    revision and the base URL of its files."""
+    manifest, rrev = revision_manifest(files)
     base = f"{server.project_remote()}/v2/conans/{name}/{version}/_/_/revisions/{rrev}/files"
     headers = {"Authorization": f"Bearer {token}"}
     for path, data in list(files.items()) + [("conanmanifest.txt", manifest.encode())]:
@@ -293,6 +299,90 @@ def test_shutdown_timeout_cuts_a_stalled_download(tmp_path):
         response.close()
     finally:
         server.stop()
+
+
+def test_sigterm_lets_an_upload_in_flight_finish_and_keeps_it(tmp_path):
+    server = Server(tmp_path / "data")
+    token = token_for(server)
+    payload = os.urandom(32 * 1024 * 1024)
+    files = {"conanfile.py": b"# upload during shutdown\n", "conan_export.tgz": payload}
+    manifest, rrev = revision_manifest(files)
+    prefix = "/api/v4/projects/1/packages/conan"
+    base = f"/v2/conans/shutdown/1.0/_/_/revisions/{rrev}/files"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        assert requests.put(f"{server.project_remote()}{base}/conanfile.py", data=files["conanfile.py"],
+                            headers=headers, timeout=30).status_code in (200, 201)
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.putrequest("PUT", f"{prefix}{base}/conan_export.tgz")
+        connection.putheader("Authorization", f"Bearer {token}")
+        connection.putheader("Content-Length", str(len(payload)))
+        connection.endheaders()
+        half = len(payload) // 2
+        connection.send(payload[:half])
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{server.url}/-/health", timeout=5)
+        # The rest of the body still arrives, and the upload is answered and stored.
+        for start in range(half, len(payload), 1024 * 1024):
+            connection.send(payload[start:start + 1024 * 1024])
+        response = connection.getresponse()
+        assert response.status in (200, 201), (response.status, response.read())
+        connection.close()
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+
+    # After a restart the file is there: the manifest commits the revision and the file
+    # downloads whole.
+    server = Server(tmp_path / "data")
+    try:
+        token = token_for(server)
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{server.project_remote()}{base}"
+        assert requests.put(f"{url}/conanmanifest.txt", data=manifest.encode(), headers=headers,
+                            timeout=30).status_code in (200, 201)
+        download = requests.get(f"{url}/conan_export.tgz", headers=headers, timeout=60)
+        assert download.status_code == 200
+        assert hashlib.sha256(download.content).digest() == hashlib.sha256(payload).digest()
+    finally:
+        server.stop()
+
+
+def test_migrate_prepares_an_empty_database_and_is_idempotent(tmp_path, postgres_database):
+    # SQLite, in a data directory that does not exist yet.
+    data = tmp_path / "new" / "data"
+    for _ in range(2):
+        result = run_binary("migrate", "--data-dir", str(data))
+        assert result.returncode == 0, result.stderr
+        assert "the sqlite database is up to date" in result.stderr, result.stderr
+    assert (data / "registry.db").is_file()
+    server = Server(data)
+    try:
+        assert requests.get(f"{server.url}/-/ready", timeout=10).status_code == 200
+        assert "First start" in "".join(server.output)
+        token_for(server)
+    finally:
+        server.stop()
+
+    # PostgreSQL: an empty database gets the schema once; running again changes nothing.
+    env = {"CONAN_REGISTRY__DATABASE__URL": postgres_database}
+
+    def applied():
+        query = subprocess.run(
+            ["psql", postgres_database, "-tAc", "SELECT count(*) FROM __diesel_schema_migrations"],
+            check=True, capture_output=True, text=True,
+        )
+        return int(query.stdout.strip())
+
+    migrations = len(list((ROOT / "crates" / "conan-store" / "migrations" / "postgres").iterdir()))
+    for _ in range(2):
+        result = run_binary("migrate", "--data-dir", str(tmp_path / "pg"), env=env)
+        assert result.returncode == 0, result.stderr
+        assert "the postgres database is up to date" in result.stderr, result.stderr
+        assert applied() == migrations
 
 
 # --- TLS ------------------------------------------------------------------------------------
