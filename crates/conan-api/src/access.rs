@@ -10,8 +10,8 @@ use actix_web::{FromRequest, HttpRequest, web};
 use conan_auth::{Action, Credentials, Decision, Principal};
 use conan_model::{FilePath, PackageId, RecipeReference, Revision};
 use conan_store::{
-    FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, RecipeRevisionKey,
-    SearchScope, read_scope,
+    FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, ProjectKey,
+    RecipeRevisionKey, SearchScope, read_scope,
 };
 use futures::future::LocalBoxFuture;
 use percent_encoding::percent_decode_str;
@@ -133,20 +133,22 @@ impl Caller {
 /// Found` for a project that does not exist or that the caller may not see.
 fn authorize(
     state: &AppState,
-    store: &dyn MetadataStore,
     caller: &Caller,
-    project_ref: ProjectRef,
+    project_ref: &ProjectRef,
     action: Action,
 ) -> Result<Project, ApiError> {
     let principal = state
         .auth
         .authenticate_from(caller.credentials.as_ref(), caller.address)?;
-    let project = match project_ref {
-        ProjectRef::Id(id) => store.project(id)?,
-        ProjectRef::Path(path) => store.project_by_path(&path)?,
-    }
-    .ok_or_else(ApiError::project_not_found)?;
-    match state.auth.authorize(&principal, &project, action)? {
+    let key = match project_ref {
+        ProjectRef::Id(id) => ProjectKey::Id(*id),
+        ProjectRef::Path(path) => ProjectKey::Path(path),
+    };
+    let (project, decision) = state
+        .auth
+        .authorize_project(&principal, key, action)?
+        .ok_or_else(ApiError::project_not_found)?;
+    match decision {
         Decision::Allow => Ok(project),
         Decision::Unauthorized => Err(ApiError::unauthorized()),
         Decision::Forbidden => Err(ApiError::Forbidden),
@@ -165,8 +167,8 @@ pub(crate) async fn grant(
     let caller = Caller::of(request)?;
     let project_ref = ProjectRef::of(request, recipe)?;
     let shared = web::Data::clone(state);
-    read(state, move |store| {
-        authorize(&shared, store, &caller, project_ref, action)
+    read(state, move |_| {
+        authorize(&shared, &caller, &project_ref, action)
     })
     .await
 }
@@ -191,7 +193,7 @@ where
     let shared = web::Data::clone(state);
     read(state, move |store| {
         let scope = if let Some(project_ref) = project_ref {
-            let project = authorize(&shared, store, &caller, project_ref, Action::Read)?;
+            let project = authorize(&shared, &caller, &project_ref, Action::Read)?;
             SearchScope::Projects(vec![project.id])
         } else {
             let principal = shared
@@ -432,7 +434,7 @@ impl ReadTarget {
         } = self;
         let shared = web::Data::clone(&state);
         read(&state, move |store| {
-            let project = authorize(&shared, store, &caller, project_ref, Action::Read)?;
+            let project = authorize(&shared, &caller, &project_ref, Action::Read)?;
             let target = Target::new(shared, project, params);
             Ok((work(store, &target)?, target))
         })

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Project, ProjectId, SearchScope, Token, TokenOwner, User, UserId, Visibility,
+    IdentityStore, Project, ProjectId, ProjectKey, SearchScope, Token, TokenOwner, User, UserId,
+    Visibility,
 };
 
 use crate::AuthError;
@@ -520,6 +521,28 @@ impl Authenticator {
             _ => None,
         };
         Ok(decide(principal, project, role, action))
+    }
+
+    /// Finds the project `key` names and decides whether `principal` may perform `action` there
+    /// (see [`crate::policy`]), reading the project and the principal's role in it with one
+    /// query. `None` when there is no such project.
+    pub fn authorize_project(
+        &self,
+        principal: &Principal,
+        key: ProjectKey<'_>,
+        action: Action,
+    ) -> Result<Option<(Project, Decision)>, AuthError> {
+        let user = match principal {
+            Principal::User { user, .. } => Some(user.id),
+            _ => None,
+        };
+        Ok(self
+            .store
+            .project_and_role(key, user)?
+            .map(|(project, role)| {
+                let decision = decide(principal, &project, role, action);
+                (project, decision)
+            }))
     }
 
     /// The projects whose packages `principal` may read, for search.

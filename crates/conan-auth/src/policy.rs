@@ -1,5 +1,6 @@
 //! The one permission decision. Handlers never reason about roles: they ask [`decide`] (or
-//! [`crate::Authenticator::authorize`], which loads the role first) and map the answer.
+//! [`crate::Authenticator::authorize`] or [`crate::Authenticator::authorize_project`], which
+//! load the role first) and map the answer.
 //!
 //! The answers follow the contract the Conan client depends on:
 //! - an anonymous caller who may not do something gets [`Decision::Unauthorized`] (401), so the

@@ -21,7 +21,7 @@ use conan_auth::{
     Access, Action, AuthConfig, AuthError, Authenticator, Credentials, Decision, Principal, Scope,
 };
 use conan_model::RevisionTime;
-use conan_store::{IdentityStore, Role, SearchScope, Visibility};
+use conan_store::{IdentityStore, ProjectKey, Role, SearchScope, Visibility};
 use support::TestDb;
 
 fn databases() -> Vec<TestDb> {
@@ -383,6 +383,25 @@ fn permissions_and_search_scope_come_from_memberships() {
             auth.authorize(&Principal::Anonymous, &hidden, Action::Read)
                 .unwrap(),
             Decision::Unauthorized
+        );
+        // The one-query form the API uses decides the same, by id and by path.
+        for principal in [&dave, &Principal::Anonymous] {
+            for project in [&public, &internal, &private, &hidden] {
+                for action in [Action::Read, Action::Upload, Action::Delete] {
+                    let expected = auth.authorize(principal, project, action).unwrap();
+                    for key in [ProjectKey::Id(project.id), ProjectKey::Path(&project.path)] {
+                        assert_eq!(
+                            auth.authorize_project(principal, key, action).unwrap(),
+                            Some((project.clone(), expected))
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            auth.authorize_project(&dave, ProjectKey::Path("corp/none"), Action::Read)
+                .unwrap(),
+            None
         );
 
         let ids = |scope: SearchScope| match scope {

@@ -12,8 +12,9 @@ pub mod transfer;
 pub use error::{BackendError, StoreError};
 pub use records::{
     FileOutcome, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry,
-    PackageRevisionKey, Project, ProjectId, RecipeMatch, RecipeRevisionKey, RecordedFile,
-    RevisionEntry, Role, SearchScope, SigningKey, Token, TokenOwner, User, UserId, Visibility,
+    PackageRevisionKey, Project, ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey,
+    RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, Token, TokenOwner, User, UserId,
+    Visibility,
 };
 pub use traits::{
     FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, ReadScope,

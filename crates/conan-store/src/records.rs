@@ -113,6 +113,15 @@ pub struct Project {
     pub created_at: RevisionTime,
 }
 
+/// How a request names a project: by id or by full path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectKey<'a> {
+    /// The numeric id.
+    Id(ProjectId),
+    /// The full path, such as `group/sub/project`.
+    Path(&'a str),
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

@@ -7,8 +7,8 @@ use crate::StoreError;
 use crate::blob::Digests;
 use crate::records::{
     FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey, Project,
-    ProjectId, RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role, SearchScope,
-    SigningKey, Token, User, UserId, Visibility,
+    ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role,
+    SearchScope, SigningKey, Token, User, UserId, Visibility,
 };
 
 /// Recipes and their revisions.
@@ -179,6 +179,13 @@ pub trait IdentityStore: Send + Sync {
     fn remove_membership(&self, project: ProjectId, user: UserId) -> Result<bool, StoreError>;
     /// A user's role in a project.
     fn membership(&self, project: ProjectId, user: UserId) -> Result<Option<Role>, StoreError>;
+    /// The project `key` names and, when `user` is given, that user's role in it: what an
+    /// authorization decision needs, in one query. `None` when there is no such project.
+    fn project_and_role(
+        &self,
+        key: ProjectKey<'_>,
+        user: Option<UserId>,
+    ) -> Result<Option<(Project, Option<Role>)>, StoreError>;
     /// The members of a project with their roles.
     fn project_members(&self, project: ProjectId) -> Result<Vec<(User, Role)>, StoreError>;
     /// The projects a user is a member of, with the role.

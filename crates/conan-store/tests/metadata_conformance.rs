@@ -18,8 +18,8 @@ use conan_store::blob::Digests;
 use conan_store::db::DieselStore;
 use conan_store::{
     FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
-    PackageRevisionKey, PackageStore, ProjectId, RecipeRevisionKey, RecipeStore, Role, SearchScope,
-    SearchStore, StoreError, TokenOwner, Visibility, read_scope,
+    PackageRevisionKey, PackageStore, ProjectId, ProjectKey, RecipeRevisionKey, RecipeStore, Role,
+    SearchScope, SearchStore, StoreError, TokenOwner, Visibility, read_scope,
 };
 use md5::Digest as _;
 
@@ -621,6 +621,28 @@ backend_tests! {
         assert_eq!(store.project_members(project.id).unwrap().len(), 1);
         assert!(store.remove_membership(project.id, bob.id).unwrap());
         assert_eq!(store.membership(project.id, bob.id).unwrap(), None);
+    }
+
+    fn a_project_and_a_role_in_one_query(store: &DieselStore) {
+        let project = store.create_project("team/libs", Visibility::Private).unwrap();
+        let other = store.create_project("team/other", Visibility::Public).unwrap();
+        let user = |name: &str| store.create_user(&NewUser { username: name.to_owned(), password_hash: None, is_admin: false }).unwrap().id;
+        let (dave, erin) = (user("dave"), user("erin"));
+        store.set_membership(project.id, dave, Role::Developer).unwrap();
+        store.set_membership(other.id, erin, Role::Maintainer).unwrap();
+
+        for key in [ProjectKey::Id(project.id), ProjectKey::Path("team/libs")] {
+            assert_eq!(store.project_and_role(key, Some(dave)).unwrap(), Some((project.clone(), Some(Role::Developer))));
+            // Another project's membership, and nobody, give the project without a role.
+            assert_eq!(store.project_and_role(key, Some(erin)).unwrap(), Some((project.clone(), None)));
+            assert_eq!(store.project_and_role(key, None).unwrap(), Some((project.clone(), None)));
+        }
+        assert_eq!(store.project_and_role(ProjectKey::Path("team/other"), Some(erin)).unwrap(), Some((other.clone(), Some(Role::Maintainer))));
+        assert_eq!(store.project_and_role(ProjectKey::Path("team/other"), Some(dave)).unwrap(), Some((other, None)));
+        assert_eq!(store.project_and_role(ProjectKey::Path("team"), Some(dave)).unwrap(), None);
+        assert_eq!(store.project_and_role(ProjectKey::Id(ProjectId(999_999)), Some(dave)).unwrap(), None);
+        assert!(store.remove_membership(project.id, dave).unwrap());
+        assert_eq!(store.project_and_role(ProjectKey::Id(project.id), Some(dave)).unwrap(), Some((project, None)));
     }
 
     fn tokens_and_signing_keys(store: &DieselStore) {

@@ -10,8 +10,8 @@ use super::schema::{
 use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
 use crate::StoreError;
 use crate::records::{
-    NewToken, NewUser, Project, ProjectId, Role, SigningKey, Token, TokenOwner, User, UserId,
-    Visibility,
+    NewToken, NewUser, Project, ProjectId, ProjectKey, Role, SigningKey, Token, TokenOwner, User,
+    UserId, Visibility,
 };
 use crate::traits::IdentityStore;
 
@@ -380,6 +380,38 @@ impl IdentityStore for DieselStore {
                 .first(conn)
                 .optional()?;
             role.as_deref().map(parse_stored).transpose()
+        })
+    }
+
+    fn project_and_role(
+        &self,
+        key: ProjectKey<'_>,
+        user: Option<UserId>,
+    ) -> Result<Option<(Project, Option<Role>)>, StoreError> {
+        self.read(|conn| {
+            // Without a user the condition compares with NULL, which matches no membership:
+            // the same query then reads the project alone.
+            let member = user.map(|user| user.0);
+            let query = projects::table
+                .left_join(
+                    memberships::table.on(memberships::project_id
+                        .eq(projects::id)
+                        .and(memberships::user_id.nullable().eq(member))),
+                )
+                .select((PROJECT_COLUMNS, memberships::role.nullable()))
+                .into_boxed();
+            let query = match key {
+                ProjectKey::Id(id) => query.filter(projects::id.eq(id.0)),
+                ProjectKey::Path(path) => query.filter(projects::path.eq(path)),
+            };
+            let row: Option<(ProjectRow, Option<String>)> = query.first(conn).optional()?;
+            row.map(|(project, role)| {
+                Ok((
+                    project_of(project)?,
+                    role.as_deref().map(parse_stored).transpose()?,
+                ))
+            })
+            .transpose()
         })
     }
 
