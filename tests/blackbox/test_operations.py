@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -307,7 +308,7 @@ def test_sigterm_lets_an_upload_in_flight_finish_and_keeps_it(tmp_path):
     payload = os.urandom(32 * 1024 * 1024)
     files = {"conanfile.py": b"# upload during shutdown\n", "conan_export.tgz": payload}
     manifest, rrev = revision_manifest(files)
-    prefix = "/api/v4/projects/1/packages/conan"
+    prefix = urllib.parse.urlsplit(server.project_remote()).path
     base = f"/v2/conans/shutdown/1.0/_/_/revisions/{rrev}/files"
     headers = {"Authorization": f"Bearer {token}"}
     try:

@@ -516,9 +516,9 @@ impl Authenticator {
         project: &Project,
         action: Action,
     ) -> Result<Decision, AuthError> {
-        let role = match principal {
-            Principal::User { user, .. } => self.store.membership(project.id, user.id)?,
-            _ => None,
+        let role = match principal.user_id() {
+            Some(user) => self.store.membership(project.id, user)?,
+            None => None,
         };
         Ok(decide(principal, project, role, action))
     }
@@ -532,13 +532,9 @@ impl Authenticator {
         key: ProjectKey<'_>,
         action: Action,
     ) -> Result<Option<(Project, Decision)>, AuthError> {
-        let user = match principal {
-            Principal::User { user, .. } => Some(user.id),
-            _ => None,
-        };
         Ok(self
             .store
-            .project_and_role(key, user)?
+            .project_and_role(key, principal.user_id())?
             .map(|(project, role)| {
                 let decision = decide(principal, &project, role, action);
                 (project, decision)

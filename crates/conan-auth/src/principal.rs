@@ -1,6 +1,6 @@
 //! Who is calling.
 
-use conan_store::{ProjectId, User};
+use conan_store::{ProjectId, User, UserId};
 
 use crate::token::Access;
 
@@ -48,6 +48,16 @@ impl Principal {
             Self::Anonymous => "anonymous",
             Self::User { user, .. } => &user.username,
             Self::DeployToken { username, .. } => username,
+        }
+    }
+
+    /// The user whose memberships count for the caller: a signed-in user, never a deploy token
+    /// or an anonymous caller.
+    #[must_use]
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::User { user, .. } => Some(user.id),
+            Self::Anonymous | Self::DeployToken { .. } => None,
         }
     }
 
