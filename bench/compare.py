@@ -237,6 +237,9 @@ class Reference(Server):
             secret="b" * 32, updown="u" * 32, port=port, storage=home / "data", user=REF_USER,
             password=REF_PASSWORD))
         (home / "tmp").mkdir()
+        # Each gunicorn worker creates the storage directory if missing, and two workers booting
+        # at once race on it (one dies with FileExistsError and takes the server down).
+        (home / "data").mkdir()
         env = dict(os.environ)
         env.update({"CONAN_SERVER_HOME": str(home), "TMPDIR": str(home / "tmp")})
         self.process = spawn(stack, [

@@ -1,7 +1,8 @@
 //! Authentication (credentials to a [`Principal`]), Conan token issuing, and the questions the
 //! HTTP layer asks: may this caller do that, and which projects may it read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,11 +11,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Project, ProjectId, ProjectKey, SearchScope, Token, TokenOwner, User, UserId,
-    Visibility,
+    IdentityStore, Project, ProjectId, ProjectKey, Role, SearchScope, SigningKey, Token,
+    TokenOwner, User, UserId, Visibility,
 };
 
 use crate::AuthError;
+use crate::cache::{IdentityCache, Maps, ProjectName};
 use crate::jwt::{self, Claims, ISSUER};
 use crate::limiter::{LimiterSettings, LoginLimiter};
 use crate::password::{verify_password, waste_verification};
@@ -31,6 +33,7 @@ use crate::token::{self, Access, DEPLOY_TOKEN_PREFIX, PERSONAL_TOKEN_PREFIX};
 /// login_max_failures_per_user = 10
 /// login_max_failures_per_address = 50
 /// login_failure_window_secs = 300
+/// identity_cache_entries = 10000
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +53,11 @@ pub struct AuthConfig {
     /// The window, in seconds, opened by a key's first failure (default 300; 0 turns login rate
     /// limiting off). Counts are kept in memory per process: see `docs/SECURITY.md`.
     pub login_failure_window_secs: u64,
+    /// How many lookups of each kind (users, tokens, projects, memberships, verified Conan
+    /// tokens) each process keeps between identity changes (default 10000; 0 turns the cache
+    /// off). Any change to users, projects, memberships, tokens or signing keys, on any node,
+    /// invalidates every node's cache before its next request: see `crate::cache`.
+    pub identity_cache_entries: usize,
 }
 
 impl Default for AuthConfig {
@@ -60,6 +68,7 @@ impl Default for AuthConfig {
             login_max_failures_per_user: 10,
             login_max_failures_per_address: 50,
             login_failure_window_secs: 300,
+            identity_cache_entries: 10_000,
         }
     }
 }
@@ -151,6 +160,8 @@ pub struct Authenticator {
     config: AuthConfig,
     /// Shared by every clone, so all workers of a process count together.
     limiter: Arc<LoginLimiter>,
+    /// Shared by every clone; `None` when `identity_cache_entries` is 0.
+    cache: Option<Arc<IdentityCache>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -182,14 +193,213 @@ fn usable(token: &Token) -> bool {
             .is_none_or(|expires| expires.unix_micros() / 1_000_000 > now_seconds())
 }
 
+/// The identity lookups of one request: through the cache, under the identity epoch read before
+/// any of them, or straight from the store when the cache is off.
+struct Lookup<'a> {
+    store: &'a dyn IdentityStore,
+    cache: Option<(&'a IdentityCache, i64)>,
+}
+
+impl Lookup<'_> {
+    fn get<K, V>(
+        &self,
+        map: fn(&mut Maps) -> &mut HashMap<K, V>,
+        key: K,
+        load: impl FnOnce(&dyn IdentityStore) -> Result<V, AuthError>,
+    ) -> Result<V, AuthError>
+    where
+        K: Eq + Hash,
+        V: Clone,
+    {
+        match self.cache {
+            Some((cache, epoch)) => cache.get_or_load(epoch, map, key, || load(self.store)),
+            None => load(self.store),
+        }
+    }
+
+    fn signing_keys(&self) -> Result<Vec<SigningKey>, AuthError> {
+        self.get(
+            |maps| &mut maps.signing_keys,
+            (),
+            |store| Ok(store.signing_keys()?),
+        )
+    }
+
+    /// The claims of a Conan token whose signature checks out. Its expiry is checked on every
+    /// use, cached or not.
+    fn verified_claims(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.get(
+            |maps| &mut maps.claims,
+            token.to_owned(),
+            |_| jwt::verify(token, &self.signing_keys()?),
+        )?;
+        if claims.exp < now_seconds() {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
+        self.get(|maps| &mut maps.users, id, |store| Ok(store.user(id)?))
+    }
+
+    fn personal_token(&self, id: i64) -> Result<Option<Token>, AuthError> {
+        self.get(
+            |maps| &mut maps.personal_tokens,
+            id,
+            |store| Ok(store.personal_token(id)?),
+        )
+    }
+
+    fn deploy_token(&self, id: i64) -> Result<Option<Token>, AuthError> {
+        self.get(
+            |maps| &mut maps.deploy_tokens,
+            id,
+            |store| Ok(store.deploy_token(id)?),
+        )
+    }
+
+    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, AuthError> {
+        self.get(
+            |maps| &mut maps.personal_tokens_by_hash,
+            hash.to_owned(),
+            |store| Ok(store.personal_token_by_hash(hash)?),
+        )
+    }
+
+    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, AuthError> {
+        self.get(
+            |maps| &mut maps.deploy_tokens_by_hash,
+            hash.to_owned(),
+            |store| Ok(store.deploy_token_by_hash(hash)?),
+        )
+    }
+
+    fn project(&self, id: ProjectId) -> Result<Option<Project>, AuthError> {
+        self.get(
+            |maps| &mut maps.projects,
+            id,
+            |store| Ok(store.project(id)?),
+        )
+    }
+
+    fn project_and_role(
+        &self,
+        key: ProjectKey<'_>,
+        user: Option<UserId>,
+    ) -> Result<Option<(Project, Option<Role>)>, AuthError> {
+        self.get(
+            |maps| &mut maps.project_roles,
+            (ProjectName::from(key), user),
+            |store| Ok(store.project_and_role(key, user)?),
+        )
+    }
+
+    fn membership(&self, project: ProjectId, user: UserId) -> Result<Option<Role>, AuthError> {
+        self.get(
+            |maps| &mut maps.memberships,
+            (project, user),
+            |store| Ok(store.membership(project, user)?),
+        )
+    }
+
+    fn user_memberships(&self, user: UserId) -> Result<Vec<(ProjectId, Role)>, AuthError> {
+        self.get(
+            |maps| &mut maps.user_memberships,
+            user,
+            |store| Ok(store.user_memberships(user)?),
+        )
+    }
+
+    fn projects_with_visibility(&self, open: &[Visibility]) -> Result<Vec<Project>, AuthError> {
+        self.get(
+            |maps| &mut maps.open_projects,
+            open.to_vec(),
+            |store| Ok(store.projects_with_visibility(open)?),
+        )
+    }
+
+    /// Notes in the cache that a personal access token's use was recorded `at` (not an identity
+    /// change, so it does not move the epoch).
+    fn touched(&self, token: &Token, at: RevisionTime) {
+        let Some((cache, epoch)) = self.cache else {
+            return;
+        };
+        let note = |entry: &mut Option<Token>| {
+            if let Some(token) = entry {
+                token.last_used_at = Some(at);
+            }
+        };
+        cache.update(epoch, |maps| &mut maps.personal_tokens, &token.id, note);
+        cache.update(
+            epoch,
+            |maps| &mut maps.personal_tokens_by_hash,
+            &token.token_hash,
+            note,
+        );
+    }
+}
+
+/// The principal of a deploy token, `None` when it may not be used (with a user name, that
+/// must be the token's own). A store failure is an error, never a refusal: an unreachable
+/// database must give 503, not a 401 that sends the client to log in again.
+fn deploy_principal(
+    lookup: &Lookup<'_>,
+    token: &Token,
+    username: Option<&str>,
+) -> Result<Option<Principal>, AuthError> {
+    let TokenOwner::Project {
+        project,
+        username: own,
+    } = &token.owner
+    else {
+        return Ok(None);
+    };
+    if !usable(token) || username.is_some_and(|name| name != own) {
+        return Ok(None);
+    }
+    // A deleted project takes its tokens with it (cascade), so this is only a consistency check.
+    if lookup.project(*project)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Principal::DeployToken {
+        token_id: token.id,
+        project: *project,
+        username: own.clone(),
+        access: Access::of_scopes(&token.scopes),
+    }))
+}
+
+/// The user `id` if it exists and is active; a store failure is an error (see
+/// [`deploy_principal`]).
+fn active_user(lookup: &Lookup<'_>, id: UserId) -> Result<Option<User>, AuthError> {
+    Ok(lookup.user(id)?.filter(|user| user.is_active))
+}
+
 impl Authenticator {
+    /// The lookups of one request: reads the identity epoch first when the cache is on (once per
+    /// read scope, so the whole request sees one epoch).
+    fn lookup(&self) -> Result<Lookup<'_>, AuthError> {
+        let cache = match &self.cache {
+            Some(cache) => Some((cache.as_ref(), self.store.identity_epoch()?)),
+            None => None,
+        };
+        Ok(Lookup {
+            store: self.store.as_ref(),
+            cache,
+        })
+    }
+
     /// An authenticator over `store`.
     pub fn new(store: Arc<dyn IdentityStore>, config: AuthConfig) -> Self {
         let limiter = Arc::new(LoginLimiter::new(config.limiter_settings()));
+        let cache = (config.identity_cache_entries > 0)
+            .then(|| Arc::new(IdentityCache::new(config.identity_cache_entries)));
         Self {
             store,
             config,
             limiter,
+            cache,
         }
     }
 
@@ -248,15 +458,17 @@ impl Authenticator {
                 self.check_basic_limited(username, password, address)
             }
             Some(Credentials::Bearer(token)) => {
+                let lookup = self.lookup()?;
                 if token.starts_with(PERSONAL_TOKEN_PREFIX)
                     || token.starts_with(DEPLOY_TOKEN_PREFIX)
                 {
-                    self.check_secret(None, token).map_err(|error| match error {
-                        AuthError::InvalidCredentials => AuthError::InvalidToken,
-                        error => error,
-                    })
+                    self.check_secret(&lookup, None, token)
+                        .map_err(|error| match error {
+                            AuthError::InvalidCredentials => AuthError::InvalidToken,
+                            error => error,
+                        })
                 } else {
-                    self.check_jwt(token)
+                    self.check_jwt(&lookup, token)
                 }
             }
         }
@@ -357,7 +569,7 @@ impl Authenticator {
     fn check_basic(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
         if password.starts_with(PERSONAL_TOKEN_PREFIX) || password.starts_with(DEPLOY_TOKEN_PREFIX)
         {
-            return self.check_secret(Some(username), password);
+            return self.check_secret(&self.lookup()?, Some(username), password);
         }
         let Some(user) = self.store.user_by_name(username)? else {
             waste_verification(password);
@@ -379,89 +591,55 @@ impl Authenticator {
 
     /// Checks a raw personal access or deploy token; with a user name (HTTP Basic) it must be
     /// the token's owner's or the deploy token's own.
-    fn check_secret(&self, username: Option<&str>, secret: &str) -> Result<Principal, AuthError> {
+    fn check_secret(
+        &self,
+        lookup: &Lookup<'_>,
+        username: Option<&str>,
+        secret: &str,
+    ) -> Result<Principal, AuthError> {
         let hash = token::hash_secret(secret);
         if secret.starts_with(PERSONAL_TOKEN_PREFIX) {
-            let token = self
-                .store
+            let token = lookup
                 .personal_token_by_hash(&hash)?
                 .ok_or(AuthError::InvalidCredentials)?;
             let TokenOwner::User(owner) = token.owner else {
                 return Err(AuthError::InvalidCredentials);
             };
-            let user = self
-                .active_user(owner)?
-                .ok_or(AuthError::InvalidCredentials)?;
+            let user = active_user(lookup, owner)?.ok_or(AuthError::InvalidCredentials)?;
             if !usable(&token) || username.is_some_and(|name| name != user.username) {
                 return Err(AuthError::InvalidCredentials);
             }
-            self.note_use(&token);
+            self.note_use(lookup, &token);
             return Ok(Principal::User {
                 user,
                 access: Access::of_scopes(&token.scopes),
                 source: Source::PersonalToken(token.id),
             });
         }
-        let token = self
-            .store
+        let token = lookup
             .deploy_token_by_hash(&hash)?
             .ok_or(AuthError::InvalidCredentials)?;
-        self.deploy_principal(&token, username)?
-            .ok_or(AuthError::InvalidCredentials)
-    }
-
-    /// The principal of a deploy token, `None` when it may not be used (with a user name, that
-    /// must be the token's own). A store failure is an error, never a refusal: an unreachable
-    /// database must give 503, not a 401 that sends the client to log in again.
-    fn deploy_principal(
-        &self,
-        token: &Token,
-        username: Option<&str>,
-    ) -> Result<Option<Principal>, AuthError> {
-        let TokenOwner::Project {
-            project,
-            username: own,
-        } = &token.owner
-        else {
-            return Ok(None);
-        };
-        if !usable(token) || username.is_some_and(|name| name != own) {
-            return Ok(None);
-        }
-        // A deleted project takes its tokens with it (cascade), so this is only a consistency check.
-        if self.store.project(*project)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Principal::DeployToken {
-            token_id: token.id,
-            project: *project,
-            username: own.clone(),
-            access: Access::of_scopes(&token.scopes),
-        }))
-    }
-
-    /// The user `id` if it exists and is active; a store failure is an error (see
-    /// [`Self::deploy_principal`]).
-    fn active_user(&self, id: UserId) -> Result<Option<User>, AuthError> {
-        Ok(self.store.user(id)?.filter(|user| user.is_active))
+        deploy_principal(lookup, &token, username)?.ok_or(AuthError::InvalidCredentials)
     }
 
     /// Records a personal access token's use, at most once a minute so reads do not become writes.
-    fn note_use(&self, token: &Token) {
+    fn note_use(&self, lookup: &Lookup<'_>, token: &Token) {
         let Ok(now) = now_time() else { return };
         let stale = token
             .last_used_at
             .is_none_or(|last| now.unix_micros() - last.unix_micros() > 60_000_000);
         if stale {
             // Losing this bookkeeping must never fail a request.
-            let _ = self.store.touch_personal_token(token.id, now);
+            if self.store.touch_personal_token(token.id, now).is_ok() {
+                lookup.touched(token, now);
+            }
         }
     }
 
     /// Verifies a Conan token and that what it was derived from still stands: the user active,
     /// the token neither revoked nor expired. Every failure is [`AuthError::InvalidToken`].
-    fn check_jwt(&self, token: &str) -> Result<Principal, AuthError> {
-        let claims = jwt::verify(token, &self.store.signing_keys()?)?;
+    fn check_jwt(&self, lookup: &Lookup<'_>, token: &str) -> Result<Principal, AuthError> {
+        let claims = lookup.verified_claims(token)?;
         let parse_id = |text: &str, prefix: &str| -> Result<i64, AuthError> {
             text.strip_prefix(prefix)
                 .and_then(|id| id.parse().ok())
@@ -469,9 +647,7 @@ impl Authenticator {
         };
         if let Some(user_id) = claims.sub.strip_prefix("user:") {
             let user_id: i64 = user_id.parse().map_err(|_| AuthError::InvalidToken)?;
-            let user = self
-                .active_user(UserId(user_id))?
-                .ok_or(AuthError::InvalidToken)?;
+            let user = active_user(lookup, UserId(user_id))?.ok_or(AuthError::InvalidToken)?;
             if claims.src == "password" {
                 if !self.config.password_login {
                     return Err(AuthError::InvalidToken);
@@ -483,14 +659,13 @@ impl Authenticator {
                 });
             }
             let token_id = parse_id(&claims.src, "pat:")?;
-            let token = self
-                .store
+            let token = lookup
                 .personal_token(token_id)?
                 .ok_or(AuthError::InvalidToken)?;
             if token.owner != TokenOwner::User(user.id) || !usable(&token) {
                 return Err(AuthError::InvalidToken);
             }
-            self.note_use(&token);
+            self.note_use(lookup, &token);
             return Ok(Principal::User {
                 user,
                 access: Access::of_scopes(&token.scopes),
@@ -501,12 +676,10 @@ impl Authenticator {
         if claims.src != claims.sub {
             return Err(AuthError::InvalidToken);
         }
-        let token = self
-            .store
+        let token = lookup
             .deploy_token(token_id)?
             .ok_or(AuthError::InvalidToken)?;
-        self.deploy_principal(&token, None)?
-            .ok_or(AuthError::InvalidToken)
+        deploy_principal(lookup, &token, None)?.ok_or(AuthError::InvalidToken)
     }
 
     /// Decides whether `principal` may perform `action` on `project` (see [`crate::policy`]).
@@ -517,7 +690,7 @@ impl Authenticator {
         action: Action,
     ) -> Result<Decision, AuthError> {
         let role = match principal.user_id() {
-            Some(user) => self.store.membership(project.id, user)?,
+            Some(user) => self.lookup()?.membership(project.id, user)?,
             None => None,
         };
         Ok(decide(principal, project, role, action))
@@ -533,7 +706,7 @@ impl Authenticator {
         action: Action,
     ) -> Result<Option<(Project, Decision)>, AuthError> {
         Ok(self
-            .store
+            .lookup()?
             .project_and_role(key, principal.user_id())?
             .map(|(project, role)| {
                 let decision = decide(principal, &project, role, action);
@@ -543,6 +716,7 @@ impl Authenticator {
 
     /// The projects whose packages `principal` may read, for search.
     pub fn readable_projects(&self, principal: &Principal) -> Result<SearchScope, AuthError> {
+        let lookup = self.lookup()?;
         let mut visible: BTreeSet<ProjectId> = BTreeSet::new();
         let open: &[Visibility] = match principal {
             Principal::User { user, access, .. } => {
@@ -553,7 +727,7 @@ impl Authenticator {
                     return Ok(SearchScope::All);
                 }
                 visible.extend(
-                    self.store
+                    lookup
                         .user_memberships(user.id)?
                         .into_iter()
                         .map(|(project, _)| project),
@@ -571,7 +745,7 @@ impl Authenticator {
             Principal::Anonymous => &[Visibility::Public],
         };
         visible.extend(
-            self.store
+            lookup
                 .projects_with_visibility(open)?
                 .into_iter()
                 .map(|project| project.id),

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod authenticator;
+mod cache;
 pub mod jwt;
 pub mod limiter;
 pub mod password;

@@ -52,7 +52,16 @@ fn at(offset: Duration, future: bool) -> RevisionTime {
 }
 
 fn setup(db: &TestDb) -> Authenticator {
-    let auth = Authenticator::new(store(db), AuthConfig::default());
+    setup_with(db, AuthConfig::default().identity_cache_entries)
+}
+
+/// An authenticator (a node) with an identity cache of `cache_entries` (0: none).
+fn setup_with(db: &TestDb, cache_entries: usize) -> Authenticator {
+    let config = AuthConfig {
+        identity_cache_entries: cache_entries,
+        ..AuthConfig::default()
+    };
+    let auth = Authenticator::new(store(db), config);
     assert!(auth.ensure_signing_key().unwrap());
     assert!(
         !auth.ensure_signing_key().unwrap(),
@@ -496,9 +505,13 @@ fn failed_logins_are_rate_limited_per_user_and_address() {
 
 #[test]
 fn store_failures_are_errors_never_refusals() {
-    for db in databases() {
+    // Without the identity cache every lookup fails; with it, the identity epoch read first.
+    for (db, cache_entries) in [0, 10_000]
+        .into_iter()
+        .flat_map(|entries| databases().into_iter().map(move |db| (db, entries)))
+    {
         let store = store(&db);
-        let auth = setup(&db);
+        let auth = setup_with(&db, cache_entries);
         let alice =
             admin::create_user(store.as_ref(), "alice", Some("alice's password"), false).unwrap();
         let project =
@@ -526,7 +539,8 @@ fn store_failures_are_errors_never_refusals() {
                 use diesel::connection::SimpleConnection as _;
                 connection.batch_execute(
                     "ALTER TABLE users RENAME TO users_gone; \
-                     ALTER TABLE projects RENAME TO projects_gone;",
+                     ALTER TABLE projects RENAME TO projects_gone; \
+                     ALTER TABLE identity_epoch RENAME TO identity_epoch_gone;",
                 )
             })
             .unwrap()
@@ -550,5 +564,205 @@ fn store_failures_are_errors_never_refusals() {
             auth.login_limiter().user_failures("alice", Instant::now()),
             0
         );
+    }
+}
+
+/// Renames the identity tables away (`gone`) or back: DDL, which no trigger sees, so the
+/// identity epoch stays where it was. A node that still answers reads nothing but the epoch.
+fn hide_identity_tables(db: &TestDb, gone: bool) {
+    let statements: String = [
+        "users",
+        "projects",
+        "memberships",
+        "personal_access_tokens",
+        "deploy_tokens",
+        "signing_keys",
+    ]
+    .iter()
+    .map(|table| {
+        let (from, to) = if gone {
+            ((*table).to_owned(), format!("{table}_hidden"))
+        } else {
+            (format!("{table}_hidden"), (*table).to_owned())
+        };
+        format!("ALTER TABLE {from} RENAME TO {to};")
+    })
+    .collect();
+    db.store
+        .with_connection(|connection| {
+            use diesel::connection::SimpleConnection as _;
+            connection.batch_execute(&statements)
+        })
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn a_warm_cache_reads_only_the_epoch_and_any_change_on_any_node_empties_it() {
+    for db in databases() {
+        let store = store(&db);
+        // Two nodes on one database; changes go through the store, as from any node or the CLI.
+        let node = setup(&db);
+        let cold = Authenticator::new(Arc::clone(&store), AuthConfig::default());
+        let project =
+            admin::create_project(store.as_ref(), "team/libs", Visibility::Private).unwrap();
+        let alice = admin::create_user(store.as_ref(), "alice", Some("password1"), false).unwrap();
+        store
+            .set_membership(project.id, alice.id, Role::Developer)
+            .unwrap();
+        let pat = admin::create_personal_token(store.as_ref(), alice.id, "ci", &[Scope::Api], None)
+            .unwrap();
+        let deploy = admin::create_deploy_token(
+            store.as_ref(),
+            &project,
+            None,
+            "deployer",
+            &[Scope::ReadPackageRegistry],
+            None,
+        )
+        .unwrap();
+        let (_, jwt) = node.login(Some(&basic("alice", "password1"))).unwrap();
+        let (_, pat_jwt) = node.login(Some(&bearer(&pat.secret))).unwrap();
+        let (_, deploy_jwt) = node.login(Some(&bearer(&deploy.secret))).unwrap();
+        let key = ProjectKey::Path("team/libs");
+        let decide = |auth: &Authenticator, credentials: &Credentials| {
+            let principal = auth.authenticate(Some(credentials))?;
+            Ok::<_, AuthError>(
+                auth.authorize_project(&principal, key, Action::Read)?
+                    .map(|(_, decision)| decision),
+            )
+        };
+        let everyone = [
+            bearer(&jwt.token),
+            bearer(&pat_jwt.token),
+            bearer(&pat.secret),
+            bearer(&deploy_jwt.token),
+            bearer(&deploy.secret),
+        ];
+        for credentials in &everyone {
+            assert_eq!(decide(&node, credentials).unwrap(), Some(Decision::Allow));
+        }
+
+        // Warm, the node answers with the identity tables gone; a cold node cannot.
+        hide_identity_tables(&db, true);
+        for credentials in &everyone {
+            assert_eq!(
+                decide(&node, credentials).unwrap(),
+                Some(Decision::Allow),
+                "{credentials:?} was not served from the cache"
+            );
+            assert!(matches!(
+                decide(&cold, credentials),
+                Err(AuthError::Store(_))
+            ));
+        }
+        hide_identity_tables(&db, false);
+
+        // Each change is seen at the warm node's next request.
+        let at_once = at(Duration::ZERO, false);
+        store.remove_membership(project.id, alice.id).unwrap();
+        assert_eq!(
+            decide(&node, &bearer(&jwt.token)).unwrap(),
+            Some(Decision::NotFound)
+        );
+        store
+            .set_membership(project.id, alice.id, Role::Developer)
+            .unwrap();
+        assert_eq!(
+            decide(&node, &bearer(&jwt.token)).unwrap(),
+            Some(Decision::Allow)
+        );
+        store.revoke_personal_token(pat.token.id, at_once).unwrap();
+        for credentials in [bearer(&pat.secret), bearer(&pat_jwt.token)] {
+            assert!(decide(&node, &credentials).is_err());
+        }
+        store.revoke_deploy_token(deploy.token.id, at_once).unwrap();
+        for credentials in [bearer(&deploy.secret), bearer(&deploy_jwt.token)] {
+            assert!(decide(&node, &credentials).is_err());
+        }
+        let old_key = store.signing_keys().unwrap()[0].id;
+        node.rotate_signing_key().unwrap();
+        assert_eq!(
+            decide(&node, &bearer(&jwt.token)).unwrap(),
+            Some(Decision::Allow)
+        );
+        store.remove_signing_key(old_key).unwrap();
+        assert!(matches!(
+            decide(&node, &bearer(&jwt.token)),
+            Err(AuthError::InvalidToken)
+        ));
+        let (_, fresh) = node.login(Some(&basic("alice", "password1"))).unwrap();
+        assert_eq!(
+            decide(&node, &bearer(&fresh.token)).unwrap(),
+            Some(Decision::Allow)
+        );
+        store.set_user_active(alice.id, false).unwrap();
+        assert!(matches!(
+            decide(&node, &bearer(&fresh.token)),
+            Err(AuthError::InvalidToken)
+        ));
+        store.set_user_active(alice.id, true).unwrap();
+        for (visibility, expected) in [
+            (Visibility::Public, Decision::Allow),
+            (Visibility::Private, Decision::Unauthorized),
+        ] {
+            store
+                .set_project_visibility(project.id, visibility)
+                .unwrap();
+            assert_eq!(
+                node.authorize_project(&Principal::Anonymous, key, Action::Read)
+                    .unwrap()
+                    .map(|(_, decision)| decision),
+                Some(expected)
+            );
+        }
+    }
+}
+
+#[test]
+fn no_request_that_starts_after_a_revocation_gets_through() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let alice = admin::create_user(store.as_ref(), "alice", None, false).unwrap();
+        let pat = admin::create_personal_token(store.as_ref(), alice.id, "ci", &[Scope::Api], None)
+            .unwrap();
+        let (_, jwt) = auth.login(Some(&bearer(&pat.secret))).unwrap();
+        let revoked = AtomicBool::new(false);
+        let (before, after) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let both = [bearer(&pat.secret), bearer(&jwt.token)];
+        std::thread::scope(|threads| {
+            for credentials in both.iter().cycle().take(4) {
+                let (auth, revoked, before, after) = (&auth, &revoked, &before, &after);
+                threads.spawn(move || {
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < deadline {
+                        let started_after = revoked.load(Ordering::SeqCst);
+                        let result = auth.authenticate(Some(credentials));
+                        if started_after {
+                            assert!(
+                                matches!(result, Err(AuthError::InvalidToken)),
+                                "{credentials:?} got through after the revocation: {result:?}"
+                            );
+                            after.fetch_add(1, Ordering::Relaxed);
+                        } else if result.is_ok() {
+                            before.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            store
+                .revoke_personal_token(pat.token.id, at(Duration::ZERO, false))
+                .unwrap();
+            revoked.store(true, Ordering::SeqCst);
+        });
+        assert!(
+            before.load(Ordering::Relaxed) > 0,
+            "nothing got through before"
+        );
+        assert!(after.load(Ordering::Relaxed) > 0, "nothing ran after");
     }
 }

@@ -212,6 +212,14 @@ pub trait IdentityStore: Send + Sync {
     /// Records that a personal access token was used.
     fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError>;
 
+    /// The identity epoch: a counter that every committed change to projects, users,
+    /// memberships, tokens (except a personal token's last-use time) or signing keys increases,
+    /// in the changing transaction itself. Reads that see the same epoch see the same
+    /// identities, so a process may reuse what it read after reading an epoch for as long as the
+    /// epoch it reads stays the same. Inside a [`ReadScope`] it is read once, from the scope's
+    /// snapshot, and later calls in the scope cost nothing.
+    fn identity_epoch(&self) -> Result<i64, StoreError>;
+
     /// Adds a JWT signing key; it becomes the newest.
     fn add_signing_key(&self, secret: &str) -> Result<SigningKey, StoreError>;
     /// Every signing key, newest first.

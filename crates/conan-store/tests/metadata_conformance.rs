@@ -645,6 +645,93 @@ backend_tests! {
         assert_eq!(store.project_and_role(ProjectKey::Id(project.id), Some(dave)).unwrap(), Some((project, None)));
     }
 
+    fn every_identity_change_and_nothing_else_moves_the_identity_epoch(store: &DieselStore) {
+        let last = std::cell::Cell::new(store.identity_epoch().unwrap());
+        let moved = |what: &str, expected: bool| {
+            let now = store.identity_epoch().unwrap();
+            assert!(now >= last.get(), "the epoch went back after {what}");
+            assert_eq!(now > last.get(), expected, "{what}: whether the epoch moved");
+            last.set(now);
+        };
+        let project = store.create_project("epoch/p", Visibility::Private).unwrap();
+        moved("creating a project", true);
+        store.set_project_visibility(project.id, Visibility::Public).unwrap();
+        moved("changing a visibility", true);
+        let user = store.create_user(&NewUser { username: "epoch".to_owned(), password_hash: None, is_admin: false }).unwrap();
+        moved("creating a user", true);
+        store.set_password_hash(user.id, Some("hash")).unwrap();
+        moved("setting a password", true);
+        store.set_user_active(user.id, false).unwrap();
+        moved("disabling a user", true);
+        store.set_membership(project.id, user.id, Role::Reporter).unwrap();
+        moved("adding a member", true);
+        store.set_membership(project.id, user.id, Role::Maintainer).unwrap();
+        moved("changing a role", true);
+        assert!(store.remove_membership(project.id, user.id).unwrap());
+        moved("removing a member", true);
+        let token = |owner: TokenOwner, hash: &str| store.create_token(&NewToken { owner, name: "t".to_owned(), token_hash: hash.to_owned(), scopes: vec!["api".to_owned()], expires_at: None }).unwrap().id;
+        let personal = token(TokenOwner::User(user.id), "epoch-1");
+        moved("creating a personal token", true);
+        let at = conan_model::RevisionTime::from_unix_micros(1_000_000).unwrap();
+        store.touch_personal_token(personal, at).unwrap();
+        moved("recording a token's use", false);
+        assert!(store.revoke_personal_token(personal, at).unwrap());
+        moved("revoking a personal token", true);
+        let deploy = token(TokenOwner::Project { project: project.id, username: "epoch-deploy".to_owned() }, "epoch-2");
+        moved("creating a deploy token", true);
+        assert!(store.revoke_deploy_token(deploy, at).unwrap());
+        moved("revoking a deploy token", true);
+        let key = store.add_signing_key("secret").unwrap();
+        moved("adding a signing key", true);
+        assert!(store.remove_signing_key(key.id).unwrap());
+        moved("removing a signing key", true);
+
+        // Packages are not identities.
+        let recipe = recipe_key(project.id, "zlib/1.3", 1);
+        upload_recipe(store, &recipe);
+        upload_package(store, &package_key(&recipe, 1, 1));
+        assert!(store.delete_recipe_revision(&recipe).unwrap());
+        moved("uploading and deleting packages", false);
+
+        // In a read scope the epoch is the snapshot's, like every other read there.
+        let (inside, after_write) = read_scope(store, || {
+            let inside = store.identity_epoch().unwrap();
+            store.create_user(&NewUser { username: "during".to_owned(), password_hash: None, is_admin: false }).unwrap();
+            (inside, store.identity_epoch().unwrap())
+        })
+        .unwrap();
+        assert_eq!((inside, after_write), (last.get(), last.get()));
+        moved("creating a user during a read scope", true);
+    }
+
+    fn concurrent_identity_changes_each_move_the_epoch(store: &DieselStore) {
+        const THREADS: usize = 6;
+        const ROUNDS: usize = 10;
+        let project = store.create_project("epoch/race", Visibility::Private).unwrap();
+        let start = store.identity_epoch().unwrap();
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let user = store.create_user(&NewUser { username: format!("racer{thread}"), password_hash: None, is_admin: false }).unwrap();
+                    barrier.wait();
+                    // Each round writes three identity tables in three transactions.
+                    for _ in 0..ROUNDS {
+                        store.set_membership(project.id, user.id, Role::Developer).unwrap();
+                        store.set_user_active(user.id, false).unwrap();
+                        assert!(store.remove_membership(project.id, user.id).unwrap());
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        let changes = i64::try_from(THREADS * (1 + 3 * ROUNDS)).unwrap();
+        assert!(store.identity_epoch().unwrap() - start >= changes, "an increment was lost");
+    }
+
     fn tokens_and_signing_keys(store: &DieselStore) {
         let project = store.create_project("p", Visibility::Private).unwrap();
         let user = store.create_user(&NewUser { username: "carol".to_owned(), password_hash: None, is_admin: false }).unwrap();

@@ -176,5 +176,5 @@ fn both_dialects_yield_the_same_schema() {
         .iter()
         .map(|column| column.0.as_str())
         .collect();
-    assert_eq!(tables.len(), 12, "{tables:?}");
+    assert_eq!(tables.len(), 13, "{tables:?}");
 }

@@ -5,7 +5,8 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::schema::{
-    deploy_tokens, memberships, personal_access_tokens, projects, signing_keys, users,
+    deploy_tokens, identity_epoch, memberships, personal_access_tokens, projects, signing_keys,
+    users,
 };
 use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
 use crate::StoreError;
@@ -594,6 +595,15 @@ impl IdentityStore for DieselStore {
                 .set(personal_access_tokens::last_used_at.eq(at.unix_micros()))
                 .execute(conn)?;
             Ok(())
+        })
+    }
+
+    fn identity_epoch(&self) -> Result<i64, StoreError> {
+        self.identity_epoch_once(|conn| {
+            Ok(identity_epoch::table
+                .select(identity_epoch::value)
+                .find(1_i64)
+                .first(conn)?)
         })
     }
 

@@ -247,6 +247,8 @@ pub struct DieselStore {
 struct OpenScope {
     key: usize,
     connection: r2d2::PooledConnection<ConnectionManager>,
+    /// The identity epoch of the snapshot, once read (it cannot change within one).
+    identity_epoch: Option<i64>,
 }
 
 thread_local! {
@@ -473,6 +475,29 @@ impl DieselStore {
     }
 }
 
+impl DieselStore {
+    /// The identity epoch: from this store's read scope open on this thread, read at most once
+    /// per scope (a snapshot's epoch cannot change); otherwise read in a transaction of its own.
+    pub(crate) fn identity_epoch_once(
+        &self,
+        load: impl Fn(&mut DbConnection) -> Result<i64, DbError>,
+    ) -> Result<i64, StoreError> {
+        let scoped = OPEN_SCOPE.with(|cell| {
+            let mut open = cell.try_borrow_mut().ok()?;
+            let scope = open
+                .as_mut()
+                .filter(|scope| scope.key == self.scope_key())?;
+            if let Some(epoch) = scope.identity_epoch {
+                return Some(Ok(epoch));
+            }
+            let epoch = load(&mut scope.connection).map_err(DbError::into_store);
+            scope.identity_epoch = epoch.as_ref().ok().copied();
+            Some(epoch)
+        });
+        scoped.unwrap_or_else(|| self.read(load))
+    }
+}
+
 impl ReadScope for DieselStore {
     fn read_scope(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
         let nested = OPEN_SCOPE.with(|cell| {
@@ -491,6 +516,7 @@ impl ReadScope for DieselStore {
             cell.borrow_mut().replace(OpenScope {
                 key: self.scope_key(),
                 connection,
+                identity_epoch: None,
             })
         });
         // Ends the snapshot and puts back what was there (another store's scope) even if

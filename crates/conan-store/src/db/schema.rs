@@ -67,6 +67,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_epoch (id) {
+        id -> BigInt,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
     recipes (id) {
         id -> BigInt,
         project_id -> BigInt,
@@ -154,6 +161,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     personal_access_tokens,
     deploy_tokens,
     signing_keys,
+    identity_epoch,
     recipes,
     recipe_revisions,
     package_references,
