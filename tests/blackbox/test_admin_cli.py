@@ -7,6 +7,7 @@ import subprocess
 import uuid
 
 import pytest
+import requests
 
 from conftest import ADMIN_PASSWORD, Server, write_recipe
 
@@ -85,3 +86,37 @@ def test_tokens_from_the_cli_work_with_the_client(backend_server, conan, tmp_pat
     server.admin("user", "disable", "admin")
     disabled = conan.run("remote", "login", "registry", "admin", "-p", ADMIN_PASSWORD, check=False)
     assert disabled.returncode != 0
+
+
+def test_identity_changes_from_the_cli_count_at_the_servers_next_request(backend_server):
+    """The server caches identity lookups (auth.identity_cache_entries); a change made by another
+    process, here the admin command line, must still decide the very next request."""
+    server = backend_server
+    server.admin("user", "create", "dev", "--password-stdin", stdin="dev-password-1\n")
+    server.admin("project", "create", "team/private")
+    server.admin("member", "add", "team/private", "dev", "reporter")
+    api = f"{server.url}/api/v4/projects/team%2Fprivate/packages/conan/v2"
+    jwt = requests.get(f"{api}/users/authenticate", auth=("dev", "dev-password-1"), timeout=30)
+    assert jwt.status_code == 200, jwt.text
+
+    def search(anonymous=False):
+        headers = {} if anonymous else {"Authorization": f"Bearer {jwt.text}"}
+        return requests.get(f"{api}/conans/search", params={"q": "*"}, headers=headers,
+                            timeout=30).status_code
+
+    for _ in range(3):
+        assert search() == 200
+    assert search(anonymous=True) == 401
+    server.admin("member", "remove", "team/private", "dev")
+    assert search() == 404, "a former member of a private project must not see it"
+    server.admin("member", "add", "team/private", "dev", "reporter")
+    assert search() == 200
+    server.admin("project", "set-visibility", "team/private", "public")
+    assert search(anonymous=True) == 200
+    server.admin("project", "set-visibility", "team/private", "private")
+    assert search(anonymous=True) == 401
+    old_key = server.admin("signing-key", "list").stdout.splitlines()[1].split()[0]
+    server.admin("signing-key", "rotate")
+    assert search() == 200, "older keys verify until removed"
+    server.admin("signing-key", "remove", old_key)
+    assert search() == 401

@@ -570,24 +570,24 @@ fn store_failures_are_errors_never_refusals() {
 /// Renames the identity tables away (`gone`) or back: DDL, which no trigger sees, so the
 /// identity epoch stays where it was. A node that still answers reads nothing but the epoch.
 fn hide_identity_tables(db: &TestDb, gone: bool) {
-    let statements: String = [
+    use std::fmt::Write as _;
+    let mut statements = String::new();
+    for table in [
         "users",
         "projects",
         "memberships",
         "personal_access_tokens",
         "deploy_tokens",
         "signing_keys",
-    ]
-    .iter()
-    .map(|table| {
+    ] {
+        let hidden = format!("{table}_hidden");
         let (from, to) = if gone {
-            ((*table).to_owned(), format!("{table}_hidden"))
+            (table, hidden.as_str())
         } else {
-            (format!("{table}_hidden"), (*table).to_owned())
+            (hidden.as_str(), table)
         };
-        format!("ALTER TABLE {from} RENAME TO {to};")
-    })
-    .collect();
+        write!(statements, "ALTER TABLE {from} RENAME TO {to};").unwrap();
+    }
     db.store
         .with_connection(|connection| {
             use diesel::connection::SimpleConnection as _;
@@ -597,57 +597,81 @@ fn hide_identity_tables(db: &TestDb, gone: bool) {
         .unwrap();
 }
 
-#[test]
-fn a_warm_cache_reads_only_the_epoch_and_any_change_on_any_node_empties_it() {
-    for db in databases() {
-        let store = store(&db);
-        // Two nodes on one database; changes go through the store, as from any node or the CLI.
-        let node = setup(&db);
-        let cold = Authenticator::new(Arc::clone(&store), AuthConfig::default());
-        let project =
-            admin::create_project(store.as_ref(), "team/libs", Visibility::Private).unwrap();
-        let alice = admin::create_user(store.as_ref(), "alice", Some("password1"), false).unwrap();
-        store
-            .set_membership(project.id, alice.id, Role::Developer)
-            .unwrap();
-        let pat = admin::create_personal_token(store.as_ref(), alice.id, "ci", &[Scope::Api], None)
-            .unwrap();
-        let deploy = admin::create_deploy_token(
-            store.as_ref(),
-            &project,
-            None,
-            "deployer",
-            &[Scope::ReadPackageRegistry],
-            None,
-        )
-        .unwrap();
-        let (_, jwt) = node.login(Some(&basic("alice", "password1"))).unwrap();
-        let (_, pat_jwt) = node.login(Some(&bearer(&pat.secret))).unwrap();
-        let (_, deploy_jwt) = node.login(Some(&bearer(&deploy.secret))).unwrap();
-        let key = ProjectKey::Path("team/libs");
-        let decide = |auth: &Authenticator, credentials: &Credentials| {
-            let principal = auth.authenticate(Some(credentials))?;
-            Ok::<_, AuthError>(
-                auth.authorize_project(&principal, key, Action::Read)?
-                    .map(|(_, decision)| decision),
-            )
-        };
-        let everyone = [
-            bearer(&jwt.token),
-            bearer(&pat_jwt.token),
-            bearer(&pat.secret),
-            bearer(&deploy_jwt.token),
-            bearer(&deploy.secret),
-        ];
-        for credentials in &everyone {
-            assert_eq!(decide(&node, credentials).unwrap(), Some(Decision::Allow));
-        }
+/// The project the warm-node tests ask about.
+const WARM_PROJECT: ProjectKey<'static> = ProjectKey::Path("team/libs");
 
-        // Warm, the node answers with the identity tables gone; a cold node cannot.
+/// Whether `credentials` may read [`WARM_PROJECT`], as the API asks it.
+fn decide(auth: &Authenticator, credentials: &Credentials) -> Result<Option<Decision>, AuthError> {
+    let principal = auth.authenticate(Some(credentials))?;
+    Ok(auth
+        .authorize_project(&principal, WARM_PROJECT, Action::Read)?
+        .map(|(_, decision)| decision))
+}
+
+/// A node whose cache has served every kind of credential once, and what it was asked with.
+struct WarmNode {
+    node: Authenticator,
+    project: conan_store::Project,
+    alice: conan_store::User,
+    pat: admin::CreatedToken,
+    deploy: admin::CreatedToken,
+    /// A password JWT, a personal token's JWT, the personal token, a deploy token's JWT and the
+    /// deploy token: all allowed to read.
+    everyone: [Credentials; 5],
+}
+
+fn warm_node(db: &TestDb) -> WarmNode {
+    let store = store(db);
+    let node = setup(db);
+    let project = admin::create_project(store.as_ref(), "team/libs", Visibility::Private).unwrap();
+    let alice = admin::create_user(store.as_ref(), "alice", Some("password1"), false).unwrap();
+    store
+        .set_membership(project.id, alice.id, Role::Developer)
+        .unwrap();
+    let pat =
+        admin::create_personal_token(store.as_ref(), alice.id, "ci", &[Scope::Api], None).unwrap();
+    let deploy = admin::create_deploy_token(
+        store.as_ref(),
+        &project,
+        None,
+        "deployer",
+        &[Scope::ReadPackageRegistry],
+        None,
+    )
+    .unwrap();
+    let (_, jwt) = node.login(Some(&basic("alice", "password1"))).unwrap();
+    let (_, pat_jwt) = node.login(Some(&bearer(&pat.secret))).unwrap();
+    let (_, deploy_jwt) = node.login(Some(&bearer(&deploy.secret))).unwrap();
+    let everyone = [
+        bearer(&jwt.token),
+        bearer(&pat_jwt.token),
+        bearer(&pat.secret),
+        bearer(&deploy_jwt.token),
+        bearer(&deploy.secret),
+    ];
+    for credentials in &everyone {
+        assert_eq!(decide(&node, credentials).unwrap(), Some(Decision::Allow));
+    }
+    WarmNode {
+        node,
+        project,
+        alice,
+        pat,
+        deploy,
+        everyone,
+    }
+}
+
+#[test]
+fn a_warm_node_reads_nothing_but_the_identity_epoch() {
+    for db in databases() {
+        let warm = warm_node(&db);
+        let cold = Authenticator::new(store(&db), AuthConfig::default());
+        // With the identity tables gone the warm node still answers; a cold one cannot.
         hide_identity_tables(&db, true);
-        for credentials in &everyone {
+        for credentials in &warm.everyone {
             assert_eq!(
-                decide(&node, credentials).unwrap(),
+                decide(&warm.node, credentials).unwrap(),
                 Some(Decision::Allow),
                 "{credentials:?} was not served from the cache"
             );
@@ -657,48 +681,53 @@ fn a_warm_cache_reads_only_the_epoch_and_any_change_on_any_node_empties_it() {
             ));
         }
         hide_identity_tables(&db, false);
+    }
+}
 
-        // Each change is seen at the warm node's next request.
+#[test]
+fn a_warm_node_sees_every_identity_change_at_its_next_request() {
+    for db in databases() {
+        // Changes go through the store, as from another node or the command line.
+        let store = store(&db);
+        let WarmNode {
+            node,
+            project,
+            alice,
+            pat,
+            deploy,
+            everyone,
+        } = warm_node(&db);
+        let node = &node;
+        let [jwt, pat_jwt, pat_secret, deploy_jwt, deploy_secret] = everyone;
+        let key = WARM_PROJECT;
         let at_once = at(Duration::ZERO, false);
         store.remove_membership(project.id, alice.id).unwrap();
-        assert_eq!(
-            decide(&node, &bearer(&jwt.token)).unwrap(),
-            Some(Decision::NotFound)
-        );
+        assert_eq!(decide(node, &jwt).unwrap(), Some(Decision::NotFound));
         store
             .set_membership(project.id, alice.id, Role::Developer)
             .unwrap();
-        assert_eq!(
-            decide(&node, &bearer(&jwt.token)).unwrap(),
-            Some(Decision::Allow)
-        );
+        assert_eq!(decide(node, &jwt).unwrap(), Some(Decision::Allow));
         store.revoke_personal_token(pat.token.id, at_once).unwrap();
-        for credentials in [bearer(&pat.secret), bearer(&pat_jwt.token)] {
-            assert!(decide(&node, &credentials).is_err());
+        for credentials in [&pat_secret, &pat_jwt] {
+            assert!(decide(node, credentials).is_err());
         }
         store.revoke_deploy_token(deploy.token.id, at_once).unwrap();
-        for credentials in [bearer(&deploy.secret), bearer(&deploy_jwt.token)] {
-            assert!(decide(&node, &credentials).is_err());
+        for credentials in [&deploy_secret, &deploy_jwt] {
+            assert!(decide(node, credentials).is_err());
         }
         let old_key = store.signing_keys().unwrap()[0].id;
         node.rotate_signing_key().unwrap();
-        assert_eq!(
-            decide(&node, &bearer(&jwt.token)).unwrap(),
-            Some(Decision::Allow)
-        );
+        assert_eq!(decide(node, &jwt).unwrap(), Some(Decision::Allow));
         store.remove_signing_key(old_key).unwrap();
-        assert!(matches!(
-            decide(&node, &bearer(&jwt.token)),
-            Err(AuthError::InvalidToken)
-        ));
+        assert!(matches!(decide(node, &jwt), Err(AuthError::InvalidToken)));
         let (_, fresh) = node.login(Some(&basic("alice", "password1"))).unwrap();
         assert_eq!(
-            decide(&node, &bearer(&fresh.token)).unwrap(),
+            decide(node, &bearer(&fresh.token)).unwrap(),
             Some(Decision::Allow)
         );
         store.set_user_active(alice.id, false).unwrap();
         assert!(matches!(
-            decide(&node, &bearer(&fresh.token)),
+            decide(node, &bearer(&fresh.token)),
             Err(AuthError::InvalidToken)
         ));
         store.set_user_active(alice.id, true).unwrap();
