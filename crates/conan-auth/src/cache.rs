@@ -140,7 +140,7 @@ impl IdentityCache {
         self.at_epoch(epoch, |maps| map(maps).get_mut(key).map(change));
     }
 
-    /// How many entries are cached, over every kind (for tests).
+    /// How many signing-key, verified-token and user entries are cached (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
