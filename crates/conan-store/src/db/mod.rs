@@ -459,40 +459,39 @@ impl DieselStore {
         Arc::as_ptr(&self.scope_key) as usize
     }
 
+    /// Runs `work` on this store's read scope open on this thread, if there is one.
+    fn with_open_scope<R>(&self, work: impl FnOnce(&mut OpenScope) -> R) -> Option<R> {
+        OPEN_SCOPE.with(|cell| {
+            let mut open = cell.try_borrow_mut().ok()?;
+            let scope = open
+                .as_mut()
+                .filter(|scope| scope.key == self.scope_key())?;
+            Some(work(scope))
+        })
+    }
+
     /// Runs a read on the snapshot of this store's read scope open on this thread, if there is
     /// one. A read there is never retried: in a snapshot a read cannot lose a race.
     fn in_open_scope<T>(
         &self,
         work: &mut impl FnMut(&mut DbConnection) -> Result<T, DbError>,
     ) -> Option<Result<T, StoreError>> {
-        OPEN_SCOPE.with(|cell| {
-            let mut open = cell.try_borrow_mut().ok()?;
-            let scope = open
-                .as_mut()
-                .filter(|scope| scope.key == self.scope_key())?;
-            Some(work(&mut scope.connection).map_err(DbError::into_store))
-        })
+        self.with_open_scope(|scope| work(&mut scope.connection).map_err(DbError::into_store))
     }
-}
 
-impl DieselStore {
     /// The identity epoch: from this store's read scope open on this thread, read at most once
     /// per scope (a snapshot's epoch cannot change); otherwise read in a transaction of its own.
     pub(crate) fn identity_epoch_once(
         &self,
         load: impl Fn(&mut DbConnection) -> Result<i64, DbError>,
     ) -> Result<i64, StoreError> {
-        let scoped = OPEN_SCOPE.with(|cell| {
-            let mut open = cell.try_borrow_mut().ok()?;
-            let scope = open
-                .as_mut()
-                .filter(|scope| scope.key == self.scope_key())?;
+        let scoped = self.with_open_scope(|scope| {
             if let Some(epoch) = scope.identity_epoch {
-                return Some(Ok(epoch));
+                return Ok(epoch);
             }
             let epoch = load(&mut scope.connection).map_err(DbError::into_store);
             scope.identity_epoch = epoch.as_ref().ok().copied();
-            Some(epoch)
+            epoch
         });
         scoped.unwrap_or_else(|| self.read(load))
     }
