@@ -18,5 +18,5 @@ pub use records::{
 };
 pub use traits::{
     FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, ReadScope,
-    RecipeStore, SearchStore, read_scope,
+    RecipeStore, SearchStore, read_scope, read_scope_now,
 };

@@ -271,6 +271,16 @@ pub trait ReadScope: Send + Sync {
     /// Fails only when the snapshot cannot be opened (no connection); `work` then does not run.
     /// [`read_scope`] is the generic form.
     fn read_scope(&self, work: &mut dyn FnMut()) -> Result<(), StoreError>;
+
+    /// Runs `work` as [`read_scope`](Self::read_scope) does, on this thread, when opening the
+    /// scope cannot make the thread wait: the database is embedded (its reads are this
+    /// thread's own work on pages in memory, not round trips to a server) and the pool has an
+    /// idle connection. Otherwise returns `None` without running `work`, and the caller hands
+    /// the read to a thread that may wait. [`read_scope_now`] is the generic form.
+    fn read_scope_now(&self, work: &mut dyn FnMut()) -> Option<Result<(), StoreError>> {
+        let _ = work;
+        None
+    }
 }
 
 /// Runs `work` inside [`ReadScope::read_scope`], returning its value.
@@ -289,6 +299,30 @@ pub fn read_scope<T>(
         message: "the read scope did not run its work".to_owned(),
         source: "ReadScope implementation skipped the closure".into(),
     })
+}
+
+/// Runs `work` inside [`ReadScope::read_scope_now`], returning its value, or gives `work` back
+/// unrun when the scope cannot be opened without waiting.
+pub fn read_scope_now<T, F: FnOnce() -> T>(
+    store: &(impl ReadScope + ?Sized),
+    work: F,
+) -> Result<Result<T, StoreError>, F> {
+    let mut work = Some(work);
+    let mut value = None;
+    let opened = store.read_scope_now(&mut || {
+        if let Some(work) = work.take() {
+            value = Some(work());
+        }
+    });
+    match (opened, work) {
+        // Not opened, and the work is still here: the caller runs it elsewhere.
+        (None, Some(work)) => Err(work),
+        (Some(Err(error)), _) => Ok(Err(error)),
+        _ => Ok(value.ok_or_else(|| StoreError::Backend {
+            message: "the read scope did not run its work".to_owned(),
+            source: "ReadScope implementation skipped the closure".into(),
+        })),
+    }
 }
 
 /// Everything the registry stores about packages and people, in one object.

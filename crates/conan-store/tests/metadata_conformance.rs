@@ -15,11 +15,11 @@ use std::thread;
 
 use conan_model::{CaseSensitivity, FilePath, PackageId, RecipeReference, Revision, SearchPattern};
 use conan_store::blob::Digests;
-use conan_store::db::DieselStore;
+use conan_store::db::{DatabaseConfig, DieselStore};
 use conan_store::{
     FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
     PackageRevisionKey, PackageStore, ProjectId, ProjectKey, RecipeRevisionKey, RecipeStore, Role,
-    SearchScope, SearchStore, StoreError, TokenOwner, Visibility, read_scope,
+    SearchScope, SearchStore, StoreError, TokenOwner, Visibility, read_scope, read_scope_now,
 };
 use md5::Digest as _;
 
@@ -815,6 +815,69 @@ backend_tests! {
         assert!(unwound.is_err());
         project(store, "after");
         assert!(store.project_by_path("after").unwrap().is_some());
+        assert_eq!(store.pool_state().0, 0);
+    }
+
+    fn a_scope_opens_on_the_calling_thread_only_when_nothing_waits(store: &DieselStore) {
+        let id = project(store, "inline");
+        let found = read_scope_now(store, || {
+            assert_eq!(store.pool_state().0, 1, "the scope holds one connection");
+            store.project_by_path("inline").unwrap().map(|found| found.id)
+        });
+        if store.backend() == "postgres" {
+            // Its reads wait for round trips to the server: the work comes back unrun.
+            assert!(found.is_err(), "a PostgreSQL scope never opens inline");
+            return;
+        }
+        assert_eq!(found.ok().unwrap().unwrap(), Some(id));
+        assert_eq!(store.pool_state().0, 0, "the connection went back");
+
+        // With every pooled connection taken, the work comes back unrun.
+        let max = DatabaseConfig::default().max_connections as usize;
+        let barrier = Arc::new(Barrier::new(max + 1));
+        let holders: Vec<_> = (0..max)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    read_scope(&store, || {
+                        barrier.wait();
+                        barrier.wait();
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        barrier.wait();
+        assert!(read_scope_now(store, || ()).is_err(), "no idle connection: not opened");
+        barrier.wait();
+        for holder in holders {
+            holder.join().unwrap();
+        }
+        assert!(read_scope_now(store, || ()).is_ok());
+
+        // A personal token's use recorded from inside (an async worker must not wait for the
+        // write lock) is handed to the runtime's blocking pool, and lands.
+        let user = store.create_user(&NewUser { username: "inline".to_owned(), password_hash: None, is_admin: false }).unwrap();
+        let token = store.create_token(&NewToken { owner: TokenOwner::User(user.id), name: "ci".to_owned(), token_hash: "inline-hash".to_owned(), scopes: vec!["api".to_owned()], expires_at: None }).unwrap();
+        let at = conan_model::RevisionTime::from_unix_micros(2_000_000).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            read_scope_now(store, || store.touch_personal_token(token.id, at))
+                .ok()
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        });
+        // Dropping the runtime waits for its blocking tasks.
+        drop(runtime);
+        assert_eq!(store.personal_token(token.id).unwrap().unwrap().last_used_at, Some(at));
+
+        // Any other write from inside is a bug, caught in debug builds, and the scope still
+        // closes.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_scope_now(store, || project(store, "written-inline"))
+        }));
+        assert_eq!(unwound.is_err(), cfg!(debug_assertions));
         assert_eq!(store.pool_state().0, 0);
     }
 }

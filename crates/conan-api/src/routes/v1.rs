@@ -201,7 +201,7 @@ async fn recipe_of(
     target: &Target,
 ) -> Result<Option<(RecipeRevisionKey, Vec<FileRecord>)>, ApiError> {
     let (project, recipe) = (target.project.id, target.recipe.clone());
-    read(&target.state, move |store| {
+    read(&target.state, true, move |store| {
         latest_recipe(store, project, &recipe)
     })
     .await
@@ -213,7 +213,7 @@ async fn package_of(
 ) -> Result<Option<(PackageRevisionKey, Vec<FileRecord>)>, ApiError> {
     let (project, recipe) = (target.project.id, target.recipe.clone());
     let package_id = target.package_id()?;
-    read(&target.state, move |store| {
+    read(&target.state, true, move |store| {
         latest_package(store, project, &recipe, &package_id)
     })
     .await
@@ -443,7 +443,7 @@ impl LegacyEntry {
 /// Conan 1.66 client never sends it and filters locally.
 pub(super) async fn package_search(target: Target) -> Result<HttpResponse, ApiError> {
     let (project, recipe) = (target.project.id, target.recipe.clone());
-    let packages = read(&target.state, move |store| {
+    let packages = read(&target.state, true, move |store| {
         let latest = store
             .latest_recipe_revision(project, &recipe)?
             .ok_or_else(|| ApiError::not_found("Package Not Found"))?;

@@ -590,6 +590,15 @@ impl IdentityStore for DieselStore {
     }
 
     fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError> {
+        // Inside an inline read scope this thread is an async worker, which must not wait for
+        // the write lock: the bookkeeping goes to the blocking pool and the request goes on.
+        if self.in_inline_scope()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.clone();
+            drop(runtime.spawn_blocking(move || store.touch_personal_token(id, at)));
+            return Ok(());
+        }
         self.transaction(|conn| {
             diesel::update(personal_access_tokens::table.find(id))
                 .set(personal_access_tokens::last_used_at.eq(at.unix_micros()))
@@ -600,10 +609,10 @@ impl IdentityStore for DieselStore {
 
     fn identity_epoch(&self) -> Result<i64, StoreError> {
         self.identity_epoch_once(|conn| {
-            Ok(identity_epoch::table
+            let query = identity_epoch::table
                 .select(identity_epoch::value)
-                .find(1_i64)
-                .first(conn)?)
+                .find(1_i64);
+            Ok(native!(conn, c => query.first(c))?)
         })
     }
 

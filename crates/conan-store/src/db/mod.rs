@@ -1,6 +1,25 @@
 //! The diesel implementation of the metadata traits: one codebase over SQLite (the embedded
 //! default) and PostgreSQL, picked by the database URL's scheme.
 
+/// Runs a query on the connection's own backend: `native!(conn, c => query.first(c))` binds `c`
+/// to the `SqliteConnection` or the `PgConnection` inside [`DbConnection`] and runs the body
+/// with it.
+///
+/// Through the `DbConnection` wrapper diesel renders a query's whole SQL text on every run, two
+/// or three times (to key its prepared-statement cache, to check that the statement may be
+/// cached, while collecting the binds): about a seventh of the server's CPU under a
+/// metadata load. On the backend's own connection a query with a static type is keyed by that
+/// type and rendered once per connection. The body must compile for both backends, which
+/// diesel's query builder does for anything written against the shared schema.
+macro_rules! native {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgresql($c) => $body,
+        }
+    };
+}
+
 mod identity;
 mod maintenance;
 mod packages;
@@ -249,6 +268,9 @@ struct OpenScope {
     connection: r2d2::PooledConnection<ConnectionManager>,
     /// The identity epoch of the snapshot, once read (it cannot change within one).
     identity_epoch: Option<i64>,
+    /// Opened by [`ReadScope::read_scope_now`] on a thread that must not wait (an async
+    /// worker): a write from inside it is handed to the blocking pool (see `run`).
+    inline: bool,
 }
 
 thread_local! {
@@ -410,7 +432,17 @@ impl DieselStore {
         &self,
         work: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
+        debug_assert!(
+            !self.in_inline_scope(),
+            "a write inside an inline read scope would make an async worker wait for the database"
+        );
         self.run(false, work)
+    }
+
+    /// Whether this store's read scope open on this thread was opened inline, on a thread that
+    /// must not wait (see [`ReadScope::read_scope_now`]).
+    pub(crate) fn in_inline_scope(&self) -> bool {
+        self.with_open_scope(|scope| scope.inline).unwrap_or(false)
     }
 
     /// Runs a reading `work` in a transaction that sees one snapshot throughout (REPEATABLE READ,
@@ -499,23 +531,55 @@ impl DieselStore {
 
 impl ReadScope for DieselStore {
     fn read_scope(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
-        let nested = OPEN_SCOPE.with(|cell| {
+        if self.has_open_scope() {
+            work();
+            return Ok(());
+        }
+        let connection = self.connection()?;
+        self.open_scope(connection, false, work)
+    }
+
+    fn read_scope_now(&self, work: &mut dyn FnMut()) -> Option<Result<(), StoreError>> {
+        // A PostgreSQL read waits for round trips to the server; only an embedded database's
+        // reads are work this thread does itself.
+        if self.backend != "sqlite" {
+            return None;
+        }
+        if self.has_open_scope() {
+            work();
+            return Some(Ok(()));
+        }
+        let connection = self.pool.try_get()?;
+        Some(self.open_scope(connection, true, work))
+    }
+}
+
+impl DieselStore {
+    /// Whether this store's read scope is open on this thread (or the thread-local is busy,
+    /// which only a scope in progress makes it).
+    fn has_open_scope(&self) -> bool {
+        OPEN_SCOPE.with(|cell| {
             cell.try_borrow().map_or(true, |open| {
                 open.as_ref()
                     .is_some_and(|scope| scope.key == self.scope_key())
             })
-        });
-        if nested {
-            work();
-            return Ok(());
-        }
-        let mut connection = self.connection()?;
+        })
+    }
+
+    /// Opens a read scope on `connection` for `work` and closes it after.
+    fn open_scope(
+        &self,
+        mut connection: r2d2::PooledConnection<ConnectionManager>,
+        inline: bool,
+        work: &mut dyn FnMut(),
+    ) -> Result<(), StoreError> {
         begin(&mut connection, true).map_err(|error| DbError::from(error).into_store())?;
         let outer = OPEN_SCOPE.with(|cell| {
             cell.borrow_mut().replace(OpenScope {
                 key: self.scope_key(),
                 connection,
                 identity_epoch: None,
+                inline,
             })
         });
         // Ends the snapshot and puts back what was there (another store's scope) even if

@@ -44,22 +44,21 @@ fn find_recipe(
     recipe: &RecipeReference,
 ) -> QueryResult<Option<i64>> {
     let (user, channel) = user_channel(recipe);
-    recipes::table
+    let query = recipes::table
         .filter(recipes::project_id.eq(project.0))
         .filter(recipes::name.eq(recipe.name().as_str()))
         .filter(recipes::version.eq(recipe.version().as_str()))
         .filter(recipes::user_name.eq(user))
         .filter(recipes::channel.eq(channel))
-        .select(recipes::id)
-        .first(conn)
-        .optional()
+        .select(recipes::id);
+    native!(conn, c => query.first(c).optional())
 }
 
 /// Takes the recipe's write lock (see the module docs).
 fn lock_recipe(conn: &mut DbConnection, recipe_id: i64) -> QueryResult<()> {
-    diesel::update(recipes::table.find(recipe_id))
+    native!(conn, c => diesel::update(recipes::table.find(recipe_id))
         .set(recipes::updated_at.eq(now_micros()))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -75,7 +74,7 @@ fn lock_or_create_recipe(
         conn,
         |conn| find_recipe(conn, project, recipe),
         |conn| {
-            diesel::insert_into(recipes::table)
+            native!(conn, c => diesel::insert_into(recipes::table)
                 .values((
                     recipes::project_id.eq(project.0),
                     recipes::name.eq(recipe.name().as_str()),
@@ -85,7 +84,7 @@ fn lock_or_create_recipe(
                     recipes::created_at.eq(now),
                     recipes::updated_at.eq(now),
                 ))
-                .execute(conn)
+                .execute(c))
         },
     )?;
     lock_recipe(conn, id)?;
@@ -100,12 +99,12 @@ fn find_recipe_revision(
     recipe_id: i64,
     revision: &Revision,
 ) -> QueryResult<Option<RevisionRow>> {
-    recipe_revisions::table
+    native!(conn, c => recipe_revisions::table
         .filter(recipe_revisions::recipe_id.eq(recipe_id))
         .filter(recipe_revisions::revision.eq(revision.as_str()))
         .select((recipe_revisions::id, recipe_revisions::committed_at))
-        .first(conn)
-        .optional()
+        .first(c))
+    .optional()
 }
 
 fn find_package_reference(
@@ -113,12 +112,12 @@ fn find_package_reference(
     recipe_revision_id: i64,
     package_id: &PackageId,
 ) -> QueryResult<Option<i64>> {
-    package_references::table
+    native!(conn, c => package_references::table
         .filter(package_references::recipe_revision_id.eq(recipe_revision_id))
         .filter(package_references::package_id.eq(package_id.as_str()))
         .select(package_references::id)
-        .first(conn)
-        .optional()
+        .first(c))
+    .optional()
 }
 
 fn find_package_revision(
@@ -126,12 +125,12 @@ fn find_package_revision(
     package_reference_id: i64,
     revision: &Revision,
 ) -> QueryResult<Option<RevisionRow>> {
-    package_revisions::table
+    native!(conn, c => package_revisions::table
         .filter(package_revisions::package_reference_id.eq(package_reference_id))
         .filter(package_revisions::revision.eq(revision.as_str()))
         .select((package_revisions::id, package_revisions::committed_at))
-        .first(conn)
-        .optional()
+        .first(c))
+    .optional()
 }
 
 /// The ids of an existing recipe revision: (recipe, recipe revision, its commit time).
@@ -162,7 +161,7 @@ fn committed_recipe_revisions(
     recipe_id: i64,
     limit: i64,
 ) -> Result<Vec<RevisionEntry>, DbError> {
-    let rows = recipe_revisions::table
+    let query = recipe_revisions::table
         .filter(recipe_revisions::recipe_id.eq(recipe_id))
         .filter(recipe_revisions::committed_at.is_not_null())
         .order((
@@ -170,9 +169,8 @@ fn committed_recipe_revisions(
             recipe_revisions::id.desc(),
         ))
         .select((recipe_revisions::revision, recipe_revisions::committed_at))
-        .limit(limit)
-        .load(conn)?;
-    entries(rows)
+        .limit(limit);
+    entries(native!(conn, c => query.load(c))?)
 }
 
 fn committed_package_revisions(
@@ -180,7 +178,7 @@ fn committed_package_revisions(
     package_reference_id: i64,
     limit: i64,
 ) -> Result<Vec<RevisionEntry>, DbError> {
-    let rows = package_revisions::table
+    let rows = native!(conn, c => package_revisions::table
         .filter(package_revisions::package_reference_id.eq(package_reference_id))
         .filter(package_revisions::committed_at.is_not_null())
         .order((
@@ -189,7 +187,7 @@ fn committed_package_revisions(
         ))
         .select((package_revisions::revision, package_revisions::committed_at))
         .limit(limit)
-        .load(conn)?;
+        .load(c))?;
     entries(rows)
 }
 
@@ -233,13 +231,13 @@ fn prepare_target(conn: &mut DbConnection, owner: &FileOwner) -> Result<WriteTar
             conn,
             |conn| find_recipe_revision(conn, recipe_id, &recipe.revision),
             |conn| {
-                diesel::insert_into(recipe_revisions::table)
+                native!(conn, c => diesel::insert_into(recipe_revisions::table)
                     .values((
                         recipe_revisions::recipe_id.eq(recipe_id),
                         recipe_revisions::revision.eq(recipe.revision.as_str()),
                         recipe_revisions::created_at.eq(now),
                     ))
-                    .execute(conn)
+                    .execute(c))
             },
         )?;
         return Ok(WriteTarget {
@@ -258,26 +256,26 @@ fn prepare_target(conn: &mut DbConnection, owner: &FileOwner) -> Result<WriteTar
         conn,
         |conn| find_package_reference(conn, recipe_revision_id, &package.package_id),
         |conn| {
-            diesel::insert_into(package_references::table)
+            native!(conn, c => diesel::insert_into(package_references::table)
                 .values((
                     package_references::recipe_revision_id.eq(recipe_revision_id),
                     package_references::package_id.eq(package.package_id.as_str()),
                     package_references::created_at.eq(now),
                 ))
-                .execute(conn)
+                .execute(c))
         },
     )?;
     let (package_revision_id, committed_at) = find_or_insert(
         conn,
         |conn| find_package_revision(conn, reference_id, &package.revision),
         |conn| {
-            diesel::insert_into(package_revisions::table)
+            native!(conn, c => diesel::insert_into(package_revisions::table)
                 .values((
                     package_revisions::package_reference_id.eq(reference_id),
                     package_revisions::revision.eq(package.revision.as_str()),
                     package_revisions::created_at.eq(now),
                 ))
-                .execute(conn)
+                .execute(c))
         },
     )?;
     Ok(WriteTarget {
@@ -303,16 +301,14 @@ fn existing_file(
     let query = files::table
         .filter(files::path.eq(path.as_str()))
         .select((files::id, files::sha256));
-    match target.package {
-        Some((package_revision_id, _)) => query
-            .filter(files::package_revision_id.eq(package_revision_id))
-            .first(conn)
-            .optional(),
-        None => query
+    if let Some((package_revision_id, _)) = target.package {
+        let query = query.filter(files::package_revision_id.eq(package_revision_id));
+        native!(conn, c => query.first(c).optional())
+    } else {
+        let query = query
             .filter(files::recipe_revision_id.eq(target.recipe_revision_id))
-            .filter(files::package_revision_id.is_null())
-            .first(conn)
-            .optional(),
+            .filter(files::package_revision_id.is_null());
+        native!(conn, c => query.first(c).optional())
     }
 }
 
@@ -325,36 +321,36 @@ fn commit(
     let time = if let (FileOwner::Package(_), Some((package_revision_id, reference_id))) =
         (owner, target.package)
     {
-        let latest: Option<i64> = package_revisions::table
+        let latest: Option<i64> = native!(conn, c => package_revisions::table
             .filter(package_revisions::package_reference_id.eq(reference_id))
             .select(max(package_revisions::committed_at))
-            .first(conn)?;
+            .first(c))?;
         let time = next_commit_time(latest);
-        diesel::update(
+        native!(conn, c => diesel::update(
             package_revisions::table
                 .find(package_revision_id)
                 .filter(package_revisions::committed_at.is_null()),
         )
         .set(package_revisions::committed_at.eq(time))
-        .execute(conn)?;
+        .execute(c))?;
         time
     } else {
-        let recipe_id: i64 = recipe_revisions::table
+        let recipe_id: i64 = native!(conn, c => recipe_revisions::table
             .find(target.recipe_revision_id)
             .select(recipe_revisions::recipe_id)
-            .first(conn)?;
-        let latest: Option<i64> = recipe_revisions::table
+            .first(c))?;
+        let latest: Option<i64> = native!(conn, c => recipe_revisions::table
             .filter(recipe_revisions::recipe_id.eq(recipe_id))
             .select(max(recipe_revisions::committed_at))
-            .first(conn)?;
+            .first(c))?;
         let time = next_commit_time(latest);
-        diesel::update(
+        native!(conn, c => diesel::update(
             recipe_revisions::table
                 .find(target.recipe_revision_id)
                 .filter(recipe_revisions::committed_at.is_null()),
         )
         .set(recipe_revisions::committed_at.eq(time))
-        .execute(conn)?;
+        .execute(c))?;
         time
     };
     let revision = match owner {
@@ -422,7 +418,7 @@ fn load_files(
     ids: (i64, Option<i64>),
     path: Option<&FilePath>,
 ) -> Result<Vec<FileRecord>, DbError> {
-    let mut query = files::table
+    let query = files::table
         .select((
             files::path,
             files::size,
@@ -432,29 +428,43 @@ fn load_files(
             files::created_at,
             files::updated_at,
         ))
-        .order(files::path)
-        .into_boxed();
-    query = match ids {
-        (_, Some(package_revision_id)) => {
-            query.filter(files::package_revision_id.eq(package_revision_id))
+        .order(files::path);
+    // Four unboxed queries rather than one boxed: each has a static type, so each is prepared
+    // once per connection (see `native!`).
+    let rows: Vec<FileRow> = match (ids, path) {
+        ((_, Some(package_revision_id)), None) => {
+            let query = query.filter(files::package_revision_id.eq(package_revision_id));
+            native!(conn, c => query.load(c))
         }
-        (recipe_revision_id, None) => query
-            .filter(files::recipe_revision_id.eq(recipe_revision_id))
-            .filter(files::package_revision_id.is_null()),
-    };
-    if let Some(path) = path {
-        query = query.filter(files::path.eq(path.as_str()));
-    }
-    let rows: Vec<FileRow> = query.load(conn)?;
+        ((_, Some(package_revision_id)), Some(path)) => {
+            let query = query
+                .filter(files::package_revision_id.eq(package_revision_id))
+                .filter(files::path.eq(path.as_str()));
+            native!(conn, c => query.load(c))
+        }
+        ((recipe_revision_id, None), None) => {
+            let query = query
+                .filter(files::recipe_revision_id.eq(recipe_revision_id))
+                .filter(files::package_revision_id.is_null());
+            native!(conn, c => query.load(c))
+        }
+        ((recipe_revision_id, None), Some(path)) => {
+            let query = query
+                .filter(files::recipe_revision_id.eq(recipe_revision_id))
+                .filter(files::package_revision_id.is_null())
+                .filter(files::path.eq(path.as_str()));
+            native!(conn, c => query.load(c))
+        }
+    }?;
     rows.into_iter().map(file_record).collect()
 }
 
 /// Deletes a recipe when its last revision is gone, so search never shows an empty recipe.
 fn delete_recipe_if_empty(conn: &mut DbConnection, recipe_id: i64) -> QueryResult<()> {
-    diesel::delete(recipes::table.find(recipe_id).filter(not(exists(
+    native!(conn, c => diesel::delete(recipes::table.find(recipe_id).filter(not(exists(
         recipe_revisions::table.filter(recipe_revisions::recipe_id.eq(recipe_id)),
     ))))
-    .execute(conn)?;
+    .execute(c))?;
     Ok(())
 }
 
@@ -463,14 +473,14 @@ fn delete_package_reference_if_empty(
     conn: &mut DbConnection,
     reference_id: i64,
 ) -> QueryResult<()> {
-    diesel::delete(
+    native!(conn, c => diesel::delete(
         package_references::table
             .find(reference_id)
             .filter(not(exists(package_revisions::table.filter(
                 package_revisions::package_reference_id.eq(reference_id),
             )))),
     )
-    .execute(conn)?;
+    .execute(c))?;
     Ok(())
 }
 
@@ -479,11 +489,11 @@ fn any_committed_package(conn: &mut DbConnection, reference_ids: &[i64]) -> Quer
     if reference_ids.is_empty() {
         return Ok(false);
     }
-    let count: i64 = package_revisions::table
+    let count: i64 = native!(conn, c => package_revisions::table
         .filter(package_revisions::package_reference_id.eq_any(reference_ids))
         .filter(package_revisions::committed_at.is_not_null())
         .select(count_star())
-        .first(conn)?;
+        .first(c))?;
     Ok(count > 0)
 }
 
@@ -546,7 +556,7 @@ impl RecipeStore for DieselStore {
             else {
                 return Ok(false);
             };
-            diesel::delete(recipe_revisions::table.find(revision_id)).execute(conn)?;
+            native!(conn, c => diesel::delete(recipe_revisions::table.find(revision_id)).execute(c))?;
             delete_recipe_if_empty(conn, recipe_id)?;
             Ok(committed_at.is_some())
         })
@@ -563,7 +573,7 @@ impl RecipeStore for DieselStore {
             };
             lock_recipe(conn, recipe_id)?;
             let visible = !committed_recipe_revisions(conn, recipe_id, 1)?.is_empty();
-            diesel::delete(recipes::table.find(recipe_id)).execute(conn)?;
+            native!(conn, c => diesel::delete(recipes::table.find(recipe_id)).execute(c))?;
             Ok(visible)
         })
     }
@@ -579,7 +589,7 @@ impl PackageStore for DieselStore {
             // One query for all packages: committed revisions newest first per package; the
             // first row of each package is its latest.
             let rows: Vec<(String, String, Option<i64>, Option<String>)> =
-                package_references::table
+                native!(conn, c => package_references::table
                     .inner_join(package_revisions::table)
                     .filter(package_references::recipe_revision_id.eq(recipe_revision_id))
                     .filter(package_revisions::committed_at.is_not_null())
@@ -594,7 +604,7 @@ impl PackageStore for DieselStore {
                         package_revisions::committed_at,
                         package_revisions::conaninfo,
                     ))
-                    .load(conn)?;
+                    .load(c))?;
             let mut packages: Vec<PackageEntry> = Vec::new();
             for (package_id, revision, committed_at, conaninfo) in rows {
                 if packages
@@ -680,7 +690,7 @@ impl PackageStore for DieselStore {
             else {
                 return Ok(false);
             };
-            diesel::delete(package_revisions::table.find(revision_id)).execute(conn)?;
+            native!(conn, c => diesel::delete(package_revisions::table.find(revision_id)).execute(c))?;
             delete_package_reference_if_empty(conn, reference_id)?;
             Ok(committed_at.is_some())
         })
@@ -702,7 +712,7 @@ impl PackageStore for DieselStore {
                 return Ok(false);
             };
             let visible = any_committed_package(conn, &[reference_id])?;
-            diesel::delete(package_references::table.find(reference_id)).execute(conn)?;
+            native!(conn, c => diesel::delete(package_references::table.find(reference_id)).execute(c))?;
             Ok(visible)
         })
     }
@@ -716,9 +726,10 @@ impl PackageStore for DieselStore {
             lock_recipe(conn, recipe_id)?;
             let references = package_references::table
                 .filter(package_references::recipe_revision_id.eq(recipe_revision_id));
-            let reference_ids: Vec<i64> = references.select(package_references::id).load(conn)?;
+            let reference_ids: Vec<i64> =
+                native!(conn, c => references.select(package_references::id).load(c))?;
             let visible = any_committed_package(conn, &reference_ids)?;
-            diesel::delete(references).execute(conn)?;
+            native!(conn, c => diesel::delete(references).execute(c))?;
             Ok(visible)
         })
     }
@@ -793,7 +804,7 @@ impl FileStore for DieselStore {
                             owner_label(owner)
                         ))));
                     }
-                    diesel::update(files::table.find(id))
+                    native!(conn, c => diesel::update(files::table.find(id))
                         .set((
                             files::size.eq(size),
                             files::md5.eq(&file.digests.md5),
@@ -801,11 +812,11 @@ impl FileStore for DieselStore {
                             files::sha256.eq(file.digests.sha256.as_str()),
                             files::updated_at.eq(now),
                         ))
-                        .execute(conn)?;
+                        .execute(c))?;
                     FileOutcome::Replaced
                 }
                 None => {
-                    diesel::insert_into(files::table)
+                    native!(conn, c => diesel::insert_into(files::table)
                         .values((
                             files::recipe_revision_id.eq(target.recipe_revision_id),
                             files::package_revision_id.eq(target.package.map(|(id, _)| id)),
@@ -817,7 +828,7 @@ impl FileStore for DieselStore {
                             files::created_at.eq(now),
                             files::updated_at.eq(now),
                         ))
-                        .execute(conn)?;
+                        .execute(c))?;
                     FileOutcome::Created
                 }
             };
@@ -825,9 +836,9 @@ impl FileStore for DieselStore {
                 (file.conaninfo, target.package)
                 && outcome != FileOutcome::Unchanged
             {
-                diesel::update(package_revisions::table.find(package_revision_id))
+                native!(conn, c => diesel::update(package_revisions::table.find(package_revision_id))
                     .set(package_revisions::conaninfo.eq(conaninfo))
-                    .execute(conn)?;
+                    .execute(c))?;
             }
             let committed = if file.path.commits_revision() && target.committed_at.is_none() {
                 Some(commit(conn, owner, &target)?)
@@ -840,12 +851,12 @@ impl FileStore for DieselStore {
 
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<Digests>, StoreError> {
         self.read(|conn| {
-            let row: Option<(String, String, String, i64)> = blobs::table
+            let row: Option<(String, String, String, i64)> = native!(conn, c => blobs::table
                 .filter(blobs::sha1.eq(sha1))
                 .filter(blobs::orphaned_at.is_null())
                 .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
-                .first(conn)
-                .optional()?;
+                .first(c))
+            .optional()?;
             row.map(digests_of).transpose()
         })
     }
@@ -854,12 +865,12 @@ impl FileStore for DieselStore {
 /// Indexes a blob (or clears its orphan mark), which also takes the row's lock until the
 /// transaction ends.
 fn index_blob(conn: &mut DbConnection, digests: &Digests, size: i64) -> Result<(), DbError> {
-    let refreshed = diesel::update(blobs::table.find(digests.sha256.as_str()))
+    let refreshed = native!(conn, c => diesel::update(blobs::table.find(digests.sha256.as_str()))
         .set(blobs::orphaned_at.eq(None::<i64>))
-        .execute(conn)?;
+        .execute(c))?;
     if refreshed == 0 {
         // A concurrent indexer makes this a unique violation; the transaction then runs again.
-        diesel::insert_into(blobs::table)
+        native!(conn, c => diesel::insert_into(blobs::table)
             .values((
                 blobs::sha256.eq(digests.sha256.as_str()),
                 blobs::sha1.eq(&digests.sha1),
@@ -867,7 +878,7 @@ fn index_blob(conn: &mut DbConnection, digests: &Digests, size: i64) -> Result<(
                 blobs::size.eq(size),
                 blobs::created_at.eq(now_micros()),
             ))
-            .execute(conn)?;
+            .execute(c))?;
     }
     Ok(())
 }
