@@ -180,6 +180,15 @@ class Server:
         return [self.process.pid]
 
 
+class Static(Server):
+    """A URL on some server, fetched without credentials (nginx's static file, our health check)."""
+
+    def __init__(self, name, origin):
+        self.name = name
+        self.base = origin
+        self.token = ""
+
+
 class Ours(Server):
     name = "ours"
 
@@ -553,8 +562,30 @@ def section_metadata(p, work, results):
             o, r = table[endpoint]["ours"], table[endpoint]["reference"]
             log(f"metadata: {endpoint}: ours {o['rps']:.0f}/s p99 {o['p99_ms']:.2f} ms, "
                 f"reference {r['rps']:.0f}/s p99 {r['p99_ms']:.1f} ms")
-        results["metadata"] = {"fill": fills, "endpoints": table, "recipes": len(recipes),
+        ceiling = metadata_ceiling(stack, work, p, ours, endpoints["recipe latest"][0])
+        results["metadata"] = {"fill": fills, "endpoints": table, "ceiling": ceiling, "recipes": len(recipes),
                                "revisions": p["revisions"], "binaries": p["binaries"]}
+
+
+def metadata_ceiling(stack, work, p, ours, latest_path):
+    """What any server answers here with the same load generator: nginx serving our `latest`
+    answer as a static file, and our own `/-/health` (routing, middleware and access log, no
+    database, no authentication)."""
+    root = work / "static"
+    root.mkdir()
+    answer = requests.get(f"{ours.base}/{latest_path}", headers={"Authorization": f"Bearer {ours.token}"}, timeout=60)
+    answer.raise_for_status()
+    (root / "latest.json").write_bytes(answer.content)
+    targets = {"nginx, static file": (Static("nginx", start_nginx(stack, work, root)), "latest.json"),
+               "ours, /-/health": (Static("ours-health", ours.origin), "-/health")}
+    runs = {label: [] for label in targets}
+    for _ in range(p["rounds"]):
+        for label, (server, path) in targets.items():
+            runs[label].append(wrk(server, [path], p["wrk_seconds"], p["connections"], work, token=False))
+    ceiling = {label: combine(r) for label, r in runs.items()}
+    for label, c in ceiling.items():
+        log(f"metadata ceiling: {label}: {c['rps']:.0f}/s p99 {c['p99_ms']:.2f} ms")
+    return {"body_bytes": len(answer.content), "servers": ceiling}
 
 
 def fresh_upload(kind, work, label, p, streams, size, rounds_index):
@@ -988,6 +1019,16 @@ def report(results, args, profile):
                          f"{ratio:.1f}x | {verdict(ok)} |")
             targets.append((f"metadata {endpoint}: {ratio:.1f}x, p99 {o['p99_ms']:.2f} ms", ok))
         lines.append("")
+        if "ceiling" in m:
+            c = m["ceiling"]
+            latest = m["endpoints"]["recipe latest"]["reference"]["rps"]
+            lines += [f"Ceiling on this machine, same wrk and connections (20x the reference's `latest` would be "
+                      f"{20 * latest:,.0f} req/s):", "",
+                      "| server | req/s | p99 ms | / reference `latest` |", "|---|---:|---:|---:|"]
+            for label, v in c["servers"].items():
+                lines.append(f"| {label}{' (' + str(c['body_bytes']) + ' bytes)' if 'nginx' in label else ''} | "
+                             f"{v['rps']:,.0f} | {v['p99_ms']:.2f} | {v['rps'] / latest:.1f}x |")
+            lines.append("")
     if "files" in results:
         f = results["files"]
         mean = lambda values: statistics.mean(values) if values else float("nan")  # noqa: E731
