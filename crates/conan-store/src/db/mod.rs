@@ -269,7 +269,8 @@ struct OpenScope {
     /// The identity epoch of the snapshot, once read (it cannot change within one).
     identity_epoch: Option<i64>,
     /// Opened by [`ReadScope::read_scope_now`] on a thread that must not wait (an async
-    /// worker): a write from inside it is handed to the blocking pool (see `run`).
+    /// worker): a personal token's last-use update from inside it goes to the blocking pool,
+    /// and any other write is a bug (see `transaction`).
     inline: bool,
 }
 
