@@ -33,12 +33,13 @@ where
 /// (the caller's identity, the project, the answer) comes from one snapshot through one
 /// connection checkout and one transaction. See [`ReadScope`](conan_store::ReadScope).
 ///
-/// When the caller is `cheap_to_check` (or already authenticated) and the database is embedded with an idle connection, the
-/// read runs right here on the worker: it is a few microseconds of this thread's own work,
-/// less than handing it to the blocking pool and back. Otherwise it runs on the blocking pool,
-/// so that nothing that waits stalls the worker's other connections: PostgreSQL (whose reads
-/// wait for round trips), no idle connection, or Basic credentials (a password costs an argon2
-/// verification). A panic in an inline read becomes a 500, as one on the pool does.
+/// When the caller is `cheap_to_check` (or already authenticated) and the database is embedded
+/// with an idle connection, the read runs right here on the worker: it is a few microseconds of
+/// this thread's own work, less than handing it to the blocking pool and back. Otherwise it runs
+/// on the blocking pool, so that nothing that waits stalls the worker's other connections:
+/// PostgreSQL (whose reads wait for round trips), no idle connection, or Basic credentials (a
+/// password costs an argon2 verification). A panic in an inline read becomes a 500, as one on
+/// the pool does.
 pub(crate) async fn read<T, F>(
     state: &AppState,
     cheap_to_check: bool,
@@ -49,21 +50,21 @@ where
     T: Send + 'static,
 {
     let store = Arc::clone(&state.metadata);
-    if !cheap_to_check {
-        return blocking(move || read_scope(store.as_ref(), || work(store.as_ref()))?).await;
-    }
-    let job = {
+    let mut job = {
         let store = Arc::clone(&store);
         move || work(store.as_ref())
     };
-    let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_scope_now(store.as_ref(), job)
-    }));
-    match inline {
-        Ok(Ok(answer)) => answer?,
-        Ok(Err(job)) => blocking(move || read_scope(store.as_ref(), job)?).await,
-        Err(_) => Err(ApiError::bug("a read panicked")),
+    if cheap_to_check {
+        let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_scope_now(store.as_ref(), job)
+        }));
+        job = match inline {
+            Ok(Ok(answer)) => return answer?,
+            Ok(Err(unrun)) => unrun,
+            Err(_) => return Err(ApiError::bug("a read panicked")),
+        };
     }
+    blocking(move || read_scope(store.as_ref(), job)?).await
 }
 
 /// The application state, which the binary registers as `web::Data<AppState>`.

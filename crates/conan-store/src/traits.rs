@@ -295,10 +295,7 @@ pub fn read_scope<T>(
             value = Some(work());
         }
     })?;
-    value.ok_or_else(|| StoreError::Backend {
-        message: "the read scope did not run its work".to_owned(),
-        source: "ReadScope implementation skipped the closure".into(),
-    })
+    value.ok_or_else(work_not_run)
 }
 
 /// Runs `work` inside [`ReadScope::read_scope_now`], returning its value, or gives `work` back
@@ -318,10 +315,15 @@ pub fn read_scope_now<T, F: FnOnce() -> T>(
         // Not opened, and the work is still here: the caller runs it elsewhere.
         (None, Some(work)) => Err(work),
         (Some(Err(error)), _) => Ok(Err(error)),
-        _ => Ok(value.ok_or_else(|| StoreError::Backend {
-            message: "the read scope did not run its work".to_owned(),
-            source: "ReadScope implementation skipped the closure".into(),
-        })),
+        _ => Ok(value.ok_or_else(work_not_run)),
+    }
+}
+
+/// The error of a [`ReadScope`] implementation that opened a scope but skipped its work.
+fn work_not_run() -> StoreError {
+    StoreError::Backend {
+        message: "the read scope did not run its work".to_owned(),
+        source: "ReadScope implementation skipped the closure".into(),
     }
 }
 
