@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ADMIN_PASSWORD, VENVS
+from registry_api import Api
 
 REMOTE = "registry"
 
@@ -97,6 +98,23 @@ def test_conan1_round_trip(server, conan1, tmp_path_factory, tmp_path, revisions
     for arch in ("x86_64", "armv8"):
         conan1.run("create", str(recipe), user_channel, "-s", f"arch={arch}")
     conan1.run("upload", reference, "--all", "-r", REMOTE, "--confirm")
+
+    # The v1 snapshots list each file's md5 exactly as the client computed it on upload (kept in
+    # its metadata.json). Uploads store no md5: the server computes it from the blobs on the
+    # first request, and answers the second from the store.
+    user, channel = user_channel.split("/")
+    layout = conan1.home / ".conan" / "data" / "hello" / "1.0" / user / channel
+    uploaded = json.loads((layout / "metadata.json").read_text())
+    expected = {f"{url}/v1/conans/hello/1.0/{user}/{channel}": uploaded["recipe"]["checksums"]}
+    for package_id, package in uploaded["packages"].items():
+        expected[f"{url}/v1/conans/hello/1.0/{user}/{channel}/packages/{package_id}"] = package["checksums"]
+    assert len(expected) == 3, expected
+    api = Api.login(server, base=url)
+    for _ in range(2):
+        for snapshot_url, checksums in expected.items():
+            response = api.get(snapshot_url)
+            assert response.status_code == 200, response.text
+            assert response.json() == {name: sums["md5"] for name, sums in checksums.items()}
 
     found = conan1.run("search", "hello*", "-r", REMOTE).stdout
     assert reference in found, found

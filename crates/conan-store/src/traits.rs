@@ -115,6 +115,14 @@ pub trait FileStore: Send + Sync {
         ensure_blob: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<RecordedFile, StoreError>;
 
+    /// The md5 recorded for the blob with this sha256; `None` when it has not been computed yet
+    /// (uploads do not compute it) or the blob is not indexed.
+    fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records the md5 of the blob with this sha256, on the blob and on every file with that
+    /// content that has none yet. An md5 recorded already is kept.
+    fn record_md5(&self, sha256: &str, md5: &str) -> Result<(), StoreError>;
+
     /// A stored blob with this sha1, for the checksum-deploy probe.
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<Digests>, StoreError>;
 }

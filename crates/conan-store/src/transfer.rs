@@ -26,8 +26,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::StoreError;
-use crate::blob::{BlobError, BlobStore, Digests, Sha256Hex, StagedBlob};
-use crate::records::{FileOwner, NewFile, RecordedFile};
+use crate::blob::{BlobError, BlobStore, Digests, Md5Hasher, Sha256Hex, StagedBlob};
+use crate::records::{FileOwner, FileRecord, NewFile, RecordedFile};
 use crate::traits::MetadataStore;
 
 /// A `conaninfo.txt` larger than this is stored but not kept as text for package search
@@ -382,8 +382,68 @@ pub enum BlobProblem {
     },
 }
 
-/// Re-reads every indexed blob and compares its size and checksums with the index, calling
-/// `progress` after each blob with the count so far.
+/// A chunk smaller than this is hashed on the calling thread, which is cheaper than a hand-off
+/// to the bulk pool.
+const INLINE_HASH_LIMIT: usize = 64 * 1024;
+
+/// Fills in the md5 of the `files` stored without one, for Conan 1's snapshots: each distinct
+/// blob is read back once and hashed on the bulk pool, and the md5 is recorded for the blob and
+/// every file with its content, so the next request finds it. Files that have an md5 cost
+/// nothing; the first v1 snapshot of a large package waits for one read of its blobs.
+pub async fn fill_md5(
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    files: &mut [FileRecord],
+) -> Result<(), TransferError> {
+    let mut computed: Vec<(String, String)> = Vec::new();
+    for file in files.iter_mut().filter(|file| file.digests.md5.is_none()) {
+        let sha256 = &file.digests.sha256;
+        let md5 = if let Some((_, md5)) = computed.iter().find(|(known, _)| known == sha256) {
+            md5.clone()
+        } else {
+            let key = Sha256Hex::parse(sha256).map_err(|error| {
+                StoreError::Corrupt(format!("a file's blob address is invalid: {error}"))
+            })?;
+            // Another file with this content, or another node, may have computed it already.
+            let store = Arc::clone(&metadata);
+            let lookup = key.clone();
+            let md5 = match blocking(move || store.blob_md5(lookup.as_str())).await? {
+                Some(md5) => md5,
+                None => md5_of_blob(blobs.as_ref(), &key).await?,
+            };
+            let store = Arc::clone(&metadata);
+            let recorded = md5.clone();
+            blocking(move || store.record_md5(key.as_str(), &recorded)).await?;
+            computed.push((sha256.clone(), md5.clone()));
+            md5
+        };
+        file.digests.md5 = Some(md5);
+    }
+    Ok(())
+}
+
+/// Reads a blob back and computes its md5, off the async worker threads for all but small chunks.
+async fn md5_of_blob(blobs: &dyn BlobStore, sha256: &Sha256Hex) -> Result<String, TransferError> {
+    let mut reader = blobs.open(sha256, None).await?;
+    let mut md5 = Md5Hasher::default();
+    while let Some(chunk) = reader.body.next().await {
+        let chunk = chunk?;
+        if chunk.len() < INLINE_HASH_LIMIT {
+            md5.update(&chunk);
+        } else {
+            md5 = crate::bulk::spawn(move || {
+                md5.update(&chunk);
+                md5
+            })
+            .await
+            .map_err(|error| TransferError::Task(error.to_string()))?;
+        }
+    }
+    Ok(md5.finish())
+}
+
+/// Re-reads every indexed blob and compares its size and checksums with the index (the md5 only
+/// where one was recorded), calling `progress` after each blob with the count so far.
 pub async fn verify_blobs(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
@@ -412,7 +472,7 @@ pub async fn verify_blobs(
                         hasher.update(&chunk?);
                     }
                     let actual = hasher.finish();
-                    if actual != expected {
+                    if !actual.matches(&expected) {
                         problems.push(BlobProblem::Corrupt {
                             sha256: expected.sha256,
                             actual,
@@ -436,28 +496,21 @@ pub async fn verify_blobs(
 /// The three checksums and the size of a blob read back for verification.
 #[derive(Default)]
 struct VerifyHasher {
-    size: u64,
-    md5: md5::Md5,
-    sha1: sha1::Sha1,
-    sha256: sha2::Sha256,
+    shas: crate::blob::Hasher,
+    md5: Md5Hasher,
 }
 
 impl VerifyHasher {
     fn update(&mut self, chunk: &[u8]) {
-        use sha2::Digest as _;
-        self.size += chunk.len() as u64;
+        self.shas.update(chunk);
         self.md5.update(chunk);
-        self.sha1.update(chunk);
-        self.sha256.update(chunk);
     }
 
     fn finish(self) -> Digests {
-        use sha2::Digest as _;
+        let (digests, _) = self.shas.finish();
         Digests {
-            size: self.size,
-            md5: format!("{:x}", self.md5.finalize()),
-            sha1: format!("{:x}", self.sha1.finalize()),
-            sha256: format!("{:x}", self.sha256.finalize()),
+            md5: Some(self.md5.finish()),
+            ..digests
         }
     }
 }

@@ -23,11 +23,11 @@ use conan_store::{
 };
 use md5::Digest as _;
 
-/// Real digests of `content`, as the blob store would compute them.
+/// Real digests of `content`, with the md5 (that uploads leave to `record_md5`).
 fn digests(content: &str) -> Digests {
     Digests {
         size: content.len() as u64,
-        md5: format!("{:x}", md5::Md5::digest(content.as_bytes())),
+        md5: Some(format!("{:x}", md5::Md5::digest(content.as_bytes()))),
         sha1: format!("{:x}", sha1::Sha1::digest(content.as_bytes())),
         sha256: format!("{:x}", sha2::Sha256::digest(content.as_bytes())),
     }
@@ -500,6 +500,53 @@ backend_tests! {
         put(store, &two, "conan_export.tgz", "same bytes");
         let blobs = store.indexed_blobs(None, 100).unwrap();
         assert_eq!(blobs.iter().filter(|b| b.sha256 == digests("same bytes").sha256).count(), 1);
+    }
+
+    fn an_md5_recorded_later_reaches_the_blob_and_its_files(store: &DieselStore) {
+        let project = project(store, "p");
+        let one = FileOwner::Recipe(recipe_key(project, "zlib/1.3", 1));
+        let two = FileOwner::Recipe(recipe_key(project, "bzip2/1.0", 2));
+        // As an upload records it: no md5.
+        let record = |owner: &FileOwner, file: &str, content: &str| {
+            let digests = Digests { md5: None, ..digests(content) };
+            let file_path = path(file);
+            let file = NewFile { path: &file_path, digests: &digests, conaninfo: None };
+            store.record_file(owner, file, &mut || Ok(())).unwrap();
+        };
+        for owner in [&one, &two] {
+            record(owner, "conan_export.tgz", "shared");
+            record(owner, "conanfile.py", "# own file");
+            record(owner, "conanmanifest.txt", "1\n");
+        }
+        let shared = digests("shared");
+        let md5_of = |owner: &FileOwner, file: &str| {
+            let files = store.files(owner).unwrap().unwrap();
+            files.into_iter().find(|f| f.path.as_str() == file).unwrap().digests.md5
+        };
+        assert_eq!(md5_of(&one, "conan_export.tgz"), None);
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), None);
+        assert_eq!(store.blob_by_sha1(&shared.sha1).unwrap().unwrap().md5, None);
+
+        // Recorded once, for the blob and every file with that content; nothing else changes.
+        store.record_md5(&shared.sha256, shared.md5.as_deref().unwrap()).unwrap();
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), shared.md5);
+        assert_eq!(md5_of(&one, "conan_export.tgz"), shared.md5);
+        assert_eq!(md5_of(&two, "conan_export.tgz"), shared.md5);
+        assert_eq!(md5_of(&one, "conanfile.py"), None);
+        assert_eq!(store.blob_by_sha1(&shared.sha1).unwrap().unwrap().md5, shared.md5);
+        assert_eq!(store.indexed_blobs(None, 100).unwrap().iter().filter(|b| b.md5.is_some()).count(), 1);
+
+        // An md5 once recorded is kept: a second, different value changes nothing.
+        store.record_md5(&shared.sha256, &"0".repeat(32)).unwrap();
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), shared.md5);
+        assert_eq!(md5_of(&two, "conan_export.tgz"), shared.md5);
+        // An unknown blob has none, and recording one for it changes nothing.
+        let unknown = digests("never stored");
+        store.record_md5(&unknown.sha256, unknown.md5.as_deref().unwrap()).unwrap();
+        assert_eq!(store.blob_md5(&unknown.sha256).unwrap(), None);
+        // An md5 recorded with the file (as before uploads stopped computing it) reads back.
+        put(store, &FileOwner::Recipe(recipe_key(project, "eager/1.0", 3)), "conanfile.py", "# eager");
+        assert_eq!(store.blob_md5(&digests("# eager").sha256).unwrap(), digests("# eager").md5);
     }
 
     fn concurrent_uploads_of_one_revision_leave_one_revision(store: &DieselStore) {

@@ -11,7 +11,10 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use conan_model::FilePath;
+use conan_store::blob::{Digests, md5_hex};
 use conan_store::db::{DbConnection, DieselStore};
+use conan_store::{FileOwner, FileStore, IdentityStore, NewFile, RecipeRevisionKey, Visibility};
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Text};
 use support::TestDb;
@@ -138,7 +141,7 @@ fn describe(store: &DieselStore) -> (BTreeSet<Column>, BTreeSet<String>) {
 fn up_down_up(db: &TestDb) {
     let before = describe(&db.store);
     assert!(!before.0.is_empty());
-    db.store.revert_all_migrations().unwrap();
+    db.store.revert_migrations(None).unwrap();
     let (columns, indexes) = describe(&db.store);
     assert!(columns.is_empty(), "down left columns behind: {columns:?}");
     assert!(indexes.is_empty(), "down left indexes behind: {indexes:?}");
@@ -177,4 +180,70 @@ fn both_dialects_yield_the_same_schema() {
         .map(|column| column.0.as_str())
         .collect();
     assert_eq!(tables.len(), 13, "{tables:?}");
+}
+
+/// The migration that made md5 optional keeps every recorded md5 going up and down, and its
+/// down refuses (changing nothing) while any blob or file has none.
+fn md5_survives_its_migration(db: &TestDb) {
+    let store = &db.store;
+    let project = store
+        .create_project("group/md5", Visibility::Public)
+        .unwrap()
+        .id;
+    let owner = |revision: &str| {
+        FileOwner::Recipe(RecipeRevisionKey {
+            project,
+            recipe: "zlib/1.3".parse().unwrap(),
+            revision: revision.parse().unwrap(),
+        })
+    };
+    let record = |owner: &FileOwner, content: &[u8], with_md5: bool| {
+        let digests = Digests {
+            md5: with_md5.then(|| md5_hex(content)),
+            ..Digests::of(content)
+        };
+        for name in ["conanfile.py", "conanmanifest.txt"] {
+            let path: FilePath = name.parse().unwrap();
+            let file = NewFile {
+                path: &path,
+                digests: &digests,
+                conaninfo: None,
+            };
+            store.record_file(owner, file, &mut || Ok(())).unwrap();
+        }
+        digests
+    };
+    let eager = owner("1111111111111111111111111111111111111111");
+    let recorded = record(&eager, b"recorded with its md5", true);
+    let md5s = || -> Vec<Option<String>> {
+        let files = store.files(&eager).unwrap().unwrap();
+        files.into_iter().map(|file| file.digests.md5).collect()
+    };
+    let expected = vec![recorded.md5.clone(); 2];
+    assert_eq!(md5s(), expected);
+
+    store.revert_migrations(Some(1)).unwrap();
+    store.run_migrations().unwrap();
+    assert_eq!(md5s(), expected);
+    assert_eq!(store.blob_md5(&recorded.sha256).unwrap(), recorded.md5);
+
+    let lazy = owner("2222222222222222222222222222222222222222");
+    let pending = record(&lazy, b"recorded without", false);
+    let before = describe(store);
+    assert!(store.revert_migrations(Some(1)).is_err());
+    assert_eq!(describe(store), before);
+    assert_eq!(md5s(), expected);
+    assert_eq!(store.blob_md5(&pending.sha256).unwrap(), None);
+    assert_eq!(store.files(&lazy).unwrap().unwrap().len(), 2);
+}
+
+#[test]
+fn sqlite_md5_survives_its_migration() {
+    md5_survives_its_migration(&TestDb::sqlite());
+}
+
+#[test]
+fn postgres_md5_survives_its_migration() {
+    let Some(db) = TestDb::postgres() else { return };
+    md5_survives_its_migration(&db);
 }

@@ -16,10 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use conan_model::{FilePath, PackageId, RecipeReference, Revision};
 use conan_store::blob::{
-    BlobStore, BlobStoreConfig, Digests, FilesystemConfig, Sha256Hex, open_blob_store,
+    BlobError, BlobStore, BlobStoreConfig, Digests, FilesystemConfig, Sha256Hex, md5_hex,
+    open_blob_store,
 };
 use conan_store::transfer::{
-    BlobProblem, TransferError, collect_garbage, link_by_sha1, store_file, verify_blobs,
+    BlobProblem, TransferError, collect_garbage, fill_md5, link_by_sha1, store_file, verify_blobs,
 };
 use conan_store::{
     FileOutcome, FileOwner, MetadataStore, PackageRevisionKey, ProjectId, RecipeRevisionKey,
@@ -488,6 +489,81 @@ async fn verification_reports_missing_and_corrupt_blobs() {
         }));
         assert!(problems.iter().any(|p| matches!(p, BlobProblem::Corrupt { sha256, actual } if *sha256 == rotten.sha256 && actual.size == 8)));
         assert!(!problems.iter().any(|p| matches!(p, BlobProblem::Missing { sha256 } | BlobProblem::Corrupt { sha256, .. } if *sha256 == good.sha256)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn md5_is_computed_once_when_first_needed() {
+    // Larger than one inline chunk (hashed on the bulk pool), and shared by two files.
+    let big: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
+    for (backend, f) in fixtures() {
+        let owner = FileOwner::Recipe(recipe(f.project, 1));
+        for (path, content) in [
+            ("conanfile.py", &b"small"[..]),
+            ("conan_export.tgz", &big),
+            ("conan_sources.tgz", &big),
+            ("conanmanifest.txt", b"1\n"),
+        ] {
+            let stored = put(&f, &owner, path, content).await.unwrap();
+            assert_eq!(
+                stored.digests.md5, None,
+                "{backend}: uploads compute no md5"
+            );
+        }
+        let mut files = f.metadata.files(&owner).unwrap().unwrap();
+        assert!(
+            files.iter().all(|file| file.digests.md5.is_none()),
+            "{backend}"
+        );
+
+        fill_md5(Arc::clone(&f.metadata), Arc::clone(&f.blobs), &mut files)
+            .await
+            .unwrap();
+        let expected = |path: &str| match path {
+            "conanfile.py" => md5_hex(b"small"),
+            "conanmanifest.txt" => md5_hex(b"1\n"),
+            _ => md5_hex(&big),
+        };
+        for file in &files {
+            assert_eq!(
+                file.digests.md5,
+                Some(expected(file.path.as_str())),
+                "{backend}"
+            );
+        }
+        // Recorded: the next reader gets them from the store, and filling again reads nothing
+        // (the blobs could be gone by now).
+        let mut again = f.metadata.files(&owner).unwrap().unwrap();
+        assert_eq!(again, files, "{backend}");
+        for file in &files {
+            f.blobs
+                .delete(&Sha256Hex::parse(&file.digests.sha256).unwrap())
+                .await
+                .unwrap();
+        }
+        fill_md5(Arc::clone(&f.metadata), Arc::clone(&f.blobs), &mut again)
+            .await
+            .unwrap();
+
+        // A file without an md5 whose blob is gone: the blob store's error, nothing recorded.
+        let lost = FileOwner::Recipe(recipe(f.project, 2));
+        put(&f, &lost, "conanfile.py", b"lost").await.unwrap();
+        put(&f, &lost, "conanmanifest.txt", b"2\n").await.unwrap();
+        let mut files = f.metadata.files(&lost).unwrap().unwrap();
+        let sha256 = Sha256Hex::parse(&files[0].digests.sha256).unwrap();
+        f.blobs.delete(&sha256).await.unwrap();
+        let error = fill_md5(Arc::clone(&f.metadata), Arc::clone(&f.blobs), &mut files)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TransferError::Blob(BlobError::NotFound { .. })),
+            "{backend}: {error:?}"
+        );
+        assert_eq!(
+            f.metadata.blob_md5(sha256.as_str()).unwrap(),
+            None,
+            "{backend}"
+        );
     }
 }
 

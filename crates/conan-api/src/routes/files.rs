@@ -88,7 +88,8 @@ struct UploadedFile {
     project_id: i64,
     file_name: String,
     size: u64,
-    file_md5: String,
+    /// `null` until a Conan 1 snapshot first needs it: uploads compute sha1 and sha256 only.
+    file_md5: Option<String>,
     file_sha1: String,
     file_sha256: String,
     created_at: String,

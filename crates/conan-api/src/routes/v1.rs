@@ -13,6 +13,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_auth::Action;
 use conan_model::{ConanInfo, FileKind, FilePath, PackageId, RecipeReference, Revision};
+use conan_store::transfer::fill_md5;
 use conan_store::{FileOwner, FileRecord, MetadataStore, PackageRevisionKey, RecipeRevisionKey};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -219,27 +220,38 @@ async fn package_of(
     .await
 }
 
-/// `{file: md5}` of some files.
-fn md5s(files: &[FileRecord]) -> Ordered {
-    Ordered(
-        files
-            .iter()
-            .map(|file| (file.path.to_string(), file.digests.md5.clone()))
-            .collect(),
+/// The snapshot `{file: md5}` of some files. Uploads do not compute md5, so the first snapshot
+/// of files stored without one computes it from their blobs and records it.
+async fn snapshot(
+    target: &Target,
+    files: Option<Vec<FileRecord>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut files = files.unwrap_or_default();
+    fill_md5(
+        Arc::clone(&target.state.metadata),
+        Arc::clone(&target.state.blobs),
+        &mut files,
     )
+    .await?;
+    json(&Ordered(
+        files
+            .into_iter()
+            .map(|file| (file.path.to_string(), file.digests.md5.unwrap_or_default()))
+            .collect(),
+    ))
 }
 
 /// `GET v1/R`: the recipe snapshot `{file: md5}` of the newest revision; `{}` when the recipe
 /// is absent (GitLab's answer, which the client reads as absent).
 pub(super) async fn recipe_snapshot(target: Target) -> Result<HttpResponse, ApiError> {
     let files = recipe_of(&target).await?.map(|(_, files)| files);
-    json(&md5s(&files.unwrap_or_default()))
+    snapshot(&target, files).await
 }
 
 /// `GET v1/R/packages/{pkgid}`: the package snapshot; `{}` when absent.
 pub(super) async fn package_snapshot(target: Target) -> Result<HttpResponse, ApiError> {
     let files = package_of(&target).await?.map(|(_, files)| files);
-    json(&md5s(&files.unwrap_or_default()))
+    snapshot(&target, files).await
 }
 
 /// Which files a URL answer lists.

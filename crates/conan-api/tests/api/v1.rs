@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use conan_api::ApiConfig;
-use conan_store::blob::Digests;
+use conan_store::blob::md5_hex;
 use serde_json::{Value, json};
 
 use crate::snap;
@@ -117,7 +117,7 @@ where
 fn md5s(files: &[(&str, &[u8])]) -> Value {
     files
         .iter()
-        .map(|(name, content)| ((*name).to_owned(), Value::from(Digests::of(content).md5)))
+        .map(|(name, content)| ((*name).to_owned(), Value::from(md5_hex(content))))
         .collect::<serde_json::Map<_, _>>()
         .into()
 }

@@ -1,4 +1,5 @@
-//! Content digests: the sha256 that names a blob, and the md5/sha1/sha256 computed in one pass.
+//! Content digests: the sha256 that names a blob, the sha1 and sha256 an upload computes in one
+//! pass, and the md5 that only Conan 1 clients ask for, computed when first needed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,8 +97,11 @@ impl fmt::Display for Sha256Hex {
 pub struct Digests {
     /// The content length in bytes.
     pub size: u64,
-    /// The md5 (Conan 1.x clients check it).
-    pub md5: String,
+    /// The md5, which only Conan 1 clients use (in v1 snapshots). An upload does not compute it:
+    /// md5 runs at less than half the speed of sha1 or sha256 and cannot be split across
+    /// threads, so it would bound every upload's speed. `None` until
+    /// [`crate::transfer::fill_md5`] computes it from the stored blob.
+    pub md5: Option<String>,
     /// The sha1.
     pub sha1: String,
     /// The sha256, which is also the blob's address.
@@ -105,20 +109,54 @@ pub struct Digests {
 }
 
 impl Digests {
-    /// Computes the digests of content held in memory (small files, tests).
+    /// The digests of content held in memory as an upload computes them: size, sha1 and sha256,
+    /// no md5 (small files, tests).
     #[must_use]
     pub fn of(content: &[u8]) -> Self {
         let mut hasher = Hasher::default();
         hasher.update(content);
         hasher.finish().0
     }
+
+    /// Whether content that hashed to `self` is the content `indexed` describes: the same size,
+    /// sha1 and sha256, and the same md5 where `indexed` has one.
+    pub(crate) fn matches(&self, indexed: &Self) -> bool {
+        self.size == indexed.size
+            && self.sha1 == indexed.sha1
+            && self.sha256 == indexed.sha256
+            && indexed
+                .md5
+                .as_ref()
+                .is_none_or(|md5| self.md5.as_ref() == Some(md5))
+    }
 }
 
-/// The three hashes and the byte count of a body, fed chunk by chunk as it streams.
+/// The md5 of `content` in lowercase hex.
+#[must_use]
+pub fn md5_hex(content: &[u8]) -> String {
+    format!("{:x}", Md5::digest(content))
+}
+
+/// The md5 of a body fed chunk by chunk, in lowercase hex.
+#[derive(Default)]
+pub(crate) struct Md5Hasher(Md5);
+
+impl Md5Hasher {
+    /// Feeds the next chunk.
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    /// The md5 of everything fed so far.
+    pub(crate) fn finish(self) -> String {
+        format!("{:x}", self.0.finalize())
+    }
+}
+
+/// The hashes an upload computes and the byte count of a body, fed chunk by chunk.
 #[derive(Default)]
 pub(crate) struct Hasher {
     size: u64,
-    md5: Md5,
     sha1: Sha1,
     sha256: Sha256,
 }
@@ -127,18 +165,18 @@ impl Hasher {
     /// Feeds the next chunk of the body.
     pub(crate) fn update(&mut self, chunk: &[u8]) {
         self.size += chunk.len() as u64;
-        self.md5.update(chunk);
         self.sha1.update(chunk);
         self.sha256.update(chunk);
     }
 
-    /// The digests of everything fed so far, and the sha256 again as the blob's address.
+    /// The digests of everything fed so far (no md5), and the sha256 again as the blob's
+    /// address.
     pub(crate) fn finish(self) -> (Digests, Sha256Hex) {
         // A sha256 rendered with `{:x}` is 64 lowercase hex characters by construction.
         let sha256 = Sha256Hex(format!("{:x}", self.sha256.finalize()));
         let digests = Digests {
             size: self.size,
-            md5: format!("{:x}", self.md5.finalize()),
+            md5: None,
             sha1: format!("{:x}", self.sha1.finalize()),
             sha256: sha256.0.clone(),
         };
@@ -151,9 +189,9 @@ impl Hasher {
 const HASH_BATCH: usize = 1024 * 1024;
 
 /// The digests of one body, computed off the async worker threads: the body is hashed in
-/// batches on the blocking pool, md5 on one thread and sha1 with sha256 on another, while the
-/// next batch arrives. A body no larger than one batch is hashed inline, which is cheaper than
-/// the hand-off.
+/// batches on the bulk pool, sha1 on one thread and sha256 on another, while the next batch
+/// arrives. A body no larger than one batch is hashed inline, which is cheaper than the
+/// hand-off.
 #[derive(Debug)]
 pub(crate) struct BackgroundHasher {
     size: u64,
@@ -164,15 +202,11 @@ pub(crate) struct BackgroundHasher {
 
 /// The digest states: owned, or out on the blocking pool with a batch.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per upload, moved only between batches of a MiB"
-)]
 enum HashState {
-    Idle(Md5, (Sha1, Sha256)),
+    Idle(Sha1, Sha256),
     Busy(
-        tokio::task::JoinHandle<Md5>,
-        tokio::task::JoinHandle<(Sha1, Sha256)>,
+        tokio::task::JoinHandle<Sha1>,
+        tokio::task::JoinHandle<Sha256>,
     ),
     /// Only while a transition is under way.
     Taken,
@@ -184,7 +218,7 @@ impl Default for BackgroundHasher {
             size: 0,
             pending: Vec::new(),
             pending_len: 0,
-            state: HashState::Idle(Md5::new(), (Sha1::new(), Sha256::new())),
+            state: HashState::Idle(Sha1::new(), Sha256::new()),
         }
     }
 }
@@ -197,23 +231,18 @@ impl BackgroundHasher {
         self.pending_len += chunk.len();
         self.pending.push(chunk);
         if self.pending_len >= HASH_BATCH {
-            let (md5, pair) = self.idle().await?;
+            let (mut sha1, mut sha256) = self.idle().await?;
             let batch = std::sync::Arc::new(std::mem::take(&mut self.pending));
             self.pending_len = 0;
-            let md5_batch = std::sync::Arc::clone(&batch);
+            let sha1_batch = std::sync::Arc::clone(&batch);
             self.state = HashState::Busy(
                 crate::bulk::spawn(move || {
-                    let mut md5 = md5;
-                    md5_batch.iter().for_each(|chunk| md5.update(chunk));
-                    md5
+                    sha1_batch.iter().for_each(|chunk| sha1.update(chunk));
+                    sha1
                 }),
                 crate::bulk::spawn(move || {
-                    let (mut sha1, mut sha256) = pair;
-                    for chunk in batch.iter() {
-                        sha1.update(chunk);
-                        sha256.update(chunk);
-                    }
-                    (sha1, sha256)
+                    batch.iter().for_each(|chunk| sha256.update(chunk));
+                    sha256
                 }),
             );
         }
@@ -221,14 +250,14 @@ impl BackgroundHasher {
     }
 
     /// Waits for the batch in flight, if any, and takes the digest states back.
-    async fn idle(&mut self) -> Result<(Md5, (Sha1, Sha256)), std::io::Error> {
+    async fn idle(&mut self) -> Result<(Sha1, Sha256), std::io::Error> {
         match std::mem::replace(&mut self.state, HashState::Taken) {
-            HashState::Idle(md5, shas) => Ok((md5, shas)),
-            HashState::Busy(md5, shas) => {
-                let (md5, shas) = futures::future::join(md5, shas).await;
+            HashState::Idle(sha1, sha256) => Ok((sha1, sha256)),
+            HashState::Busy(sha1, sha256) => {
+                let (sha1, sha256) = futures::future::join(sha1, sha256).await;
                 Ok((
-                    md5.map_err(std::io::Error::other)?,
-                    shas.map_err(std::io::Error::other)?,
+                    sha1.map_err(std::io::Error::other)?,
+                    sha256.map_err(std::io::Error::other)?,
                 ))
             }
             HashState::Taken => Err(std::io::Error::other(
@@ -239,15 +268,13 @@ impl BackgroundHasher {
 
     /// The digests of the whole body, and the sha256 again as the blob's address.
     pub(crate) async fn finish(mut self) -> Result<(Digests, Sha256Hex), std::io::Error> {
-        let (md5, (sha1, sha256)) = self.idle().await?;
+        let (sha1, sha256) = self.idle().await?;
         let mut hasher = Hasher {
             size: self.size,
-            md5,
             sha1,
             sha256,
         };
         for chunk in &self.pending {
-            hasher.md5.update(chunk);
             hasher.sha1.update(chunk);
             hasher.sha256.update(chunk);
         }
@@ -287,7 +314,8 @@ mod tests {
     fn digests_of_empty_input() {
         let digests = Digests::of(b"");
         assert_eq!(digests.size, 0);
-        assert_eq!(digests.md5, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(digests.md5, None);
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(digests.sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         assert_eq!(digests.sha256, EMPTY_SHA256);
     }
@@ -296,9 +324,32 @@ mod tests {
     fn digests_of_hello() {
         let digests = Digests::of(b"hello");
         assert_eq!(digests.size, 5);
-        assert_eq!(digests.md5, "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(digests.md5, None);
+        assert_eq!(md5_hex(b"hello"), "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(digests.sha1, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
         assert_eq!(digests.sha256, HELLO_SHA256);
+    }
+
+    #[test]
+    fn read_back_digests_match_the_index_with_or_without_its_md5() {
+        let indexed = Digests::of(b"hello");
+        let read_back = Digests {
+            md5: Some(md5_hex(b"hello")),
+            ..Digests::of(b"hello")
+        };
+        assert!(read_back.matches(&indexed));
+        assert!(read_back.matches(&read_back));
+        let other_md5 = Digests {
+            md5: Some(md5_hex(b"jello")),
+            ..indexed.clone()
+        };
+        assert!(!read_back.matches(&other_md5));
+        assert!(!Digests::of(b"jello").matches(&indexed));
+        let longer = Digests {
+            size: 6,
+            ..indexed.clone()
+        };
+        assert!(!read_back.matches(&longer));
     }
 
     #[test]

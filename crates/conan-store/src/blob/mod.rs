@@ -5,7 +5,9 @@
 //! under a metadata row that was just committed:
 //!
 //! 1. [`BlobStore::stage`] streams the body into a uniquely named staging object while computing
-//!    its md5, sha1 and sha256 in one pass, refusing it once it passes the size limit.
+//!    its sha1 and sha256 in one pass, refusing it once it passes the size limit. (The md5 that
+//!    Conan 1 clients read is computed later, once, when first asked for:
+//!    [`crate::transfer::fill_md5`].)
 //! 2. [`BlobStore::publish`] copies the staged content to its content address (a no-op if that
 //!    blob exists already). The caller then commits its metadata and only afterwards
 //!    [`discard`](BlobStore::discard)s the staging object, so it can publish again if a garbage
@@ -30,7 +32,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use config::{BlobStoreConfig, FilesystemConfig, S3Config};
-pub use digest::{Digests, InvalidSha256, Sha256Hex};
+pub use digest::{Digests, InvalidSha256, Sha256Hex, md5_hex};
+pub(crate) use digest::{Hasher, Md5Hasher};
 pub use error::BlobError;
 
 /// A content-addressed store of file contents, keyed by sha256.
@@ -39,8 +42,8 @@ pub use error::BlobError;
 /// same backend.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + fmt::Debug {
-    /// Streams `body` into a new staging object while computing its size, md5, sha1 and sha256
-    /// in one pass, holding at most a few parts (tens of MiB) in memory whatever the size.
+    /// Streams `body` into a new staging object while computing its size, sha1 and sha256 (no
+    /// md5) in one pass, holding at most a few parts (tens of MiB) in memory whatever the size.
     ///
     /// Refuses with [`BlobError::TooLarge`] as soon as more than `max_size` bytes have arrived,
     /// and with [`BlobError::Body`] when the stream yields an error (a client that disconnected);

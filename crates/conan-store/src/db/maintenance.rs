@@ -91,7 +91,7 @@ impl MaintenanceStore for DieselStore {
             if let Some(after) = after {
                 query = query.filter(blobs::sha256.gt(after.to_owned()));
             }
-            let rows: Vec<(String, String, String, i64)> = query.load(conn)?;
+            let rows: Vec<super::packages::BlobRow> = query.load(conn)?;
             rows.into_iter().map(digests_of).collect()
         })
     }

@@ -391,17 +391,27 @@ impl DieselStore {
         }
     }
 
-    /// Reverts every migration (for tests of the down migrations).
+    /// Reverts the newest `count` applied migrations, or all of them with `None` (for tests of
+    /// the down migrations).
     #[doc(hidden)]
-    pub fn revert_all_migrations(&self) -> Result<(), StoreError> {
+    pub fn revert_migrations(&self, count: Option<usize>) -> Result<(), StoreError> {
+        fn revert<C: MigrationHarness<B>, B: diesel::backend::Backend>(
+            connection: &mut C,
+            migrations: fn() -> EmbeddedMigrations,
+            count: Option<usize>,
+        ) -> diesel::migration::Result<()> {
+            match count {
+                None => connection.revert_all_migrations(migrations()).map(drop),
+                Some(count) => (0..count)
+                    .try_for_each(|_| connection.revert_last_migration(migrations()).map(drop)),
+            }
+        }
         let mut connection = self.connection()?;
         let result = match &mut *connection {
-            DbConnection::Sqlite(connection) => connection
-                .revert_all_migrations(SQLITE_MIGRATIONS)
-                .map(|_| ()),
-            DbConnection::Postgresql(connection) => connection
-                .revert_all_migrations(POSTGRES_MIGRATIONS)
-                .map(|_| ()),
+            DbConnection::Sqlite(connection) => revert(connection, || SQLITE_MIGRATIONS, count),
+            DbConnection::Postgresql(connection) => {
+                revert(connection, || POSTGRES_MIGRATIONS, count)
+            }
         };
         result.map_err(|error| StoreError::Backend {
             message: "cannot revert migrations".to_owned(),

@@ -363,7 +363,7 @@ fn commit(
     })
 }
 
-type FileRow = (String, i64, String, String, String, i64, i64);
+type FileRow = (String, i64, Option<String>, String, String, i64, i64);
 
 fn file_record(row: FileRow) -> Result<FileRecord, DbError> {
     let (path, size, md5, sha1, sha256, created_at, updated_at) = row;
@@ -849,9 +849,35 @@ impl FileStore for DieselStore {
         })
     }
 
+    fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            let md5: Option<Option<String>> = native!(conn, c => blobs::table
+                .find(sha256)
+                .select(blobs::md5)
+                .first(c))
+            .optional()?;
+            Ok(md5.flatten())
+        })
+    }
+
+    fn record_md5(&self, sha256: &str, md5: &str) -> Result<(), StoreError> {
+        self.transaction(|conn| {
+            native!(conn, c => diesel::update(blobs::table.find(sha256))
+                .filter(blobs::md5.is_null())
+                .set(blobs::md5.eq(md5))
+                .execute(c))?;
+            native!(conn, c => diesel::update(files::table)
+                .filter(files::sha256.eq(sha256))
+                .filter(files::md5.is_null())
+                .set(files::md5.eq(md5))
+                .execute(c))?;
+            Ok(())
+        })
+    }
+
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<Digests>, StoreError> {
         self.read(|conn| {
-            let row: Option<(String, String, String, i64)> = native!(conn, c => blobs::table
+            let row: Option<BlobRow> = native!(conn, c => blobs::table
                 .filter(blobs::sha1.eq(sha1))
                 .filter(blobs::orphaned_at.is_null())
                 .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
@@ -883,10 +909,11 @@ fn index_blob(conn: &mut DbConnection, digests: &Digests, size: i64) -> Result<(
     Ok(())
 }
 
-/// Digests from a `(sha256, sha1, md5, size)` blob row.
-pub(crate) fn digests_of(
-    (sha256, sha1, md5, size): (String, String, String, i64),
-) -> Result<Digests, DbError> {
+/// A `(sha256, sha1, md5, size)` blob row.
+pub(crate) type BlobRow = (String, String, Option<String>, i64);
+
+/// Digests from a blob row.
+pub(crate) fn digests_of((sha256, sha1, md5, size): BlobRow) -> Result<Digests, DbError> {
     Ok(Digests {
         size: u64::try_from(size)
             .map_err(|_| DbError::Store(StoreError::Corrupt(format!("blob size {size}"))))?,

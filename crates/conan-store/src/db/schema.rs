@@ -120,7 +120,7 @@ diesel::table! {
     blobs (sha256) {
         sha256 -> Text,
         sha1 -> Text,
-        md5 -> Text,
+        md5 -> Nullable<Text>,
         size -> BigInt,
         created_at -> BigInt,
         orphaned_at -> Nullable<BigInt>,
@@ -134,7 +134,7 @@ diesel::table! {
         package_revision_id -> Nullable<BigInt>,
         path -> Text,
         size -> BigInt,
-        md5 -> Text,
+        md5 -> Nullable<Text>,
         sha1 -> Text,
         sha256 -> Text,
         created_at -> BigInt,
