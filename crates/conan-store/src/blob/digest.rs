@@ -200,7 +200,7 @@ pub(crate) struct BackgroundHasher {
     state: HashState,
 }
 
-/// The digest states: owned, or out on the blocking pool with a batch.
+/// The digest states: owned, or out on the bulk pool with a batch.
 #[derive(Debug)]
 enum HashState {
     Idle(Sha1, Sha256),
