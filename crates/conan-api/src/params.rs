@@ -13,6 +13,13 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
 
+/// The request's query string deserialized into `T`; anything malformed is a 400.
+pub(crate) fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    actix_web::web::Query::<T>::from_query(request.query_string())
+        .map(actix_web::web::Query::into_inner)
+        .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))
+}
+
 /// The route parameter holding the project id or URL-encoded path (project prefix only).
 pub(crate) const PROJECT: &str = "id";
 /// The route parameters of a recipe reference.

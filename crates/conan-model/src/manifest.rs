@@ -123,6 +123,13 @@ impl Manifest {
             .map(|(path, md5)| (path.as_str(), md5.as_str()))
     }
 
+    /// Whether both manifests list the same files with the same sums, whatever their
+    /// timestamps: two builders' manifests of one revision differ only in the timestamp line.
+    #[must_use]
+    pub fn same_files(&self, other: &Self) -> bool {
+        self.files == other.files
+    }
+
     /// Returns the MD5 sum (32 lowercase hexadecimal characters) listed for `path`, if any.
     #[must_use]
     pub fn md5_of(&self, path: &str) -> Option<&str> {
@@ -278,6 +285,19 @@ conan_sources.tgz: d41d8cd98f00b204e9800998ecf8427e
 ";
 
     const MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+    #[test]
+    fn same_files_ignores_the_timestamp_only() {
+        let first = Manifest::parse(EXAMPLE).unwrap();
+        let later = Manifest::parse(&EXAMPLE.replace("1732190000", "1732199999")).unwrap();
+        assert!(first.same_files(&later) && later.same_files(&first));
+        let changed_sum = EXAMPLE.replace("9a0364b9e99bb480dd25e1f0284c8555", MD5);
+        assert!(!first.same_files(&Manifest::parse(&changed_sum).unwrap()));
+        let fewer = EXAMPLE.replace("conan_sources.tgz: d41d8cd98f00b204e9800998ecf8427e\n", "");
+        assert!(!first.same_files(&Manifest::parse(&fewer).unwrap()));
+        let renamed = EXAMPLE.replace("conan_sources.tgz", "conan_sources.txz");
+        assert!(!first.same_files(&Manifest::parse(&renamed).unwrap()));
+    }
 
     #[test]
     fn parses_the_example() {

@@ -91,6 +91,18 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Whether this is an archive (`conan_export.t*`, `conan_sources.t*`, `conan_package.t*`):
+    /// the client compresses it from files its revision's manifest lists, so two builders of
+    /// one revision produce archives with the same content and other bytes (file times, the
+    /// compressor's header).
+    #[must_use]
+    pub fn is_archive(self) -> bool {
+        matches!(
+            self,
+            Self::ExportArchive(_) | Self::SourcesArchive(_) | Self::PackageArchive(_)
+        )
+    }
+
     /// Whether a recipe revision carries files of this kind.
     #[must_use]
     pub fn belongs_to_recipe(self) -> bool {
@@ -302,6 +314,13 @@ mod tests {
         assert!(path("conan_package.tzst").is_immutable());
         assert!(path("other.bin").is_immutable());
         assert!(!path("metadata/logs/build.log").is_immutable());
+        assert!(path("conan_export.tgz").kind().is_archive());
+        assert!(path("conan_sources.txz").kind().is_archive());
+        assert!(path("conan_package.tzst").kind().is_archive());
+        assert!(!path("conanfile.py").kind().is_archive());
+        assert!(!path("conanmanifest.txt").kind().is_archive());
+        assert!(!path("conaninfo.txt").kind().is_archive());
+        assert!(!path("other.tgz").kind().is_archive());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime};
 
+use crate::StoreError;
 use crate::blob::Digests;
 
 /// A project's numeric id.
@@ -272,6 +273,30 @@ impl FileOwner {
             Self::Package(key) => &key.recipe,
         }
     }
+
+    /// The owner's own revision: the recipe revision of a recipe file, the package revision of
+    /// a package file.
+    #[must_use]
+    pub fn revision(&self) -> &Revision {
+        match self {
+            Self::Recipe(key) => &key.revision,
+            Self::Package(key) => &key.revision,
+        }
+    }
+}
+
+/// `name/version@user/channel#rrev`, with `:package_id#prev` for a package.
+impl fmt::Display for FileOwner {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Recipe(key) => write!(formatter, "{}#{}", key.recipe, key.revision),
+            Self::Package(key) => write!(
+                formatter,
+                "{}#{}:{}#{}",
+                key.recipe.recipe, key.recipe.revision, key.package_id, key.revision
+            ),
+        }
+    }
 }
 
 /// A stored file of a revision.
@@ -296,6 +321,62 @@ pub struct NewFile<'a> {
     pub digests: &'a Digests,
     /// The raw text when the file is a package's `conaninfo.txt`, kept for package search.
     pub conaninfo: Option<&'a str>,
+    /// The Conan 1 upload this file belongs to, for files of revision `0` (see [`UploadId`]).
+    pub upload: Option<&'a UploadId>,
+    /// For a `conanmanifest.txt`: the sha256 of a committed manifest that the caller checked
+    /// lists the same files (another builder's manifest of the same revision, differing only in
+    /// its timestamp line). When the committed manifest is that one, it is kept
+    /// ([`FileOutcome::Kept`]) instead of the upload being refused.
+    pub same_files_as: Option<&'a str>,
+}
+
+/// One Conan 1 upload into the mutable revision `0`.
+///
+/// Conan 1 without revisions writes every upload to revision `0`, which is mutable by
+/// definition. The files of revision `0` PUT under one upload id are recorded aside, invisible,
+/// and become the revision's whole content together, in the transaction that records that
+/// upload's `conanmanifest.txt` (which Conan 1 uploads last): a reader sees the old set or the
+/// new one, never a mix, and files the new upload does not include are gone with the old set.
+/// Files PUT without an id share one anonymous upload.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    /// A fresh, random upload id (32 lowercase hexadecimal digits).
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Parses an upload id: exactly 32 lowercase hexadecimal digits.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming what is wrong.
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
+        if text.len() == 32
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+        {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(StoreError::Invalid(format!(
+                "invalid upload id {text:?}: expected 32 lowercase hexadecimal digits"
+            )))
+        }
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
 }
 
 /// What recording a file did.
@@ -308,6 +389,15 @@ pub enum FileOutcome {
     /// Different content replaced the old (a `metadata/**` file, or any file of a revision not
     /// committed yet).
     Replaced,
+    /// A committed revision holds other bytes under this path and they were kept, the upload
+    /// succeeding: an archive (`conan_export.t*`, `conan_sources.t*`, `conan_package.t*`, which
+    /// another builder compresses from the same files with other timestamps) or a manifest
+    /// listing the same files (see [`NewFile::same_files_as`]).
+    Kept,
+    /// A committed revision holds other content under this immutable path, and this content
+    /// is not interchangeable with it: nothing changed (the new blob is indexed, unreferenced,
+    /// and collected as garbage). The caller reports a conflict.
+    Refused,
 }
 
 /// The result of [`crate::FileStore::record_file`].

@@ -115,6 +115,16 @@ pub trait FileStore: Send + Sync {
         ensure_blob: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<RecordedFile, StoreError>;
 
+    /// Removes `paths` from the recipe files of revision `0` (Conan 1's `remove_files`; every
+    /// other revision is immutable) in one transaction. Paths it does not hold are ignored.
+    /// Returns how many files were removed.
+    fn remove_revision_zero_files(
+        &self,
+        project: ProjectId,
+        recipe: &RecipeReference,
+        paths: &[FilePath],
+    ) -> Result<u64, StoreError>;
+
     /// The md5 recorded for the blob with this sha256; `None` when it has not been computed yet
     /// (uploads do not compute it) or the blob is not indexed.
     fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError>;

@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use conan_model::{FilePath, RevisionTime};
+use conan_model::{FilePath, Manifest, RevisionTime};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::StoreError;
 use crate::blob::{BlobError, BlobStore, Digests, Md5Hasher, Sha256Hex, StagedBlob};
-use crate::records::{FileOwner, FileRecord, NewFile, RecordedFile};
+use crate::records::{FileOutcome, FileOwner, FileRecord, NewFile, RecordedFile, UploadId};
 use crate::traits::MetadataStore;
 
 /// A `conaninfo.txt` larger than this is stored but not kept as text for package search
@@ -70,74 +70,223 @@ async fn blocking<T: Send + 'static>(
 /// The result of storing a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFile {
-    /// What the metadata store did.
+    /// What the metadata store did: never [`FileOutcome::Refused`], which is an error here.
     pub recorded: RecordedFile,
     /// Size and checksums of the stored content.
     pub digests: Digests,
 }
 
-/// Stores an uploaded file in `owner` at `path`: the whole protocol of the module docs.
+/// Where an uploaded file goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The revision it belongs to.
+    pub owner: FileOwner,
+    /// Its path inside the revision.
+    pub path: FilePath,
+    /// The Conan 1 upload it is part of, for revision `0` (see [`UploadId`]).
+    pub upload: Option<UploadId>,
+}
+
+/// What a manifest upload keeps of its body: enough for any real manifest (one line a file),
+/// to compare it with a committed one.
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How much of the body of `destination` to keep as text while it streams: a package's
+/// `conaninfo.txt` (for package search) and a `conanmanifest.txt` (to compare with a committed
+/// one); `None` for every other file.
+fn text_to_keep(destination: &Destination) -> Option<u64> {
+    if is_conaninfo(&destination.owner, &destination.path) {
+        Some(MAX_CONANINFO_BYTES)
+    } else if destination.path.commits_revision() {
+        Some(MAX_MANIFEST_BYTES)
+    } else {
+        None
+    }
+}
+
+/// Stores an uploaded file at `destination`: the whole protocol of the module docs.
 ///
 /// `expected_sha1` is the client's `X-Checksum-Sha1`: on a mismatch nothing is stored.
 /// Bodies over `max_size` bytes are refused while streaming.
+///
+/// A re-upload to a committed revision with other bytes succeeds, keeping the first bytes, when
+/// the content is the same: an archive (see [`conan_model::FileKind::is_archive`]) or a manifest
+/// listing the same files (compared here, with the committed manifest read back). Anything else
+/// is a [`StoreError::Conflict`].
 pub async fn store_file(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
-    owner: FileOwner,
-    path: FilePath,
+    destination: Destination,
     body: BoxStream<'static, Result<Bytes, std::io::Error>>,
     max_size: u64,
     expected_sha1: Option<&str>,
 ) -> Result<StoredFile, TransferError> {
-    // A package's conaninfo.txt is kept as text for package search: copy it while it streams
-    // rather than reading the blob back.
-    let keep = is_conaninfo(&owner, &path).then(|| Arc::new(Mutex::new(Vec::new())));
-    let body = match &keep {
-        Some(copy) => {
+    // Copy the text to keep while the body streams rather than reading the blob back.
+    let limit = text_to_keep(&destination);
+    let keep = limit.map(|_| Arc::new(Mutex::new(Vec::new())));
+    let body = match (&keep, limit) {
+        (Some(copy), Some(limit)) => {
             let copy = Arc::clone(copy);
             body.inspect(move |chunk| {
                 if let (Ok(chunk), Ok(mut copy)) = (chunk, copy.lock())
-                    && copy.len() as u64 <= MAX_CONANINFO_BYTES
+                    && copy.len() as u64 <= limit
                 {
                     copy.extend_from_slice(chunk);
                 }
             })
             .boxed()
         }
-        None => body,
+        _ => body,
     };
     let staged = blobs.stage(body, max_size).await?;
-    let conaninfo = keep.and_then(|copy| {
+    let text = keep.zip(limit).and_then(|(copy, limit)| {
         let bytes = copy.lock().ok()?;
-        (bytes.len() as u64 <= MAX_CONANINFO_BYTES)
-            .then(|| String::from_utf8_lossy(&bytes).into_owned())
+        (bytes.len() as u64 <= limit).then(|| String::from_utf8_lossy(&bytes).into_owned())
     });
-    let (result, staged) = commit_staged(
-        metadata,
-        Arc::clone(&blobs),
-        owner,
-        path,
-        staged,
+    let conaninfo = text
+        .as_ref()
+        .filter(|_| is_conaninfo(&destination.owner, &destination.path))
+        .cloned();
+    let record = Record {
+        destination,
         conaninfo,
+        same_files_as: None,
+    };
+    let (mut result, mut staged) = commit_staged(
+        Arc::clone(&metadata),
+        Arc::clone(&blobs),
+        record.clone(),
+        staged,
         expected_sha1,
     )
     .await;
+    if refused(&result)
+        && record.destination.path.commits_revision()
+        && let Some(text) = &text
+        && let Some(again) = staged.take()
+    {
+        // Another builder's manifest of this revision: the same files with another timestamp
+        // keeps the committed one.
+        match committed_manifest_with_same_files(&metadata, blobs.as_ref(), &record, text).await {
+            Ok(Some(sha256)) => {
+                let record = Record {
+                    same_files_as: Some(sha256),
+                    ..record.clone()
+                };
+                (result, staged) = commit_staged(
+                    Arc::clone(&metadata),
+                    Arc::clone(&blobs),
+                    record,
+                    again,
+                    expected_sha1,
+                )
+                .await;
+            }
+            Ok(None) => staged = Some(again),
+            Err(error) => {
+                result = Err(error);
+                staged = Some(again);
+            }
+        }
+    }
     // The staging object is only a safety copy from here on; a failure to remove it leaves a
     // stale object that `purge_staging` removes later, so it never fails the upload.
     if let Some(staged) = staged {
         let _ = blobs.discard(staged).await;
     }
-    result
+    conflict_if_refused(result, &record.destination)
+}
+
+/// What [`commit_staged`] records.
+#[derive(Debug, Clone)]
+struct Record {
+    destination: Destination,
+    conaninfo: Option<String>,
+    same_files_as: Option<String>,
+}
+
+/// Whether the store refused the file.
+fn refused(result: &Result<StoredFile, TransferError>) -> bool {
+    matches!(result, Ok(stored) if stored.recorded.outcome == FileOutcome::Refused)
+}
+
+/// Turns a refused file into the conflict the caller reports.
+fn conflict_if_refused(
+    result: Result<StoredFile, TransferError>,
+    destination: &Destination,
+) -> Result<StoredFile, TransferError> {
+    if !refused(&result) {
+        return result;
+    }
+    let Destination { owner, path, .. } = destination;
+    let message = if path.commits_revision() {
+        format!(
+            "{path} of committed revision {owner} lists other files than the stored one; the \
+             files of a revision never change: export the recipe or package again to get a new \
+             revision"
+        )
+    } else {
+        format!(
+            "{path} of committed revision {owner} already exists with different content; \
+             revisions are immutable"
+        )
+    };
+    Err(StoreError::Conflict(message).into())
+}
+
+/// The sha256 of the committed manifest at `record`'s destination when it lists the same files
+/// as `text`; `None` when it lists others, or either does not parse.
+async fn committed_manifest_with_same_files(
+    metadata: &Arc<dyn MetadataStore>,
+    blobs: &dyn BlobStore,
+    record: &Record,
+    text: &str,
+) -> Result<Option<String>, TransferError> {
+    let Ok(new) = Manifest::parse(text) else {
+        return Ok(None);
+    };
+    let store = Arc::clone(metadata);
+    let (owner, path) = (
+        record.destination.owner.clone(),
+        record.destination.path.clone(),
+    );
+    let Some(committed) = blocking(move || store.file(&owner, &path)).await? else {
+        return Ok(None);
+    };
+    let sha256 = Sha256Hex::parse(&committed.digests.sha256).map_err(|error| {
+        StoreError::Corrupt(format!("a file's blob address is invalid: {error}"))
+    })?;
+    let Some(old) = read_text(blobs, &sha256, MAX_MANIFEST_BYTES).await? else {
+        return Ok(None);
+    };
+    Ok(Manifest::parse(&old)
+        .is_ok_and(|old| old.same_files(&new))
+        .then_some(committed.digests.sha256))
+}
+
+/// A blob's content as text, or `None` when it is larger than `limit`.
+async fn read_text(
+    blobs: &dyn BlobStore,
+    sha256: &Sha256Hex,
+    limit: u64,
+) -> Result<Option<String>, BlobError> {
+    let mut reader = blobs.open(sha256, None).await?;
+    if reader.size > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(reader.size).unwrap_or(0));
+    while let Some(chunk) = reader.body.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Steps 2 and 3; gives the staged blob back for discarding (unless a task died with it).
 async fn commit_staged(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
-    owner: FileOwner,
-    path: FilePath,
+    record: Record,
     staged: StagedBlob,
-    conaninfo: Option<String>,
     expected_sha1: Option<&str>,
 ) -> (Result<StoredFile, TransferError>, Option<StagedBlob>) {
     let digests = staged.digests().clone();
@@ -159,12 +308,19 @@ async fn commit_staged(
     }
     let runtime = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
+        let Record {
+            destination,
+            conaninfo,
+            same_files_as,
+        } = record;
         let recorded = metadata.record_file(
-            &owner,
+            &destination.owner,
             NewFile {
-                path: &path,
+                path: &destination.path,
                 digests: &digests,
                 conaninfo: conaninfo.as_deref(),
+                upload: destination.upload.as_ref(),
+                same_files_as: same_files_as.as_deref(),
             },
             &mut || {
                 runtime
@@ -216,29 +372,30 @@ async fn conaninfo_text(
     owner: &FileOwner,
     path: &FilePath,
     sha256: &Sha256Hex,
-    digests: &Digests,
 ) -> Result<Option<String>, BlobError> {
-    if !is_conaninfo(owner, path) || digests.size > MAX_CONANINFO_BYTES {
+    if !is_conaninfo(owner, path) {
         return Ok(None);
     }
-    let mut reader = blobs.open(sha256, None).await?;
-    let mut bytes = Vec::with_capacity(usize::try_from(digests.size).unwrap_or(0));
-    while let Some(chunk) = reader.body.next().await {
-        bytes.extend_from_slice(&chunk?);
-    }
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    read_text(blobs, sha256, MAX_CONANINFO_BYTES).await
 }
 
 /// Links a blob the server already holds to `owner` at `path`, for the checksum-deploy probe
 /// (`X-Checksum-Deploy: true` with an empty body). Returns `None` when no blob has that sha1;
 /// otherwise the file is recorded with the same effects as an upload (a manifest commits).
+///
+/// A manifest that a committed revision holds with other bytes is not linked (`None`), so the
+/// client sends its body and [`store_file`] compares the two.
 pub async fn link_by_sha1(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
-    owner: FileOwner,
-    path: FilePath,
+    destination: Destination,
     sha1: &str,
 ) -> Result<Option<StoredFile>, TransferError> {
+    let Destination {
+        owner,
+        path,
+        upload,
+    } = &destination;
     let wanted = sha1.to_ascii_lowercase();
     let store = Arc::clone(&metadata);
     let Some(digests) = blocking(move || store.blob_by_sha1(&wanted)).await? else {
@@ -250,7 +407,7 @@ pub async fn link_by_sha1(
         );
     };
     // The index row exists, but the object must too: never record a file without its bytes.
-    let conaninfo = match conaninfo_text(blobs.as_ref(), &owner, &path, &sha256, &digests).await {
+    let conaninfo = match conaninfo_text(blobs.as_ref(), owner, path, &sha256).await {
         Ok(text) => text,
         Err(BlobError::NotFound { .. }) => return Ok(None),
         Err(error) => return Err(error.into()),
@@ -259,6 +416,7 @@ pub async fn link_by_sha1(
         return Ok(None);
     }
     let runtime = tokio::runtime::Handle::current();
+    let (owner, path, upload) = (owner.clone(), path.clone(), upload.clone());
     let recorded = blocking(move || {
         let digests_of_file = digests.clone();
         metadata
@@ -268,6 +426,8 @@ pub async fn link_by_sha1(
                     path: &path,
                     digests: &digests,
                     conaninfo: conaninfo.as_deref(),
+                    upload: upload.as_ref(),
+                    same_files_as: None,
                 },
                 &mut || match runtime.block_on(blobs.contains(&sha256)) {
                     Ok(true) => Ok(()),
@@ -282,7 +442,10 @@ pub async fn link_by_sha1(
             })
     })
     .await;
-    match recorded {
+    if refused(&recorded) && destination.path.commits_revision() {
+        return Ok(None);
+    }
+    match conflict_if_refused(recorded, &destination) {
         Ok(stored) => Ok(Some(stored)),
         Err(TransferError::Store(StoreError::NotFound(message)))
             if message.starts_with("blob ") =>

@@ -19,7 +19,8 @@ use conan_store::db::{DatabaseConfig, DieselStore};
 use conan_store::{
     FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
     PackageRevisionKey, PackageStore, ProjectId, ProjectKey, RecipeRevisionKey, RecipeStore, Role,
-    SearchScope, SearchStore, StoreError, TokenOwner, Visibility, read_scope, read_scope_now,
+    SearchScope, SearchStore, StoreError, TokenOwner, UploadId, Visibility, read_scope,
+    read_scope_now,
 };
 use md5::Digest as _;
 
@@ -93,6 +94,8 @@ fn try_put(
         path: &file_path,
         digests: &digests,
         conaninfo,
+        upload: None,
+        same_files_as: None,
     };
     // The blob store is not part of this suite: its object "exists".
     store.record_file(owner, file, &mut || Ok(()))
@@ -243,19 +246,113 @@ backend_tests! {
         put(store, &owner, "conanmanifest.txt", "1\n");
 
         assert_eq!(put(store, &owner, "conanfile.py", "second try").outcome, FileOutcome::Unchanged);
-        let conflict = try_put(store, &owner, "conanfile.py", "tampered").unwrap_err();
-        assert!(matches!(conflict, StoreError::Conflict(_)), "{conflict}");
-        assert!(conflict.to_string().contains("conanfile.py"), "{conflict}");
-        let manifest_conflict = try_put(store, &owner, "conanmanifest.txt", "2\n").unwrap_err();
-        assert!(matches!(manifest_conflict, StoreError::Conflict(_)));
-        // Nothing changed.
+        assert_eq!(put(store, &owner, "conanfile.py", "tampered").outcome, FileOutcome::Refused);
+        // A manifest with other bytes is refused unless the caller vouches that it lists the
+        // same files as the committed one (and names that one).
+        assert_eq!(put(store, &owner, "conanmanifest.txt", "2\n").outcome, FileOutcome::Refused);
+        let committed = digests("1\n").sha256;
+        let same = |vouched: &str| {
+            let (file, sums) = (path("conanmanifest.txt"), digests("2\n"));
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: None, same_files_as: Some(vouched) };
+            store.record_file(&owner, new, &mut || Ok(())).unwrap()
+        };
+        assert_eq!(same(&digests("other").sha256).outcome, FileOutcome::Refused);
+        let kept = same(&committed);
+        assert_eq!((kept.outcome, kept.committed), (FileOutcome::Kept, None));
+        // Another builder's archive of the same files: the first bytes are kept.
+        put(store, &owner, "conan_sources.tgz", "first build");
+        assert_eq!(put(store, &owner, "conan_sources.tgz", "second build").outcome, FileOutcome::Kept);
+        // Nothing changed, and the refused and unused blobs are garbage.
         let record = store.file(&owner, &path("conanfile.py")).unwrap().unwrap();
         assert_eq!(record.digests, digests("second try"));
+        let record = store.file(&owner, &path("conanmanifest.txt")).unwrap().unwrap();
+        assert_eq!(record.digests, digests("1\n"));
+        let record = store.file(&owner, &path("conan_sources.tgz")).unwrap().unwrap();
+        assert_eq!(record.digests, digests("first build"));
+        assert_eq!(store.mark_orphaned_blobs().unwrap(), 4, "first try, tampered, 2, second build");
 
         assert_eq!(put(store, &owner, "metadata/sbom.json", "{\"v\":2}").outcome, FileOutcome::Replaced);
         let metadata = store.file(&owner, &path("metadata/sbom.json")).unwrap().unwrap();
         assert_eq!(metadata.digests, digests("{\"v\":2}"));
         assert!(metadata.updated_at >= metadata.created_at);
+    }
+
+    fn revision_zero_uploads_replace_its_whole_content_at_their_manifest(store: &DieselStore) {
+        let project = project(store, "p");
+        let key = RecipeRevisionKey { project, recipe: reference("zlib/1.3"), revision: Revision::zero() };
+        let owner = FileOwner::Recipe(key.clone());
+        let (first, second, stray) = (UploadId::generate(), UploadId::generate(), UploadId::generate());
+        let put_in = |upload: &UploadId, file: &str, content: &str| {
+            let (file, sums) = (path(file), digests(content));
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None };
+            store.record_file(&owner, new, &mut || Ok(())).unwrap()
+        };
+        let listing = || -> Vec<(String, String)> {
+            store.files(&owner).unwrap().unwrap_or_default().into_iter()
+                .map(|f| (f.path.to_string(), f.digests.sha256)).collect()
+        };
+        put_in(&first, "conan_sources.tgz", "sources 1");
+        put_in(&first, "conanfile.py", "recipe 1");
+        assert!(listing().is_empty(), "invisible before its manifest");
+        let one = put_in(&first, "conanmanifest.txt", "manifest 1").committed.expect("commits");
+        assert_eq!(one.revision, Revision::zero());
+        put(store, &owner, "metadata/logs/build.log", "log");
+        let old = listing();
+        assert_eq!(old.len(), 4);
+
+        // A second upload without sources, and a stray one that never finishes.
+        put_in(&stray, "conan_export.tgz", "stray");
+        put_in(&second, "conanfile.py", "recipe 2");
+        assert_eq!(listing(), old, "the old set whole until the new manifest");
+        let two = put_in(&second, "conanmanifest.txt", "manifest 2").committed.expect("commits again");
+        assert!(two.time > one.time, "re-committed later");
+        assert_eq!(store.latest_recipe_revision(project, &key.recipe).unwrap(), Some(two));
+        assert_eq!(store.recipe_revisions(project, &key.recipe).unwrap().len(), 1);
+        let sha = |content: &str| digests(content).sha256;
+        assert_eq!(
+            listing(),
+            [
+                ("conanfile.py".to_owned(), sha("recipe 2")),
+                ("conanmanifest.txt".to_owned(), sha("manifest 2")),
+                ("metadata/logs/build.log".to_owned(), sha("log")),
+            ],
+            "exactly the new upload, and the metadata that changes on its own"
+        );
+
+        // Binaries of revision `0` follow the same rule, with their conaninfo.txt.
+        let package = FileOwner::Package(PackageRevisionKey { recipe: key.clone(), package_id: pkg(1), revision: Revision::zero() });
+        for (n, upload) in [(1, UploadId::generate()), (2, UploadId::generate())] {
+            let put_package = |file: &str, content: &str| {
+                let (file_path, sums) = (path(file), digests(content));
+                let conaninfo = (file == "conaninfo.txt").then_some(content);
+                let new = NewFile { path: &file_path, digests: &sums, conaninfo, upload: Some(&upload), same_files_as: None };
+                store.record_file(&package, new, &mut || Ok(())).unwrap()
+            };
+            put_package("conan_package.tgz", &format!("binary {n}"));
+            put_package("conaninfo.txt", &format!("[settings]\nbuild={n}\n"));
+            assert!(put_package("conanmanifest.txt", &format!("package manifest {n}")).committed.is_some());
+            let files = store.files(&package).unwrap().unwrap();
+            assert_eq!(files.len(), 3);
+            assert!(files.iter().any(|f| f.digests == digests(&format!("binary {n}"))));
+            let entries = store.packages(&key).unwrap();
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].conaninfo.as_deref(), Some(format!("[settings]\nbuild={n}\n").as_str()));
+        }
+        assert_eq!(store.package_revisions(&key, &pkg(1)).unwrap().len(), 1);
+
+        // Conan 1's remove_files: only revision `0`, only the named files.
+        let removed = store.remove_revision_zero_files(project, &key.recipe, &[path("conanfile.py"), path("conan_sources.tgz")]).unwrap();
+        assert_eq!(removed, 1);
+        assert_eq!(listing().len(), 2);
+        let real = recipe_key(project, "zlib/1.3", 5);
+        upload_recipe(store, &real);
+        let before = store.files(&FileOwner::Recipe(real.clone())).unwrap();
+        assert_eq!(store.remove_revision_zero_files(project, &key.recipe, &[path("conanfile.py")]).unwrap(), 0);
+        assert_eq!(store.files(&FileOwner::Recipe(real)).unwrap(), before, "real revisions never change");
+        // Deleting the recipe takes the stray upload's staging with it: its blob is garbage.
+        assert!(store.delete_recipe(project, &key.recipe).unwrap());
+        store.mark_orphaned_blobs().unwrap();
+        assert!(store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap().contains(&sha("stray")));
     }
 
     fn packages_need_a_committed_recipe_revision(store: &DieselStore) {
@@ -435,7 +532,7 @@ backend_tests! {
         let failed = store
             .record_file(
                 &owner,
-                NewFile { path: &path("conanmanifest.txt"), digests: &unpublished, conaninfo: None },
+                NewFile { path: &path("conanmanifest.txt"), digests: &unpublished, conaninfo: None, upload: None, same_files_as: None },
                 &mut || Err(StoreError::Invalid("object store down".to_owned())),
             )
             .unwrap_err();
@@ -510,7 +607,7 @@ backend_tests! {
         let record = |owner: &FileOwner, file: &str, content: &str| {
             let digests = Digests { md5: None, ..digests(content) };
             let file_path = path(file);
-            let file = NewFile { path: &file_path, digests: &digests, conaninfo: None };
+            let file = NewFile { path: &file_path, digests: &digests, conaninfo: None, upload: None, same_files_as: None };
             store.record_file(owner, file, &mut || Ok(())).unwrap();
         };
         for owner in [&one, &two] {

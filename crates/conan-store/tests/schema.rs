@@ -208,6 +208,8 @@ fn md5_survives_its_migration(db: &TestDb) {
                 path: &path,
                 digests: &digests,
                 conaninfo: None,
+                upload: None,
+                same_files_as: None,
             };
             store.record_file(owner, file, &mut || Ok(())).unwrap();
         }

@@ -20,7 +20,8 @@ use conan_store::blob::{
     open_blob_store,
 };
 use conan_store::transfer::{
-    BlobProblem, TransferError, collect_garbage, fill_md5, link_by_sha1, store_file, verify_blobs,
+    BlobProblem, Destination, TransferError, collect_garbage, fill_md5, link_by_sha1, store_file,
+    verify_blobs,
 };
 use conan_store::{
     FileOutcome, FileOwner, MetadataStore, PackageRevisionKey, ProjectId, RecipeRevisionKey,
@@ -91,6 +92,15 @@ fn package(recipe: &RecipeRevisionKey) -> PackageRevisionKey {
     }
 }
 
+/// Where a test file goes: `path` of `owner`, in no Conan 1 upload.
+fn to(owner: &FileOwner, path: FilePath) -> Destination {
+    Destination {
+        owner: owner.clone(),
+        path,
+        upload: None,
+    }
+}
+
 async fn put(
     f: &Fixture,
     owner: &FileOwner,
@@ -100,8 +110,7 @@ async fn put(
     store_file(
         Arc::clone(&f.metadata),
         Arc::clone(&f.blobs),
-        owner.clone(),
-        path.parse::<FilePath>().unwrap(),
+        to(owner, path.parse().unwrap()),
         body(content),
         1024 * 1024,
         None,
@@ -186,8 +195,7 @@ async fn refused_uploads_leave_nothing_behind() {
         let mismatch = store_file(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            owner.clone(),
-            path.clone(),
+            to(&owner, path.clone()),
             body(b"content"),
             1024,
             Some(&"0".repeat(40)),
@@ -201,8 +209,7 @@ async fn refused_uploads_leave_nothing_behind() {
         let too_large = store_file(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            owner.clone(),
-            path.clone(),
+            to(&owner, path.clone()),
             body(&[7; 100]),
             50,
             None,
@@ -229,8 +236,7 @@ async fn refused_uploads_leave_nothing_behind() {
         let disconnected = store_file(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            owner.clone(),
-            path.clone(),
+            to(&owner, path.clone()),
             broken,
             1024,
             None,
@@ -252,8 +258,7 @@ async fn refused_uploads_leave_nothing_behind() {
         let matching = store_file(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            owner.clone(),
-            path,
+            to(&owner, path),
             body(b"content"),
             1024,
             Some(&sha1.to_uppercase()),
@@ -278,8 +283,7 @@ async fn checksum_deploy_links_known_content_with_the_same_effects() {
         let linked = link_by_sha1(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            second.clone(),
-            "conanmanifest.txt".parse().unwrap(),
+            to(&second, "conanmanifest.txt".parse().unwrap()),
             &sha1,
         )
         .await
@@ -293,8 +297,7 @@ async fn checksum_deploy_links_known_content_with_the_same_effects() {
         let unknown = link_by_sha1(
             Arc::clone(&f.metadata),
             Arc::clone(&f.blobs),
-            second,
-            "conanfile.py".parse().unwrap(),
+            to(&second, "conanfile.py".parse().unwrap()),
             &"1".repeat(40),
         )
         .await
@@ -579,5 +582,49 @@ async fn recipe_store_sees_uploads_through_the_protocol() {
             .unwrap()
             .unwrap();
         assert_eq!(latest.revision, key.revision, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_builders_manifest_is_kept_and_another_file_list_conflicts() {
+    for (backend, f) in fixtures() {
+        let owner = FileOwner::Recipe(recipe(f.project, 1));
+        let first = "1734426000\nconanfile.py: 0123456789abcdef0123456789abcdef\n";
+        put(&f, &owner, "conanfile.py", b"recipe").await.unwrap();
+        put(&f, &owner, "conanmanifest.txt", first.as_bytes())
+            .await
+            .unwrap();
+        let later = first.replace("1734426000", "1734429999");
+        let kept = put(&f, &owner, "conanmanifest.txt", later.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(kept.recorded.outcome, FileOutcome::Kept, "{backend}");
+        let other = format!("{later}conandata.yml: 0123456789abcdef0123456789abcdef\n");
+        let conflict = put(&f, &owner, "conanmanifest.txt", other.as_bytes()).await;
+        assert!(
+            matches!(&conflict, Err(TransferError::Store(conan_store::StoreError::Conflict(m))) if m.contains("lists other files")),
+            "{backend}: {conflict:?}"
+        );
+        let tampered = put(&f, &owner, "conanfile.py", b"tampered").await;
+        assert!(
+            matches!(&tampered, Err(TransferError::Store(conan_store::StoreError::Conflict(m))) if m.contains("immutable")),
+            "{backend}: {tampered:?}"
+        );
+        let record = f
+            .metadata
+            .file(&owner, &"conanmanifest.txt".parse().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            record.digests.sha1,
+            Digests::of(first.as_bytes()).sha1,
+            "{backend}"
+        );
+        // No staging object is left by any of them.
+        assert_eq!(
+            f.blobs.purge_staging(Duration::ZERO).await.unwrap(),
+            0,
+            "{backend}"
+        );
     }
 }

@@ -8,12 +8,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::RevisionTime;
-use conan_store::FileOwner;
-use conan_store::transfer::{self, StoredFile};
-use serde::Serialize;
+use conan_store::transfer::{self, Destination, StoredFile};
+use conan_store::{FileOwner, UploadId};
+use serde::{Deserialize, Serialize};
 
 use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
+use crate::params;
 use crate::respond::{json, json_with};
 use crate::transfer::{download as stream_file, forward_body};
 
@@ -117,16 +118,18 @@ pub(super) async fn upload(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = target.owner()?;
-    let path = target.path()?;
+    let destination = Destination {
+        owner: target.owner()?,
+        path: target.path()?,
+        upload: upload_id(&request)?,
+    };
     let headers = request.headers();
     let sha1 = checksum_sha1(headers)?;
     let metadata = Arc::clone(&target.state.metadata);
     let blobs = Arc::clone(&target.state.blobs);
     let (status, stored) = if is_deploy_probe(headers) {
         let sha1 = sha1.ok_or_else(no_checksum_storage)?;
-        let linked =
-            transfer::link_by_sha1(metadata, blobs, owner.clone(), path.clone(), &sha1).await?;
+        let linked = transfer::link_by_sha1(metadata, blobs, destination.clone(), &sha1).await?;
         (StatusCode::CREATED, linked.ok_or_else(no_checksum_storage)?)
     } else {
         let limit = target.state.config.max_upload_size;
@@ -137,14 +140,35 @@ pub(super) async fn upload(
                 "file too large: {length} bytes is over the limit of {limit} bytes"
             )));
         }
-        let (owner, path) = (owner.clone(), path.clone());
+        let into = destination.clone();
         let stored = forward_body(payload, |body| {
-            transfer::store_file(metadata, blobs, owner, path, body, limit, sha1.as_deref())
+            transfer::store_file(metadata, blobs, into, body, limit, sha1.as_deref())
         })
         .await?;
         (StatusCode::OK, stored)
     };
+    let Destination { owner, path, .. } = destination;
     json_with(status, &uploaded(&target, owner, path, stored).await?)
+}
+
+/// The query of a file PUT.
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    /// The Conan 1 upload the file is part of, from the URLs `upload_urls` hands out.
+    upload: Option<String>,
+}
+
+/// The `upload` query parameter of a file PUT, parsed; a malformed one is a 400 naming it.
+fn upload_id(request: &HttpRequest) -> Result<Option<UploadId>, ApiError> {
+    let query: UploadQuery = params::query(request)?;
+    query
+        .upload
+        .map(|text| {
+            UploadId::parse(&text).map_err(|error| {
+                ApiError::bad_request(format!("invalid upload parameter: {error}"))
+            })
+        })
+        .transpose()
 }
 
 /// GitLab's message for a probe whose content the server does not have.
@@ -187,9 +211,10 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Describes a stored file. Its times come from the store when the revision is visible (so a
-/// re-upload shows when the file first arrived); a file of a revision that is not committed yet
-/// is not visible, and it was stored just now.
+/// Describes a stored file. Its times and checksums come from the store when the revision is
+/// visible (so a re-upload shows when the file first arrived, and the bytes kept when a
+/// committed revision kept its first archive or manifest); a file of a revision that is not
+/// committed yet is not visible, and it was stored just now.
 async fn uploaded(
     target: &Target,
     owner: FileOwner,
@@ -199,12 +224,12 @@ async fn uploaded(
     let store = Arc::clone(&target.state.metadata);
     let (lookup_owner, lookup_path) = (owner.clone(), path.clone());
     let record = blocking(move || Ok(store.file(&lookup_owner, &lookup_path)?)).await?;
-    let (created_at, updated_at) = if let Some(record) = record {
-        (record.created_at, record.updated_at)
+    let (created_at, updated_at, digests) = if let Some(record) = record {
+        (record.created_at, record.updated_at, record.digests)
     } else {
         let now = RevisionTime::from_system_time(SystemTime::now())
             .map_err(|error| ApiError::internal("the clock is out of range", error))?;
-        (now, now)
+        (now, now, stored.digests)
     };
     let (recipe_revision, package) = match &owner {
         FileOwner::Recipe(key) => (key.revision.to_string(), None),
@@ -214,7 +239,6 @@ async fn uploaded(
         ),
     };
     let (conan_package_reference, package_revision) = package.unzip();
-    let digests = stored.digests;
     Ok(UploadedFile {
         project_id: target.project.id.0,
         file_name: path.to_string(),

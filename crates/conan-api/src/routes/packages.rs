@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use conan_model::{ConanInfo, FullReference, PackageInfo};
 use conan_store::{MetadataStore, PackageEntry, RecipeRevisionKey};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::recipes::latest_visible;
 use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
+use crate::params;
 use crate::respond::{RevisionJson, deleted, json, visible};
 
 /// The query string of a package search.
@@ -68,8 +69,7 @@ fn search_answer(
 
 /// Whether the request asks for ids only.
 fn list_only(request: &HttpRequest) -> Result<bool, ApiError> {
-    let query = web::Query::<PackageSearchQuery>::from_query(request.query_string())
-        .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))?;
+    let query: PackageSearchQuery = params::query(request)?;
     Ok(query
         .list_only
         .as_deref()

@@ -1,11 +1,12 @@
 //! `GET v2/conans/search?q=&ignorecase=`: recipe search.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use conan_model::{CaseSensitivity, SearchPattern};
 use serde::{Deserialize, Serialize};
 
 use crate::access;
 use crate::error::ApiError;
+use crate::params;
 use crate::respond::json;
 
 /// The query string of a recipe search.
@@ -27,9 +28,7 @@ struct SearchResults {
 /// project, at the instance prefix in every readable project. At most `search_limit` of them.
 pub(super) async fn recipes(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let state = access::state(&request)?;
-    let query = web::Query::<SearchQuery>::from_query(request.query_string())
-        .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))?
-        .into_inner();
+    let query: SearchQuery = params::query(&request)?;
     // GitLab's limits come first, whoever asks.
     let pattern = match query.q.as_deref() {
         None => SearchPattern::all(),

@@ -4,7 +4,12 @@
 //! `.../{rrev}/package/{pkgid}/{prev}/{file}`, served by the v2 file handlers.
 //!
 //! Reads serve the newest committed recipe revision, real or `0`, so a Conan 1 client can
-//! install what Conan 2 uploaded; uploads land in revision `0`.
+//! install what Conan 2 uploaded. Recipe uploads land in revision `0`, which is mutable: each
+//! `upload_urls` answer names a fresh upload (`?upload=<id>` on every URL), and the files of one
+//! upload replace the revision's whole content together when its manifest arrives (see
+//! [`conan_store::UploadId`]). Package uploads land in package revision `0` of the newest
+//! recipe revision, the one the reads serve, so Conan 1 can add binaries to a recipe that
+//! Conan 2 uploaded.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +19,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use conan_auth::Action;
 use conan_model::{ConanInfo, FileKind, FilePath, PackageId, RecipeReference, Revision};
 use conan_store::transfer::fill_md5;
-use conan_store::{FileOwner, FileRecord, MetadataStore, PackageRevisionKey, RecipeRevisionKey};
+use conan_store::{
+    FileOwner, FileRecord, MetadataStore, PackageRevisionKey, RecipeRevisionKey, UploadId,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -117,6 +124,11 @@ impl FileUrls {
     /// A file of a recipe revision.
     fn recipe(&self, revision: &Revision, file: &FilePath) -> String {
         format!("{}/{revision}/export/{}", self.base, encode(file))
+    }
+
+    /// The upload URL of a file of a recipe revision, as part of `upload`.
+    fn recipe_upload(&self, revision: &Revision, file: &FilePath, upload: &UploadId) -> String {
+        format!("{}?upload={upload}", self.recipe(revision, file))
     }
 
     /// A file of a package revision.
@@ -373,8 +385,8 @@ fn known_files(body: &[u8], known: fn(FileKind) -> bool) -> Result<Vec<FilePath>
 }
 
 /// `POST v1/R/upload_urls` with `{file: size}`: `{file: absolute upload URL}` under recipe
-/// revision `0`, for the known recipe files only, in request order. Needs the upload
-/// permission (GitLab asks for read only; the URLs are for uploading).
+/// revision `0`, for the known recipe files only, in request order, each naming one fresh
+/// upload. Needs the upload permission (GitLab asks for read only; the URLs are for uploading).
 pub(super) async fn recipe_upload_urls(
     request: HttpRequest,
     body: web::Bytes,
@@ -382,17 +394,19 @@ pub(super) async fn recipe_upload_urls(
     let target = Target::authorized(&request, Action::Upload).await?;
     let files = known_files(&body, FileKind::belongs_to_recipe)?;
     let urls = FileUrls::new(&target, &request);
-    let zero = Revision::zero();
+    let (zero, upload) = (Revision::zero(), UploadId::generate());
     json(&Ordered(
         files
             .iter()
-            .map(|file| (file.to_string(), urls.recipe(&zero, file)))
+            .map(|file| (file.to_string(), urls.recipe_upload(&zero, file, &upload)))
             .collect(),
     ))
 }
 
-/// `POST v1/R/packages/{pkgid}/upload_urls`: the same for package files, under recipe revision
-/// `0` and package revision `0`.
+/// `POST v1/R/packages/{pkgid}/upload_urls`: the same for package files, under package
+/// revision `0` of the newest recipe revision (real or `0`: the one the v1 reads serve, and the
+/// one a Conan 1 client compared its recipe with before skipping it); 404 `Recipe not found`
+/// when the recipe has no committed revision.
 pub(super) async fn package_upload_urls(
     request: HttpRequest,
     body: web::Bytes,
@@ -400,16 +414,24 @@ pub(super) async fn package_upload_urls(
     let target = Target::authorized(&request, Action::Upload).await?;
     let files = known_files(&body, FileKind::belongs_to_package)?;
     let package_id = target.package_id()?;
+    let (project, recipe) = (target.project.id, target.recipe.clone());
+    let store = Arc::clone(&target.state.metadata);
+    let latest = blocking(move || Ok(store.latest_recipe_revision(project, &recipe)?))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Recipe not found: '{}': upload the recipe before its packages",
+                target.recipe
+            ))
+        })?;
     let urls = FileUrls::new(&target, &request);
-    let zero = Revision::zero();
+    let (zero, upload) = (Revision::zero(), UploadId::generate());
     json(&Ordered(
         files
             .iter()
             .map(|file| {
-                (
-                    file.to_string(),
-                    urls.package(&zero, &package_id, &zero, file),
-                )
+                let url = urls.package(&latest.revision, &package_id, &zero, file);
+                (file.to_string(), format!("{url}?upload={upload}"))
             })
             .collect(),
     ))
@@ -561,22 +583,36 @@ struct FileList {
     files: Vec<String>,
 }
 
-/// `POST v1/R/remove_files` with `{"files": [...]}`: the store cannot delete single files, so a
-/// non-empty list is a 400 `removing single files is not supported` (an empty one is a 200
-/// no-op). Needs the delete permission.
+/// `POST v1/R/remove_files` with `{"files": [...]}`: removes those files from recipe revision
+/// `0`, the one Conan 1 uploads to (every other revision is immutable), and answers 200; files it
+/// does not hold are ignored. The client sends it right after an upload, for the files its new
+/// upload no longer has, which that upload's manifest already removed, so it is normally a
+/// no-op. Part of uploading, so it needs the upload permission. An invalid path, or the
+/// manifest (a revision without one would be invisible), is a 400 and removes nothing.
 pub(super) async fn remove_files(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let _target = Target::authorized(&request, Action::Delete).await?;
+    let target = Target::authorized(&request, Action::Upload).await?;
     let FileList { files } = parse_body(&body)?;
-    if files.is_empty() {
-        Ok(deleted())
-    } else {
-        Err(ApiError::bad_request(
-            "removing single files is not supported",
-        ))
+    let paths = files
+        .iter()
+        .map(|name| {
+            let path = name.parse::<FilePath>().map_err(ApiError::invalid)?;
+            if path.commits_revision() {
+                return Err(ApiError::bad_request(format!(
+                    "{path} cannot be removed: a revision without a manifest is not on the server"
+                )));
+            }
+            Ok(path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !paths.is_empty() {
+        let store = Arc::clone(&target.state.metadata);
+        let (project, recipe) = (target.project.id, target.recipe.clone());
+        blocking(move || Ok(store.remove_revision_zero_files(project, &recipe, &paths)?)).await?;
     }
+    Ok(deleted())
 }
 
 #[cfg(test)]

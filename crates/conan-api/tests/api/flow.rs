@@ -341,6 +341,70 @@ async fn reuploads_are_idempotent_and_committed_files_immutable() {
     .await;
     assert_eq!(reply.body.as_ref(), content);
 
+    // Another builder's archive of the same revision (other bytes, same files): 200, and the
+    // first bytes stay, also in the answer.
+    let (archive, first) = recipe_files()[0];
+    let reply = send(
+        &app,
+        put(
+            &format!("{revision}/files/{archive}"),
+            b"\x1f\x8b rebuilt",
+            auth,
+        ),
+    )
+    .await;
+    assert_eq!(
+        reply.ok_json()["file_sha1"],
+        json!(crate::support::sha1_hex(first))
+    );
+    let reply = send(
+        &app,
+        request("GET", &format!("{revision}/files/{archive}"), Some(auth)),
+    )
+    .await;
+    assert_eq!(reply.body.as_ref(), first);
+
+    // Its manifest: the same files with another timestamp line is kept as the first; another
+    // file list is a conflict naming the manifest, and nothing changes.
+    let (manifest, first) = recipe_files()[3];
+    let later = String::from_utf8(first.to_vec())
+        .unwrap()
+        .replace("1734426000", "1734429999");
+    let reply = send(
+        &app,
+        put(
+            &format!("{revision}/files/{manifest}"),
+            later.as_bytes(),
+            auth,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let other = format!("{later}conandata.yml: 0123456789abcdef0123456789abcdef\n");
+    let reply = send(
+        &app,
+        put(
+            &format!("{revision}/files/{manifest}"),
+            other.as_bytes(),
+            auth,
+        ),
+    )
+    .await;
+    snap!("manifest_conflict", reply.error(StatusCode::CONFLICT));
+    let reply = send(
+        &app,
+        request("GET", &format!("{revision}/files/{manifest}"), Some(auth)),
+    )
+    .await;
+    assert_eq!(reply.body.as_ref(), first);
+    let after_builders = send(
+        &app,
+        request("GET", &format!("{recipe}/revisions"), Some(auth)),
+    )
+    .await
+    .ok_json();
+    assert_eq!(before, after_builders, "kept files move nothing either");
+
     // Metadata stays mutable.
     let reply = send(
         &app,

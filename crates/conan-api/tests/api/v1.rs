@@ -72,6 +72,28 @@ fn path_of(url: &str) -> &str {
         .unwrap_or_else(|| panic!("{url} is not under {ORIGIN}"))
 }
 
+/// The URLs of an `upload_urls` answer without their `?upload=<id>`, after checking that every
+/// URL names the same, well-formed upload.
+fn without_upload(urls: &Value) -> Value {
+    let mut ids = std::collections::BTreeSet::new();
+    let stripped = urls
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, url)| {
+            let (base, id) = url.as_str().unwrap().split_once("?upload=").unwrap();
+            assert!(
+                id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{url}"
+            );
+            ids.insert(id.to_owned());
+            (name.clone(), Value::from(base))
+        })
+        .collect::<serde_json::Map<_, _>>();
+    assert!(ids.len() <= 1, "one upload per answer: {ids:?}");
+    stripped.into()
+}
+
 /// Uploads `files` through the URLs of an `upload_urls` answer as the Conan 1 client does:
 /// the checksum-deploy probe (404, content unknown), then the real PUT (200).
 async fn put_v1<S, B>(app: &S, urls: &Value, files: &[(&str, &[u8])], auth: &str)
@@ -176,10 +198,13 @@ async fn v1_flow(registry: &Registry, base: &str, segments: &str, label: &str) {
         ["conanmanifest.txt", "conanfile.py", "conan_sources.tgz"]
     );
     assert_eq!(
-        urls["conanfile.py"],
+        without_upload(&urls)["conanfile.py"],
         format!("{files_base}/0/export/conanfile.py")
     );
-    snap!(format!("v1_{label}_recipe_upload_urls"), urls);
+    snap!(
+        format!("v1_{label}_recipe_upload_urls"),
+        without_upload(&urls)
+    );
     put_v1(&app, &urls, &v1_recipe_files(), auth).await;
 
     // Snapshot, digest and download URLs of the committed revision `0`.
@@ -227,7 +252,10 @@ async fn v1_flow(registry: &Registry, base: &str, segments: &str, label: &str) {
         keys(&reply.body),
         ["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"]
     );
-    snap!(format!("v1_{label}_package_upload_urls"), urls);
+    snap!(
+        format!("v1_{label}_package_upload_urls"),
+        without_upload(&urls)
+    );
     let owned = v1_package_files("b");
     let files: Vec<(&str, &[u8])> = owned.iter().map(|(n, c)| (*n, c.as_slice())).collect();
     put_v1(&app, &urls, &files, auth).await;
@@ -362,7 +390,7 @@ async fn v1_urls_use_the_external_url_and_the_numeric_project_id() {
     )
     .await;
     assert_eq!(
-        reply.ok_json(),
+        without_upload(&reply.ok_json()),
         json!({"conanfile.py": format!(
             "https://conan.example.com/api/v4/projects/{id}/packages/conan/v1/files/zlib/1.3/user/channel/0/export/conanfile.py"
         )})
@@ -377,7 +405,7 @@ async fn v1_urls_use_the_external_url_and_the_numeric_project_id() {
     )
     .await;
     assert_eq!(
-        reply.ok_json(),
+        without_upload(&reply.ok_json()),
         json!({"conanfile.py": "https://conan.example.com/api/v4/packages/conan/v1/files/zlib/1.3/group+public/stable/0/export/conanfile.py"})
     );
 }
@@ -420,17 +448,27 @@ async fn v1_bad_bodies_are_400() {
     )
     .await;
     reply.error(StatusCode::BAD_REQUEST);
-    // Removing single files is a known gap; an empty list is a no-op.
+    // The manifest cannot be removed, nor a path that is not one; an empty list is a no-op.
     let reply = send(
         &app,
         post(
             &format!("{recipe}/remove_files"),
-            br#"{"files":["conanfile.py"]}"#,
+            br#"{"files":["conanfile.py","conanmanifest.txt"]}"#,
             Some(auth),
         ),
     )
     .await;
     snap!("v1_remove_files", reply.error(StatusCode::BAD_REQUEST));
+    let reply = send(
+        &app,
+        post(
+            &format!("{recipe}/remove_files"),
+            br#"{"files":["../conanfile.py"]}"#,
+            Some(auth),
+        ),
+    )
+    .await;
+    reply.error(StatusCode::BAD_REQUEST);
     let reply = send(
         &app,
         post(
@@ -728,4 +766,206 @@ async fn v1_deploy_probe_links_known_content() {
         let reply = send(&app, at_host("GET", &recipe, Some(auth))).await;
         assert_eq!(reply.ok_json().as_object().unwrap().len(), 2, "{name}");
     }
+}
+
+/// Asks for upload URLs of `names` under `at` (a recipe or package `v1/conans` URL).
+async fn upload_urls_for<S, B>(app: &S, at: &str, names: &[&str], auth: &str) -> Value
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let body = serde_json::to_vec(
+        &names
+            .iter()
+            .map(|name| ((*name).to_owned(), Value::from(1)))
+            .collect::<serde_json::Map<_, _>>(),
+    )
+    .unwrap();
+    send(app, post(&format!("{at}/upload_urls"), &body, Some(auth)))
+        .await
+        .ok_json()
+}
+
+/// PUTs `content` to the upload URL of `name`.
+async fn put_one<S, B>(app: &S, urls: &Value, name: &str, content: &[u8], auth: &str)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let url = path_of(urls[name].as_str().unwrap()).to_owned();
+    let reply = send(app, put(&url, content, auth)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{name}: {:?}", reply.body);
+}
+
+#[actix_web::test]
+async fn v1_reupload_replaces_revision_zero_as_a_whole() {
+    let registry = Registry::new();
+    let app = registry.app().await;
+    let auth = registry.callers.maintainer.as_str();
+    let recipe = format!("{}/v1/conans/zlib/1.3/_/_", project_base(&registry.public));
+    let names = ["conan_sources.tgz", "conanfile.py", "conanmanifest.txt"];
+    let urls = upload_urls_for(&app, &recipe, &names, auth).await;
+    put_v1(&app, &urls, &v1_recipe_files(), auth).await;
+    let old = md5s(&v1_recipe_files());
+    let snapshot = recipe.clone();
+
+    // A changed recipe without exported sources: until its manifest arrives, readers see the
+    // old set whole; then exactly the new one (conan_sources.tgz is gone with the old set).
+    let new_files: Vec<(&str, &[u8])> = vec![
+        ("conanfile.py", b"from conans import ConanFile  # changed\n"),
+        ("conanmanifest.txt", b"1734429999\nconanfile.py: 11\n"),
+    ];
+    let urls = upload_urls_for(&app, &recipe, &["conanfile.py", "conanmanifest.txt"], auth).await;
+    // A racing upload of other content, never finished: its files stay out of every set.
+    let stray = upload_urls_for(&app, &recipe, &["conan_sources.tgz"], auth).await;
+    put_one(&app, &stray, "conan_sources.tgz", b"stray sources", auth).await;
+    put_one(&app, &urls, "conanfile.py", new_files[0].1, auth).await;
+    let reply = send(&app, at_host("GET", &snapshot, Some(auth))).await;
+    assert_eq!(reply.ok_json(), old, "no reader sees half an upload");
+    put_one(&app, &urls, "conanmanifest.txt", new_files[1].1, auth).await;
+    let reply = send(&app, at_host("GET", &snapshot, Some(auth))).await;
+    assert_eq!(reply.ok_json(), md5s(&new_files));
+    let reply = send(
+        &app,
+        at_host("GET", &format!("{recipe}/download_urls"), Some(auth)),
+    )
+    .await;
+    get_all(&app, &reply.ok_json(), &new_files, auth).await;
+
+    // The client then asks to remove what its upload no longer has: already gone, 200.
+    let reply = send(
+        &app,
+        post(
+            &format!("{recipe}/remove_files"),
+            br#"{"files":["conan_sources.tgz"]}"#,
+            Some(auth),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // A file it still holds is removed.
+    let reply = send(
+        &app,
+        post(
+            &format!("{recipe}/remove_files"),
+            br#"{"files":["conanfile.py"]}"#,
+            Some(auth),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = send(&app, at_host("GET", &snapshot, Some(auth))).await;
+    assert_eq!(reply.ok_json(), md5s(&new_files[1..]));
+
+    // A binary of revision `0` is replaced whole too.
+    let package = format!("{recipe}/packages/{}", pkgid('b'));
+    for seed in ["first", "second"] {
+        let owned = v1_package_files(seed);
+        let files: Vec<(&str, &[u8])> = owned.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+        let urls = upload_urls_for(
+            &app,
+            &package,
+            &["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"],
+            auth,
+        )
+        .await;
+        put_v1(&app, &urls, &files, auth).await;
+        let reply = send(&app, at_host("GET", &package, Some(auth))).await;
+        assert_eq!(reply.ok_json(), md5s(&files), "{seed}");
+        let reply = send(
+            &app,
+            at_host("GET", &format!("{package}/download_urls"), Some(auth)),
+        )
+        .await;
+        get_all(&app, &reply.ok_json(), &files, auth).await;
+        // The legacy search reads the new conaninfo.txt.
+        let reply = send(
+            &app,
+            at_host("GET", &format!("{recipe}/search"), Some(auth)),
+        )
+        .await;
+        assert_eq!(
+            reply.ok_json()[pkgid('b')]["recipe_hash"],
+            json!(seed),
+            "{seed}"
+        );
+    }
+
+    // Permission: removing files is part of uploading, a reporter may not.
+    let reporter = registry.callers.reporter.as_str();
+    let reply = send(
+        &app,
+        post(
+            &format!("{recipe}/remove_files"),
+            br#"{"files":["conanfile.py"]}"#,
+            Some(reporter),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    // An upload id that is not one is a 400 naming the parameter, and stores nothing.
+    let fresh = upload_urls_for(&app, &recipe, &["conanfile.py"], auth).await;
+    let url = path_of(urls_base_of(&fresh, "conanfile.py")).to_owned();
+    let reply = send(&app, put(&format!("{url}?upload=nope"), b"x", auth)).await;
+    assert!(reply.message(StatusCode::BAD_REQUEST).contains("upload"));
+}
+
+#[actix_web::test]
+async fn v1_packages_go_to_the_newest_recipe_revision() {
+    let registry = Registry::new();
+    let app = registry.app().await;
+    let auth = registry.callers.maintainer.as_str();
+    let base = project_base(&registry.public);
+    let recipe = format!("{base}/v1/conans/zlib/1.3/_/_");
+    let package = format!("{recipe}/packages/{}", pkgid('b'));
+    // No recipe yet: nothing to add a binary to.
+    let reply = send(
+        &app,
+        post(
+            &format!("{package}/upload_urls"),
+            br#"{"conaninfo.txt":1}"#,
+            Some(auth),
+        ),
+    )
+    .await;
+    assert!(
+        reply
+            .message(StatusCode::NOT_FOUND)
+            .contains("Recipe not found")
+    );
+
+    // A recipe uploaded by Conan 2 only: a Conan 1 binary goes under its revision, as package
+    // revision `0`, and Conan 1 reads it back.
+    let v2 = format!("{base}/v2/conans/zlib/1.3/_/_/revisions/{}", rrev('d'));
+    upload(&app, &v2, &recipe_files(), auth).await;
+    let urls = upload_urls_for(
+        &app,
+        &package,
+        &["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"],
+        auth,
+    )
+    .await;
+    assert!(
+        urls_base_of(&urls, "conaninfo.txt").ends_with(&format!(
+            "/{}/package/{}/0/conaninfo.txt",
+            rrev('d'),
+            pkgid('b')
+        )),
+        "{urls}"
+    );
+    let owned = v1_package_files("b");
+    let files: Vec<(&str, &[u8])> = owned.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+    for (name, content) in &files {
+        put_one(&app, &urls, name, content, auth).await;
+    }
+    let reply = send(&app, at_host("GET", &package, Some(auth))).await;
+    assert_eq!(reply.ok_json(), md5s(&files));
+    let latest = format!("{v2}/packages/{}/latest", pkgid('b'));
+    let reply = send(&app, at_host("GET", &latest, Some(auth))).await;
+    assert_eq!(reply.ok_json()["revision"], "0");
+}
+
+/// The URL of `name` in an `upload_urls` answer, without its upload id.
+fn urls_base_of<'a>(urls: &'a Value, name: &str) -> &'a str {
+    urls[name].as_str().unwrap().split_once('?').unwrap().0
 }

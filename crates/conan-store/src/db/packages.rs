@@ -18,7 +18,7 @@ use crate::StoreError;
 use crate::blob::Digests;
 use crate::records::{
     FileOutcome, FileOwner, FileRecord, NewFile, PackageEntry, PackageRevisionKey, ProjectId,
-    RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, SearchScope,
+    RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, SearchScope, UploadId,
 };
 use crate::traits::{FileStore, PackageStore, RecipeStore, SearchStore};
 
@@ -97,11 +97,11 @@ type RevisionRow = (i64, Option<i64>);
 fn find_recipe_revision(
     conn: &mut DbConnection,
     recipe_id: i64,
-    revision: &Revision,
+    revision: &str,
 ) -> QueryResult<Option<RevisionRow>> {
     native!(conn, c => recipe_revisions::table
         .filter(recipe_revisions::recipe_id.eq(recipe_id))
-        .filter(recipe_revisions::revision.eq(revision.as_str()))
+        .filter(recipe_revisions::revision.eq(revision))
         .select((recipe_revisions::id, recipe_revisions::committed_at))
         .first(c))
     .optional()
@@ -123,11 +123,11 @@ fn find_package_reference(
 fn find_package_revision(
     conn: &mut DbConnection,
     package_reference_id: i64,
-    revision: &Revision,
+    revision: &str,
 ) -> QueryResult<Option<RevisionRow>> {
     native!(conn, c => package_revisions::table
         .filter(package_revisions::package_reference_id.eq(package_reference_id))
-        .filter(package_revisions::revision.eq(revision.as_str()))
+        .filter(package_revisions::revision.eq(revision))
         .select((package_revisions::id, package_revisions::committed_at))
         .first(c))
     .optional()
@@ -141,7 +141,7 @@ fn resolve_recipe_revision(
     let Some(recipe_id) = find_recipe(conn, key.project, &key.recipe)? else {
         return Ok(None);
     };
-    Ok(find_recipe_revision(conn, recipe_id, &key.revision)?.map(|row| (recipe_id, row)))
+    Ok(find_recipe_revision(conn, recipe_id, key.revision.as_str())?.map(|row| (recipe_id, row)))
 }
 
 fn entries(rows: Vec<(String, Option<i64>)>) -> Result<Vec<RevisionEntry>, DbError> {
@@ -198,13 +198,41 @@ fn next_commit_time(latest_sibling: Option<i64>) -> i64 {
     latest_sibling.map_or(now, |latest| now.max(latest.saturating_add(1)))
 }
 
+/// The commit time for a new or re-committed revision of a recipe (see [`next_commit_time`]).
+fn next_recipe_time(conn: &mut DbConnection, recipe_id: i64) -> QueryResult<i64> {
+    let latest: Option<i64> = native!(conn, c => recipe_revisions::table
+        .filter(recipe_revisions::recipe_id.eq(recipe_id))
+        .select(max(recipe_revisions::committed_at))
+        .first(c))?;
+    Ok(next_commit_time(latest))
+}
+
+/// The commit time for a new or re-committed revision of a package (see [`next_commit_time`]).
+fn next_package_time(conn: &mut DbConnection, reference_id: i64) -> QueryResult<i64> {
+    let latest: Option<i64> = native!(conn, c => package_revisions::table
+        .filter(package_revisions::package_reference_id.eq(reference_id))
+        .select(max(package_revisions::committed_at))
+        .first(c))?;
+    Ok(next_commit_time(latest))
+}
+
 /// Where a file goes, after the rows it needs exist.
 struct WriteTarget {
+    recipe_id: i64,
     recipe_revision_id: i64,
     /// The package revision and package reference, for a package file.
     package: Option<(i64, i64)>,
     /// The owner's commit time, if committed.
     committed_at: Option<i64>,
+    /// Whether the target is the invisible staging revision of a revision `0` upload.
+    staged: bool,
+}
+
+/// The revision row an immutable file of revision `0` is written to until its upload's manifest
+/// commits it: `0~<upload id>`, a name no client can send (revisions are alphanumeric), so it is
+/// never looked up, listed or committed under that name (see [`crate::UploadId`]).
+fn staging_revision(upload: Option<&UploadId>) -> String {
+    format!("0~{}", upload.map_or("", UploadId::as_str))
 }
 
 /// Finds a row, inserting it first when missing. A concurrent inserter turns the insert into a
@@ -221,34 +249,42 @@ fn find_or_insert<T>(
     find(conn)?.ok_or(diesel::result::Error::NotFound)
 }
 
-/// Locks the recipe and finds or creates the rows a file of `owner` needs.
-fn prepare_target(conn: &mut DbConnection, owner: &FileOwner) -> Result<WriteTarget, DbError> {
+/// Locks the recipe and finds or creates the rows a file of `owner` needs; `staging` names the
+/// staging revision to write to instead of the owner's own (see [`staging_revision`]).
+fn prepare_target(
+    conn: &mut DbConnection,
+    owner: &FileOwner,
+    staging: Option<&str>,
+) -> Result<WriteTarget, DbError> {
     let recipe = owner.recipe();
     let recipe_id = lock_or_create_recipe(conn, recipe.project, &recipe.recipe)?;
     let now = now_micros();
     let FileOwner::Package(package) = owner else {
+        let revision = staging.unwrap_or(recipe.revision.as_str());
         let (recipe_revision_id, committed_at) = find_or_insert(
             conn,
-            |conn| find_recipe_revision(conn, recipe_id, &recipe.revision),
+            |conn| find_recipe_revision(conn, recipe_id, revision),
             |conn| {
                 native!(conn, c => diesel::insert_into(recipe_revisions::table)
                     .values((
                         recipe_revisions::recipe_id.eq(recipe_id),
-                        recipe_revisions::revision.eq(recipe.revision.as_str()),
+                        recipe_revisions::revision.eq(revision),
                         recipe_revisions::created_at.eq(now),
                     ))
                     .execute(c))
             },
         )?;
         return Ok(WriteTarget {
+            recipe_id,
             recipe_revision_id,
             package: None,
             committed_at,
+            staged: staging.is_some(),
         });
     };
     // Binaries of a recipe revision that clients cannot see would be unreachable.
     let Some((recipe_revision_id, Some(_))) =
-        find_recipe_revision(conn, recipe_id, &recipe.revision)?
+        find_recipe_revision(conn, recipe_id, recipe.revision.as_str())?
     else {
         return Err(recipe_not_committed(recipe));
     };
@@ -265,23 +301,26 @@ fn prepare_target(conn: &mut DbConnection, owner: &FileOwner) -> Result<WriteTar
                 .execute(c))
         },
     )?;
+    let revision = staging.unwrap_or(package.revision.as_str());
     let (package_revision_id, committed_at) = find_or_insert(
         conn,
-        |conn| find_package_revision(conn, reference_id, &package.revision),
+        |conn| find_package_revision(conn, reference_id, revision),
         |conn| {
             native!(conn, c => diesel::insert_into(package_revisions::table)
                 .values((
                     package_revisions::package_reference_id.eq(reference_id),
-                    package_revisions::revision.eq(package.revision.as_str()),
+                    package_revisions::revision.eq(revision),
                     package_revisions::created_at.eq(now),
                 ))
                 .execute(c))
         },
     )?;
     Ok(WriteTarget {
+        recipe_id,
         recipe_revision_id,
         package: Some((package_revision_id, reference_id)),
         committed_at,
+        staged: staging.is_some(),
     })
 }
 
@@ -321,11 +360,7 @@ fn commit(
     let time = if let (FileOwner::Package(_), Some((package_revision_id, reference_id))) =
         (owner, target.package)
     {
-        let latest: Option<i64> = native!(conn, c => package_revisions::table
-            .filter(package_revisions::package_reference_id.eq(reference_id))
-            .select(max(package_revisions::committed_at))
-            .first(c))?;
-        let time = next_commit_time(latest);
+        let time = next_package_time(conn, reference_id)?;
         native!(conn, c => diesel::update(
             package_revisions::table
                 .find(package_revision_id)
@@ -335,15 +370,7 @@ fn commit(
         .execute(c))?;
         time
     } else {
-        let recipe_id: i64 = native!(conn, c => recipe_revisions::table
-            .find(target.recipe_revision_id)
-            .select(recipe_revisions::recipe_id)
-            .first(c))?;
-        let latest: Option<i64> = native!(conn, c => recipe_revisions::table
-            .filter(recipe_revisions::recipe_id.eq(recipe_id))
-            .select(max(recipe_revisions::committed_at))
-            .first(c))?;
-        let time = next_commit_time(latest);
+        let time = next_recipe_time(conn, target.recipe_id)?;
         native!(conn, c => diesel::update(
             recipe_revisions::table
                 .find(target.recipe_revision_id)
@@ -353,12 +380,88 @@ fn commit(
         .execute(c))?;
         time
     };
-    let revision = match owner {
-        FileOwner::Recipe(key) => key.revision.clone(),
-        FileOwner::Package(key) => key.revision.clone(),
+    Ok(RevisionEntry {
+        revision: owner.revision().clone(),
+        time: time_of(time)?,
+    })
+}
+
+/// Makes a revision `0` upload's staged files the whole content of revision `0`, in the
+/// transaction that records that upload's manifest: the old files go (all but `metadata/**`,
+/// which changes on its own), the staged ones move in, and the revision is committed again at a
+/// time after its siblings, so `latest` serves what was uploaded last. A reader sees the old set
+/// or the new one, never a mix, and a file the new upload left out is gone with the old set.
+fn promote(conn: &mut DbConnection, target: &WriteTarget) -> Result<RevisionEntry, DbError> {
+    let zero = Revision::zero();
+    let time = if let Some((staged_id, reference_id)) = target.package {
+        let time = next_package_time(conn, reference_id)?;
+        if let Some((live_id, _)) = find_package_revision(conn, reference_id, zero.as_str())? {
+            native!(conn, c => diesel::delete(
+                files::table
+                    .filter(files::package_revision_id.eq(live_id))
+                    .filter(not(files::path.like("metadata/%"))),
+            )
+            .execute(c))?;
+            native!(conn, c => diesel::update(
+                files::table.filter(files::package_revision_id.eq(staged_id)),
+            )
+            .set(files::package_revision_id.eq(live_id))
+            .execute(c))?;
+            let conaninfo: Option<String> = native!(conn, c => package_revisions::table
+                .find(staged_id)
+                .select(package_revisions::conaninfo)
+                .first(c))?;
+            native!(conn, c => diesel::delete(package_revisions::table.find(staged_id)).execute(c))?;
+            native!(conn, c => diesel::update(package_revisions::table.find(live_id))
+                .set((
+                    package_revisions::conaninfo.eq(conaninfo),
+                    package_revisions::committed_at.eq(time),
+                ))
+                .execute(c))?;
+        } else {
+            native!(conn, c => diesel::update(package_revisions::table.find(staged_id))
+                .set((
+                    package_revisions::revision.eq(zero.as_str()),
+                    package_revisions::committed_at.eq(time),
+                ))
+                .execute(c))?;
+        }
+        time
+    } else {
+        let staged_id = target.recipe_revision_id;
+        let time = next_recipe_time(conn, target.recipe_id)?;
+        if let Some((live_id, _)) = find_recipe_revision(conn, target.recipe_id, zero.as_str())? {
+            native!(conn, c => diesel::delete(
+                files::table
+                    .filter(files::recipe_revision_id.eq(live_id))
+                    .filter(files::package_revision_id.is_null())
+                    .filter(not(files::path.like("metadata/%"))),
+            )
+            .execute(c))?;
+            native!(conn, c => diesel::update(
+                files::table
+                    .filter(files::recipe_revision_id.eq(staged_id))
+                    .filter(files::package_revision_id.is_null()),
+            )
+            .set(files::recipe_revision_id.eq(live_id))
+            .execute(c))?;
+            // A staging revision is never committed, so it has no packages to cascade.
+            native!(conn, c => diesel::delete(recipe_revisions::table.find(staged_id)).execute(c))?;
+            native!(conn, c => diesel::update(recipe_revisions::table.find(live_id))
+                .set(recipe_revisions::committed_at.eq(time))
+                .execute(c))?;
+        } else {
+            native!(conn, c => diesel::update(recipe_revisions::table.find(staged_id))
+                .set((
+                    recipe_revisions::revision.eq(zero.as_str()),
+                    recipe_revisions::committed_at.eq(time),
+                ))
+                .execute(c))?;
+        }
+        time
     };
     Ok(RevisionEntry {
-        revision,
+        revision: zero,
         time: time_of(time)?,
     })
 }
@@ -403,7 +506,7 @@ fn committed_owner(
                 return Ok(None);
             };
             Ok(
-                find_package_revision(conn, reference_id, &key.revision)?.and_then(
+                find_package_revision(conn, reference_id, key.revision.as_str())?.and_then(
                     |(package_revision_id, committed)| {
                         committed.map(|_| (recipe_revision_id, Some(package_revision_id)))
                     },
@@ -552,7 +655,7 @@ impl RecipeStore for DieselStore {
             };
             lock_recipe(conn, recipe_id)?;
             let Some((revision_id, committed_at)) =
-                find_recipe_revision(conn, recipe_id, &key.revision)?
+                find_recipe_revision(conn, recipe_id, key.revision.as_str())?
             else {
                 return Ok(false);
             };
@@ -661,7 +764,8 @@ impl PackageStore for DieselStore {
             else {
                 return Ok(None);
             };
-            let Some((_, Some(time))) = find_package_revision(conn, reference_id, &key.revision)?
+            let Some((_, Some(time))) =
+                find_package_revision(conn, reference_id, key.revision.as_str())?
             else {
                 return Ok(None);
             };
@@ -686,7 +790,7 @@ impl PackageStore for DieselStore {
                 return Ok(false);
             };
             let Some((revision_id, committed_at)) =
-                find_package_revision(conn, reference_id, &key.revision)?
+                find_package_revision(conn, reference_id, key.revision.as_str())?
             else {
                 return Ok(false);
             };
@@ -784,8 +888,11 @@ impl FileStore for DieselStore {
         let size = i64::try_from(file.digests.size).map_err(|_| {
             StoreError::Invalid(format!("file size {} is too large", file.digests.size))
         })?;
+        // Immutable files of revision `0` go to their upload's staging revision first.
+        let staging = (owner.revision().is_zero() && file.path.is_immutable())
+            .then(|| staging_revision(file.upload));
         self.transaction(|conn| {
-            let target = prepare_target(conn, owner)?;
+            let target = prepare_target(conn, owner, staging.as_deref())?;
             index_blob(conn, file.digests, size)?;
             // The index row is locked now: the collector cannot delete the object until this
             // transaction ends, and if it deleted it just before, this publishes it again.
@@ -795,14 +902,22 @@ impl FileStore for DieselStore {
                 Some((_, sha256)) if sha256 == file.digests.sha256.as_str() => {
                     FileOutcome::Unchanged
                 }
-                Some((id, _)) => {
+                Some((id, existing)) => {
                     if file.path.is_immutable() && target.committed_at.is_some() {
-                        return Err(DbError::Store(StoreError::Conflict(format!(
-                            "{} of committed revision {} already exists with different content; \
-                             revisions are immutable",
-                            file.path,
-                            owner_label(owner)
-                        ))));
+                        // Committed revisions never change; whether the upload still succeeds
+                        // depends on what it sent. The new blob stays indexed, unreferenced, for
+                        // the collector.
+                        let kept = file.path.kind().is_archive()
+                            || file.same_files_as == Some(existing.as_str());
+                        let outcome = if kept {
+                            FileOutcome::Kept
+                        } else {
+                            FileOutcome::Refused
+                        };
+                        return Ok(RecordedFile {
+                            outcome,
+                            committed: None,
+                        });
                     }
                     native!(conn, c => diesel::update(files::table.find(id))
                         .set((
@@ -840,12 +955,44 @@ impl FileStore for DieselStore {
                     .set(package_revisions::conaninfo.eq(conaninfo))
                     .execute(c))?;
             }
-            let committed = if file.path.commits_revision() && target.committed_at.is_none() {
+            let committed = if !file.path.commits_revision() {
+                None
+            } else if target.staged {
+                Some(promote(conn, &target)?)
+            } else if target.committed_at.is_none() {
                 Some(commit(conn, owner, &target)?)
             } else {
                 None
             };
             Ok(RecordedFile { outcome, committed })
+        })
+    }
+
+    fn remove_revision_zero_files(
+        &self,
+        project: ProjectId,
+        recipe: &RecipeReference,
+        paths: &[FilePath],
+    ) -> Result<u64, StoreError> {
+        let paths: Vec<&str> = paths.iter().map(FilePath::as_str).collect();
+        self.transaction(|conn| {
+            let Some(recipe_id) = find_recipe(conn, project, recipe)? else {
+                return Ok(0);
+            };
+            lock_recipe(conn, recipe_id)?;
+            let Some((revision_id, _)) =
+                find_recipe_revision(conn, recipe_id, Revision::zero().as_str())?
+            else {
+                return Ok(0);
+            };
+            let removed = native!(conn, c => diesel::delete(
+                files::table
+                    .filter(files::recipe_revision_id.eq(revision_id))
+                    .filter(files::package_revision_id.is_null())
+                    .filter(files::path.eq_any(&paths)),
+            )
+            .execute(c))?;
+            Ok(u64::try_from(removed).unwrap_or(0))
         })
     }
 
@@ -921,16 +1068,6 @@ pub(crate) fn digests_of((sha256, sha1, md5, size): BlobRow) -> Result<Digests, 
         sha1,
         sha256: parse_stored(&sha256)?,
     })
-}
-
-fn owner_label(owner: &FileOwner) -> String {
-    match owner {
-        FileOwner::Recipe(key) => format!("{}#{}", key.recipe, key.revision),
-        FileOwner::Package(key) => format!(
-            "{}#{}:{}#{}",
-            key.recipe.recipe, key.recipe.revision, key.package_id, key.revision
-        ),
-    }
 }
 
 /// The recipe-name filter a pattern's literal prefix allows: an exact (lower-cased) name, or a
