@@ -395,8 +395,8 @@ pub enum FileOutcome {
     /// listing the same files (see [`NewFile::same_files_as`]).
     Kept,
     /// A committed revision holds other content under this immutable path, and this content
-    /// is not interchangeable with it: nothing changed (the new blob is indexed, unreferenced,
-    /// and collected as garbage). The caller reports a conflict.
+    /// is not interchangeable with it: the transaction rolled back and nothing changed. The
+    /// caller reports a conflict.
     Refused,
 }
 

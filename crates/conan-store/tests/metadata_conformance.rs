@@ -269,7 +269,9 @@ backend_tests! {
         assert_eq!(record.digests, digests("1\n"));
         let record = store.file(&owner, &path("conan_sources.tgz")).unwrap().unwrap();
         assert_eq!(record.digests, digests("first build"));
-        assert_eq!(store.mark_orphaned_blobs().unwrap(), 4, "first try, tampered, 2, second build");
+        // A refused file changes nothing, not even the blob index; a kept one's blob is garbage.
+        assert!(!store.blob_indexed(&digests("tampered").sha256).unwrap());
+        assert_eq!(store.mark_orphaned_blobs().unwrap(), 3, "first try, 2 (kept), second build");
 
         assert_eq!(put(store, &owner, "metadata/sbom.json", "{\"v\":2}").outcome, FileOutcome::Replaced);
         let metadata = store.file(&owner, &path("metadata/sbom.json")).unwrap().unwrap();

@@ -891,7 +891,10 @@ impl FileStore for DieselStore {
         // Immutable files of revision `0` go to their upload's staging revision first.
         let staging = (owner.revision().is_zero() && file.path.is_immutable())
             .then(|| staging_revision(file.upload));
-        self.transaction(|conn| {
+        // Set when the file is refused: the transaction then rolls back, changing nothing.
+        let mut refused = false;
+        let recorded = self.transaction(|conn| {
+            refused = false;
             let target = prepare_target(conn, owner, staging.as_deref())?;
             index_blob(conn, file.digests, size)?;
             // The index row is locked now: the collector cannot delete the object until this
@@ -905,19 +908,21 @@ impl FileStore for DieselStore {
                 Some((id, existing)) => {
                     if file.path.is_immutable() && target.committed_at.is_some() {
                         // Committed revisions never change; whether the upload still succeeds
-                        // depends on what it sent. The new blob stays indexed, unreferenced, for
-                        // the collector.
-                        let kept = file.path.kind().is_archive()
-                            || file.same_files_as == Some(existing.as_str());
-                        let outcome = if kept {
-                            FileOutcome::Kept
-                        } else {
-                            FileOutcome::Refused
-                        };
-                        return Ok(RecordedFile {
-                            outcome,
-                            committed: None,
-                        });
+                        // depends on what it sent. A kept file's new blob stays indexed,
+                        // unreferenced, for the collector.
+                        if file.path.kind().is_archive()
+                            || file.same_files_as == Some(existing.as_str())
+                        {
+                            return Ok(RecordedFile {
+                                outcome: FileOutcome::Kept,
+                                committed: None,
+                            });
+                        }
+                        refused = true;
+                        return Err(DbError::Store(StoreError::Conflict(format!(
+                            "{} of committed revision {owner} holds other content",
+                            file.path
+                        ))));
                     }
                     native!(conn, c => diesel::update(files::table.find(id))
                         .set((
@@ -965,7 +970,14 @@ impl FileStore for DieselStore {
                 None
             };
             Ok(RecordedFile { outcome, committed })
-        })
+        });
+        if refused {
+            return Ok(RecordedFile {
+                outcome: FileOutcome::Refused,
+                committed: None,
+            });
+        }
+        recorded
     }
 
     fn remove_revision_zero_files(
