@@ -437,3 +437,25 @@ pub struct RecipeMatch {
     /// The project holding it.
     pub project: ProjectId,
 }
+
+#[cfg(test)]
+mod upload_id_tests {
+    use super::UploadId;
+
+    #[test]
+    fn upload_ids_are_32_lowercase_hex_digits() {
+        let fresh = UploadId::generate();
+        assert_eq!(UploadId::parse(fresh.as_str()).ok(), Some(fresh.clone()));
+        assert_ne!(fresh, UploadId::generate());
+        for bad in [
+            "",
+            "nope",
+            &"a".repeat(31),
+            &"a".repeat(33),
+            &"A".repeat(32),
+            &format!("{}g", "a".repeat(31)),
+        ] {
+            assert!(UploadId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
