@@ -477,9 +477,41 @@ def test_malformed_json_bodies(hostile, case):
                 assert set(response.json()) <= {"conanfile.py", "conaninfo.txt"}, response
                 continue
             if template.endswith("remove_files") and case == "traversal-ids":
-                assert_refused(response, statuses=(400,), mentions="not supported")
+                assert_refused(response, statuses=(400,), mentions="invalid file path")
                 continue
             assert_refused(response, statuses=(400,))
+
+
+UPLOAD_IDS = ["nope", "a" * 31, "a" * 33, "A" * 32, "a" * 31 + "g", "%00", "..%2f..%2fetc", "a" * 4000]
+
+
+@pytest.mark.parametrize("upload", UPLOAD_IDS, ids=lambda upload: upload[:12])
+def test_malformed_upload_ids_are_refused(hostile, upload):
+    """The `upload` parameter of a file PUT (Conan 1 uploads into revision `0`) is 32 lowercase
+    hex digits or a 400 naming it, whatever the route, and nothing is stored."""
+    seed = hostile.seeds[PROJECT]
+    targets = [
+        PROJECT + "/v1/files/seed/1.0/_/_/0/export/conanfile.py",
+        PROJECT + f"/v1/files/seed/1.0/_/_/{seed['rrev']}/package/{PKGID}/0/conaninfo.txt",
+        upload_target(hostile, "conanfile.py"),
+    ]
+    with Unchanged(hostile):
+        for target in targets:
+            response = rawhttp.request(hostile.url, "PUT", f"{target}?upload={upload}", [auth(hostile)], b"x")
+            assert_refused(response, statuses=(400,), mentions="upload")
+
+
+def test_remove_files_refuses_the_manifest_and_never_touches_real_revisions(hostile):
+    """Conan 1's `remove_files` only ever removes from the mutable revision `0`: the manifest or
+    an invalid path is a 400 that removes nothing, and on a recipe whose revisions are all real
+    it is a 200 that changes nothing."""
+    target = PROJECT + "/v1/conans/seed/1.0/_/_/remove_files"
+    headers = [auth(hostile), ("Content-Type", "application/json")]
+    with Unchanged(hostile):
+        for body in (b'{"files": ["conanmanifest.txt"]}', b'{"files": ["conanfile.py", "a/../b"]}'):
+            assert_refused(rawhttp.request(hostile.url, "POST", target, headers, body), statuses=(400,))
+        response = rawhttp.request(hostile.url, "POST", target, headers, b'{"files": ["conanfile.py", "conan_export.tgz"]}')
+        assert response.status == 200, response
 
 
 def test_unknown_or_traversing_names_in_upload_urls_are_ignored(hostile):

@@ -213,3 +213,67 @@ def test_downloads_racing_deletes(backend):
     # Collecting garbage now removes the deleted revisions' blobs and keeps every listed file.
     backend.admin("gc", "--grace-secs", "0")
     assert_consistent(backend, api, "dl", expected)
+
+
+def test_conan1_uploads_to_revision_zero_racing_readers(backend):
+    """Conan 1 uploads of different content to the mutable revision `0` (each through its own
+    `upload_urls` answer, files in the client's sorted order, the manifest last) race each other
+    and readers: every snapshot a reader gets is exactly one uploaded set, never a mix of two and
+    never missing a file; the end state is one whole set and `verify` passes."""
+    api = Api.login(backend)
+    v1 = f"{api.base}/v1/conans/zero/1.0/_/_"
+    sets = []
+    for n in range(THREADS * 2):
+        files = {"conanfile.py": f"# recipe {n}\n".encode()}
+        if n % 2:  # every other set has exported sources, so files also disappear
+            files["conan_sources.tgz"] = b"\x1f\x8b sources " + str(n).encode() * 1000
+        files["conanmanifest.txt"] = manifest_for(files)
+        sets.append(files)
+    snapshots_of_sets = [{path: hashlib.md5(data).hexdigest() for path, data in files.items()} for files in sets]
+    statuses, seen = [], []
+    done = threading.Event()
+
+    def uploader(thread):
+        client = Api(backend, api.token)
+        for files in sets[thread::4]:
+            body = {path: len(data) for path, data in files.items()}
+            response = client.session.post(f"{v1}/upload_urls", json=body, headers=client.headers(), timeout=60)
+            statuses.append(("POST", "upload_urls", response.status_code, response.text[:200]))
+            urls = response.json()
+            for path in sorted(urls):
+                response = client.put(urls[path], files[path])
+                statuses.append(("PUT", path, response.status_code, response.text[:200]))
+
+    def reader():
+        client = Api(backend, api.token)
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            response = client.get(v1)
+            statuses.append(("GET", "snapshot", response.status_code, response.text[:200]))
+            if response.status_code == 200 and response.json():
+                seen.append(response.json())
+
+    def uploaders():
+        try:
+            run_all([lambda thread=thread: uploader(thread) for thread in range(4)], workers=4)
+        finally:
+            done.set()
+
+    run_all([uploaders] + [reader for _ in range(4)], workers=5)
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses} == {200}, [entry for entry in statuses if entry[2] != 200][:5]
+    assert seen, "the readers saw committed sets"
+    mixed = [snapshot for snapshot in seen if snapshot not in snapshots_of_sets]
+    assert not mixed, mixed[:3]
+    final = api.get(v1).json()
+    assert final in snapshots_of_sets
+    # One revision `0`, its files exactly the final set, each downloading with its bytes.
+    assert api.revisions("zero") == ["0"]  # one revision, re-committed by each upload
+    files_of_final = sets[snapshots_of_sets.index(final)]
+    download_urls = api.get(f"{v1}/download_urls").json()
+    assert sorted(download_urls) == sorted(files_of_final)
+    for path, url in download_urls.items():
+        assert api.get(url).content == files_of_final[path], path
+    assert rows(backend, "SELECT count(*) FROM recipe_revisions") in ([(1,)], [("1",)])
+    verify = backend.admin("verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -991,9 +991,13 @@ impl FileStore for DieselStore {
             let Some(recipe_id) = find_recipe(conn, project, recipe)? else {
                 return Ok(0);
             };
+            let zero = Revision::zero();
+            if find_recipe_revision(conn, recipe_id, zero.as_str())?.is_none() {
+                return Ok(0);
+            }
+            // Under the recipe's lock, as every write; found again in case it just went.
             lock_recipe(conn, recipe_id)?;
-            let Some((revision_id, _)) =
-                find_recipe_revision(conn, recipe_id, Revision::zero().as_str())?
+            let Some((revision_id, _)) = find_recipe_revision(conn, recipe_id, zero.as_str())?
             else {
                 return Ok(0);
             };
