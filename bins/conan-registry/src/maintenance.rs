@@ -76,8 +76,13 @@ pub(crate) fn gc(settings: &Settings, options: &GcOptions) -> anyhow::Result<()>
         .context("garbage collection failed")?;
     bar.finish_and_clear();
     println!(
-        "gc: {} blob(s) newly unreferenced, {} deleted ({} bytes), {} stale upload(s) removed",
-        report.marked, report.deleted, report.deleted_bytes, report.staging_purged
+        "gc: {} blob(s) newly unreferenced, {} deleted ({} bytes), {} stale upload(s) removed, \
+         {} abandoned Conan 1 upload(s) removed",
+        report.marked,
+        report.deleted,
+        report.deleted_bytes,
+        report.staging_purged,
+        report.abandoned_uploads
     );
     Ok(())
 }

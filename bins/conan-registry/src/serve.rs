@@ -222,6 +222,7 @@ fn spawn_collector(
                     deleted = report.deleted,
                     deleted_bytes = report.deleted_bytes,
                     staging_purged = report.staging_purged,
+                    abandoned_uploads = report.abandoned_uploads,
                     "garbage collection finished"
                 ),
                 Err(error) => {

@@ -270,6 +270,12 @@ pub trait MaintenanceStore: Send + Sync {
         delete_object: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<bool, StoreError>;
 
+    /// Deletes the staging revisions of Conan 1 uploads into revision `0` that never sent their
+    /// manifest (see [`crate::UploadId`]): begun before `before` and with no file recorded since,
+    /// with their files, so their blobs become garbage; and recipes left with no revision at
+    /// all. Returns how many uploads were removed.
+    fn purge_abandoned_uploads(&self, before: RevisionTime) -> Result<u64, StoreError>;
+
     /// Whether a blob has an index row (referenced or not yet collected).
     fn blob_indexed(&self, sha256: &str) -> Result<bool, StoreError>;
 

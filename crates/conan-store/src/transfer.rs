@@ -467,11 +467,14 @@ pub struct GcReport {
     pub deleted_bytes: u64,
     /// Stale staging objects removed.
     pub staging_purged: usize,
+    /// Conan 1 uploads into revision `0` that never sent their manifest, removed (their files'
+    /// blobs are collected by a later run, after the grace period).
+    pub abandoned_uploads: u64,
 }
 
 /// Removes blobs that no file references and that have been unreferenced for at least `grace`,
-/// and staging objects older than `staging_age`. Safe to run at any time, on any node, beside
-/// uploads: see the module docs.
+/// and staging objects and abandoned revision `0` uploads older than `staging_age`. Safe to run
+/// at any time, on any node, beside uploads: see the module docs.
 pub async fn collect_garbage(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
@@ -479,6 +482,10 @@ pub async fn collect_garbage(
     staging_age: Duration,
 ) -> Result<GcReport, TransferError> {
     let mut report = GcReport::default();
+    let abandoned = RevisionTime::from_system_time(SystemTime::now() - staging_age)
+        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let store = Arc::clone(&metadata);
+    report.abandoned_uploads = blocking(move || store.purge_abandoned_uploads(abandoned)).await?;
     let store = Arc::clone(&metadata);
     report.marked = blocking(move || store.mark_orphaned_blobs()).await?;
     let before = RevisionTime::from_system_time(SystemTime::now() - grace)

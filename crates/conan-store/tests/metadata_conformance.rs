@@ -357,6 +357,49 @@ backend_tests! {
         assert!(store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap().contains(&sha("stray")));
     }
 
+    fn abandoned_revision_zero_uploads_are_purged_after_the_staging_age(store: &DieselStore) {
+        let project = project(store, "p");
+        let recipe = |name: &str| RecipeRevisionKey { project, recipe: reference(name), revision: Revision::zero() };
+        let stage = |key: &RecipeRevisionKey, file: &str, content: &str, upload: &UploadId| {
+            let (file, sums) = (path(file), digests(content));
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None };
+            store.record_file(&FileOwner::Recipe(key.clone()), new, &mut || Ok(())).unwrap()
+        };
+        // `old` is abandoned before its manifest; `done` commits; `late` begins after the cutoff.
+        let (old, done, late) = (recipe("old/1.0"), recipe("done/1.0"), recipe("late/1.0"));
+        stage(&old, "conanfile.py", "abandoned", &UploadId::generate());
+        let upload = UploadId::generate();
+        stage(&done, "conanfile.py", "done", &upload);
+        stage(&done, "conanmanifest.txt", "done manifest", &upload);
+        // A staged package of `done` that never finishes either.
+        let package = FileOwner::Package(PackageRevisionKey { recipe: done.clone(), package_id: pkg(1), revision: Revision::zero() });
+        let (file, sums) = (path("conan_package.tgz"), digests("abandoned binary"));
+        let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(&UploadId::generate()), same_files_as: None };
+        store.record_file(&package, new, &mut || Ok(())).unwrap();
+        thread::sleep(std::time::Duration::from_millis(5));
+        let cutoff = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        thread::sleep(std::time::Duration::from_millis(5));
+        let in_progress = UploadId::generate();
+        stage(&late, "conanfile.py", "in progress", &in_progress);
+
+        assert_eq!(store.purge_abandoned_uploads(cutoff).unwrap(), 2, "the old recipe upload and the old package upload");
+        assert_eq!(store.purge_abandoned_uploads(cutoff).unwrap(), 0, "once");
+        store.mark_orphaned_blobs().unwrap();
+        let garbage = store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap();
+        for content in ["abandoned", "abandoned binary"] {
+            assert!(garbage.contains(&digests(content).sha256), "{content}");
+        }
+        for content in ["done", "done manifest", "in progress"] {
+            assert!(!garbage.contains(&digests(content).sha256), "{content}");
+        }
+        assert_eq!(store.files(&FileOwner::Recipe(done.clone())).unwrap().unwrap().len(), 2);
+        assert!(search(store, &SearchScope::All, "*").iter().all(|found| found != "old/1.0"));
+        // The upload in progress still commits whole.
+        let committed = stage(&late, "conanmanifest.txt", "late manifest", &in_progress);
+        assert!(committed.committed.is_some());
+        assert_eq!(store.files(&FileOwner::Recipe(late)).unwrap().unwrap().len(), 2);
+    }
+
     fn packages_need_a_committed_recipe_revision(store: &DieselStore) {
         let project = project(store, "p");
         let recipe = recipe_key(project, "zlib/1.3", 1);

@@ -5,8 +5,8 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::packages::digests_of;
-use super::schema::{blobs, files};
+use super::packages::{STAGING, digests_of};
+use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes};
 use super::{DbError, DieselStore, now_micros};
 use crate::StoreError;
 use crate::blob::Digests;
@@ -66,6 +66,43 @@ impl MaintenanceStore for DieselStore {
             }
             delete_object().map_err(DbError::Store)?;
             Ok(true)
+        })
+    }
+
+    fn purge_abandoned_uploads(&self, before: RevisionTime) -> Result<u64, StoreError> {
+        let before = before.unix_micros();
+        self.transaction(|conn| {
+            let packages = diesel::delete(
+                package_revisions::table
+                    .filter(package_revisions::revision.like(STAGING))
+                    .filter(package_revisions::committed_at.is_null())
+                    .filter(package_revisions::created_at.lt(before))
+                    .filter(not(exists(
+                        files::table
+                            .filter(files::package_revision_id.eq(package_revisions::id.nullable()))
+                            .filter(files::updated_at.ge(before)),
+                    ))),
+            )
+            .execute(conn)?;
+            let recipe_uploads = diesel::delete(
+                recipe_revisions::table
+                    .filter(recipe_revisions::revision.like(STAGING))
+                    .filter(recipe_revisions::committed_at.is_null())
+                    .filter(recipe_revisions::created_at.lt(before))
+                    .filter(not(exists(
+                        files::table
+                            .filter(files::recipe_revision_id.eq(recipe_revisions::id))
+                            .filter(files::updated_at.ge(before)),
+                    ))),
+            )
+            .execute(conn)?;
+            // A recipe row is created with its first revision, in one transaction, so one
+            // without any is left over from a removed upload.
+            diesel::delete(recipes::table.filter(not(exists(
+                recipe_revisions::table.filter(recipe_revisions::recipe_id.eq(recipes::id)),
+            ))))
+            .execute(conn)?;
+            Ok(u64::try_from(packages + recipe_uploads).unwrap_or(0))
         })
     }
 

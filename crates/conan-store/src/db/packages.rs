@@ -228,6 +228,9 @@ struct WriteTarget {
     staged: bool,
 }
 
+/// A SQL `LIKE` pattern matching every staging revision name (see [`staging_revision`]).
+pub(super) const STAGING: &str = "0~%";
+
 /// The revision row an immutable file of revision `0` is written to until its upload's manifest
 /// commits it: `0~<upload id>`, a name no client can send (revisions are alphanumeric), so it is
 /// never looked up, listed or committed under that name (see [`crate::UploadId`]).
