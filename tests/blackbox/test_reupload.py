@@ -11,7 +11,8 @@
 3. A recipe uploaded only by Conan 2 gets binaries from a Conan 1 client that skips the recipe.
 
 Every client runs with upload retries off, so a refused PUT fails the command at once instead of
-being retried after five seconds (and a race cannot be hidden by a retry).
+being retried after five seconds (and a race cannot be hidden by a retry), and every command has
+a timeout. Builders of one test are copies of one set-up home (the set-up is most of the time).
 """
 
 import concurrent.futures
@@ -96,8 +97,14 @@ class Builder1(Conan1):
     def run(self, *args, check=True, cwd=None, timeout=TIMEOUT):
         return _run(self.executable, args, self.full_env(), cwd or self.home / "work", check, timeout)
 
-    def popen(self, *args):
-        return _popen(self.executable, args, self.full_env(), self.home / "work")
+    def popen(self, *args, env=None):
+        return _popen(self.executable, args, dict(self.full_env(), **(env or {})), self.home / "work")
+
+    def add_barrier_hook(self):
+        """Installs BARRIER_HOOK (enabled per command by `barrier_env`)."""
+        hooks = self.home / ".conan" / "hooks"
+        hooks.mkdir(parents=True, exist_ok=True)
+        (hooks / "upload_barrier.py").write_text(BARRIER_HOOK)
 
     def layout(self, reference=REFERENCE):
         return self.home / ".conan" / "data" / reference.replace("@", "/")
@@ -106,12 +113,57 @@ class Builder1(Conan1):
         return json.loads((self.layout(reference) / "metadata.json").read_text())
 
 
+def clone(client, home, home_variable):
+    """Another client like `client` (same configuration, remote and login, empty cache) in
+    `home`: a copy of its home, which costs nothing next to the client commands that set one
+    up. Only for clients whose cache is still empty."""
+    shutil.copytree(client.home, home, ignore=shutil.ignore_patterns("work"))
+    copy = type(client).__new__(type(client))
+    copy.__dict__.update(client.__dict__)
+    copy.home = pathlib.Path(home)
+    copy.env = dict(client.env, **{home_variable: str(copy.home)})
+    return copy
+
+
+def clients(make, tmp_path, names):
+    """One client per name (each its own home under `tmp_path`): the first set up by `make(home)`,
+    the others cloned from it."""
+    first = make(tmp_path / names[0])
+    variable = "CONAN_HOME" if isinstance(first, Conan2) else "CONAN_USER_HOME"
+    return [first] + [clone(first, tmp_path / name, variable) for name in names[1:]]
+
+
 def at_once(*makers):
     """Runs the callables (client set-ups: several client commands each) at the same time and
     returns their results in order."""
     with concurrent.futures.ThreadPoolExecutor(len(makers)) as pool:
         futures = [pool.submit(make) for make in makers]
         return [future.result(timeout=TIMEOUT * 2) for future in futures]
+
+
+# A Conan 1 hook that holds each `conan upload` before it looks at the remote until every builder
+# has got there: then all of them find the remote empty and all send the recipe, at once. Conan 2
+# has no upload hooks; its racers rely on `--force` (each sends everything whatever it finds).
+BARRIER_HOOK = '''
+import os
+import time
+
+
+def pre_upload_recipe(output, conanfile_path, reference, remote, **kwargs):
+    directory = os.environ["UPLOAD_BARRIER_DIR"]
+    count = int(os.environ["UPLOAD_BARRIER_COUNT"])
+    open(os.path.join(directory, str(os.getpid())), "w").close()
+    deadline = time.time() + 60
+    while len(os.listdir(directory)) < count:
+        if time.time() > deadline:
+            raise Exception("upload barrier: the other builders never came")
+        time.sleep(0.01)
+'''
+
+
+def barrier_env(directory, count):
+    pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+    return {"CONAN_HOOKS": "upload_barrier", "UPLOAD_BARRIER_DIR": str(directory), "UPLOAD_BARRIER_COUNT": str(count)}
 
 
 def finish(processes):
@@ -239,7 +291,7 @@ def consumer_files1(consumer, package_id):
 @pytest.mark.parametrize("change", ["changed_sources", "dropped_exports_sources"])
 def test_conan1_reupload_replaces_revision_0(server, tmp_path, change):
     url = server.project_remote()
-    builder, consumer = at_once(*(lambda name=name: Builder1(tmp_path / name, url) for name in ("builder", "consumer")))
+    builder, consumer = clients(lambda home: Builder1(home, url), tmp_path, ["builder", "consumer"])
     recipe = tmp_path / "recipe"
     write_recipe1(recipe, "first", {"keep.txt": OLD_KEEP, "gone.txt": OLD_GONE})
     builder.run("create", str(recipe), "demo/stable")
@@ -259,7 +311,7 @@ def test_conan1_reupload_replaces_revision_0(server, tmp_path, change):
         )
         write_recipe1(recipe, "second", {}, exports_sources=False, package=package)
     builder.run("create", str(recipe), "demo/stable")
-    assert (builder.metadata()["packages"].keys()) == {package_id}
+    assert builder.metadata()["packages"].keys() == {package_id}
     second = builder.run("upload", REFERENCE, "--all", "-r", REMOTE, "-c", check=False)
     assert second.returncode == 0, f"re-upload of revision 0 failed:\n{second.stdout}\n{second.stderr}"
     assert "Recipe is up to date" not in second.stdout, second.stdout
@@ -352,8 +404,8 @@ def build_same_recipe(tmp_path, url, count):
     """`count` builders, each with its own home and checkout, creating the same recipe at
     different seconds, and a consumer with an empty cache; returns the builders, the (common)
     revisions and the consumer."""
-    *builders, consumer = at_once(
-        *(lambda name=name: Conan2(tmp_path / name, url) for name in [f"builder{i}" for i in range(count)] + ["consumer"])
+    *builders, consumer = clients(
+        lambda home: Conan2(home, url), tmp_path, [f"builder{i}" for i in range(count)] + ["consumer"]
     )
     revisions = set()
     for index, builder in enumerate(builders):
@@ -451,6 +503,7 @@ def test_conan2_builders_force_upload_the_same_revision_at_once(backend, tmp_pat
     recipe_url = f"{v2_recipe_url(backend)}/revisions/{rrev}"
     assert v2_revisions(api, f"{recipe_url}/packages/{package_id}") == [prev]
     # Every stored file is one builder's, whole.
+    folders = [download_folders(builder, rrev, package_id, prev) for builder in builders]
     for base, names, kind in (
         (recipe_url, ["conan_export.tgz", "conan_sources.tgz", "conanfile.py", "conanmanifest.txt"], "recipe"),
         (f"{recipe_url}/packages/{package_id}/revisions/{prev}", ["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"], "package"),
@@ -460,10 +513,10 @@ def test_conan2_builders_force_upload_the_same_revision_at_once(backend, tmp_pat
         for name in names:
             response = api.get(f"{base}/files/{name}")
             assert response.status_code == 200, (name, response.status_code)
-            candidates = set()
-            for builder in builders:
-                recipe_folder, package_folder = download_folders(builder, rrev, package_id, prev)
-                candidates.add(sha256(((recipe_folder if kind == "recipe" else package_folder) / name).read_bytes()))
+            candidates = {
+                sha256(((recipe_folder if kind == "recipe" else package_folder) / name).read_bytes())
+                for recipe_folder, package_folder in folders
+            }
             assert sha256(response.content) in candidates, f"{kind} {name} is no builder's"
 
     consumer.run("install", f"--requires={REFERENCE}", "-r", REMOTE)
@@ -479,22 +532,25 @@ def test_conan2_builders_force_upload_the_same_revision_at_once(backend, tmp_pat
 
 def test_conan1_builders_upload_revision_0_at_once(backend, tmp_path):
     url = backend.project_remote()
-    *builders, consumer = at_once(
-        *(lambda name=name: Builder1(tmp_path / name, url) for name in [f"builder{i}" for i in range(BUILDERS)] + ["consumer"])
+    *builders, consumer = clients(
+        lambda home: Builder1(home, url), tmp_path, [f"builder{i}" for i in range(BUILDERS)] + ["consumer"]
     )
     for index, builder in enumerate(builders):
         if index:
             time.sleep(1.1)  # another timestamp line in each manifest
         recipe = write_recipe1(tmp_path / f"checkout{index}", "same", {"keep.txt": OLD_KEEP, "other.txt": OLD_GONE})
         builder.run("create", str(recipe), "demo/stable")
+        builder.add_barrier_hook()
     package_ids = {tuple(builder.metadata()["packages"]) for builder in builders}
     assert len(package_ids) == 1, package_ids
     ((package_id,),) = package_ids
 
-    results = finish([builder.popen("upload", REFERENCE, "--all", "-r", REMOTE, "-c") for builder in builders])
+    barrier = barrier_env(tmp_path / "barrier", BUILDERS)
+    results = finish([builder.popen("upload", REFERENCE, "--all", "-r", REMOTE, "-c", env=barrier) for builder in builders])
     failed = [(code, out, err) for code, out, err in results if code != 0]
     assert not failed, "uploads failed:\n" + "\n----\n".join(f"{code}\n{out}\n{err}" for code, out, err in failed)
-    # A race, not a queue: more than one builder sent its recipe (the others found it up to date).
+    assert len(list((tmp_path / "barrier").iterdir())) == BUILDERS, "the barrier hook did not run"
+    # A race, not a queue: more than one builder sent its recipe (any other found it up to date).
     sent = [out for _, out, _ in results if f"Uploading conanmanifest.txt -> {REFERENCE}\n" in out]
     assert len(sent) >= 2, "\n----\n".join(out for _, out, _ in results)
 
@@ -554,10 +610,9 @@ def test_conan1_uploads_binaries_to_a_recipe_conan2_uploaded(server, tmp_path):
     recipe.mkdir()
     (recipe / "conanfile.py").write_text(RECIPE_BOTH)
 
-    conan2, builder, consumer = at_once(
+    conan2, (builder, consumer) = at_once(
         lambda: Conan2(tmp_path / "conan2", url),
-        lambda: Builder1(tmp_path / "conan1", url),
-        lambda: Builder1(tmp_path / "consumer", url),
+        lambda: clients(lambda home: Builder1(home, url), tmp_path, ["conan1", "consumer"]),
     )
     conan2.run("export", str(recipe), "--user", "demo", "--channel", "stable")
     conan2.run("upload", REFERENCE, "-r", REMOTE, "-c")
