@@ -131,6 +131,12 @@ BAD_CONFIGURATIONS = {
     "bad visibility": ({"env": {"CONAN_REGISTRY__BOOTSTRAP__PROJECT_VISIBILITY": "secret"}}, "project_visibility"),
     "bad external URL": ({"env": {"CONAN_REGISTRY__API__EXTERNAL_URL": "conan.example.com"}}, "external_url"),
     "S3 without a bucket": ({"env": {"CONAN_REGISTRY__BLOBS__KIND": "s3"}}, "bucket"),
+    # 10,000 parts of 8 MiB is the most the S3 store can hold; one byte more is refused.
+    "S3 cannot hold the maximum upload size": (
+        {"env": {"CONAN_REGISTRY__BLOBS__KIND": "s3", "CONAN_REGISTRY__BLOBS__BUCKET": "conan",
+                 "CONAN_REGISTRY__API__MAX_UPLOAD_SIZE": str(10_000 * 8 * 1024 * 1024 + 1)}},
+        "api.max_upload_size 83886080001 is larger than the largest file the S3 blob store can hold",
+    ),
     "missing TLS certificate": (
         {"file": "[server.tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n"},
         "cannot read the TLS certificate /nonexistent/cert.pem",
