@@ -450,8 +450,10 @@ mod tests {
                 .to_string()
                 .contains("log.level")
         );
-        let mut settings = Settings::default();
-        settings.blobs = Some(BlobStoreConfig::S3(conan_store::blob::S3Config::default()));
+        let mut settings = Settings {
+            blobs: Some(BlobStoreConfig::S3(conan_store::blob::S3Config::default())),
+            ..Settings::default()
+        };
         settings.api.max_upload_size = 10_000 * 8 * 1024 * 1024;
         assert!(settings.validate().is_ok());
         settings.api.max_upload_size += 1;

@@ -10,7 +10,7 @@
 //! For a server named `<NAME>` (`S3` or `GARAGE`), `CONAN_REGISTRY_TEST_<NAME>_REGION`,
 //! `..._ACCESS_KEY_ID` and `..._SECRET_ACCESS_KEY` are used if set (moto accepts any). Without
 //! `CONAN_REGISTRY_TEST_<NAME>_BUCKET`, every test creates a bucket of its own with a signed
-//! CreateBucket; with it, every test uses a fresh key prefix inside that bucket and removes what
+//! `CreateBucket`; with it, every test uses a fresh key prefix inside that bucket and removes what
 //! it wrote.
 
 #![expect(
@@ -18,6 +18,7 @@
     reason = "test helpers outside #[test] functions: a panic is the failure report"
 )]
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -96,13 +97,12 @@ impl Backend {
     /// in the server's shared bucket).
     fn s3(server: S3Server) -> Self {
         let unique = uuid::Uuid::new_v4().simple().to_string();
-        let (bucket, prefix) = match &server.shared_bucket {
-            Some(bucket) => (bucket.clone(), Some(format!("conan-blob-test/{unique}"))),
-            None => {
-                let bucket = format!("conan-blob-{unique}");
-                server.create_bucket(&bucket);
-                (bucket, None)
-            }
+        let (bucket, prefix) = if let Some(bucket) = &server.shared_bucket {
+            (bucket.clone(), Some(format!("conan-blob-test/{unique}")))
+        } else {
+            let bucket = format!("conan-blob-{unique}");
+            server.create_bucket(&bucket);
+            (bucket, None)
         };
         let config = server.config(&bucket, prefix.clone());
         Self::open(
@@ -273,7 +273,7 @@ impl S3Server {
         }
     }
 
-    /// Creates a bucket with a signed, path-style `PUT /<bucket>` (CreateBucket).
+    /// Creates a bucket with a signed, path-style `PUT /<bucket>` (`CreateBucket`).
     fn create_bucket(&self, bucket: &str) {
         let (status, body) = self.request("PUT", &format!("/{bucket}"), &[]);
         assert_eq!(status, 200, "creating bucket {bucket} failed: {body}");
@@ -372,7 +372,10 @@ fn hmac_sha256(key: &[u8], message: &str) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
 }
 
 /// Percent-encoding as Signature Version 4 wants it: everything but unreserved characters.
@@ -766,7 +769,15 @@ async fn cancelled_multipart_stage_leaves_nothing(backend: &Backend) {
         _ = reached_rx => {}
     }
 
-    // The abort runs in the background after the drop; wait for it, but not forever.
+    // The abort runs in the background after the drop, and this runtime has one thread that has
+    // not yielded since: the started upload is still there, which proves the check below can
+    // see one.
+    assert_ne!(
+        backend.pending_partials(),
+        Some(0),
+        "the started upload is not visible"
+    );
+    // Now wait for the abort, but not forever.
     let mut pending = backend.pending_partials();
     for _ in 0..200 {
         if pending.unwrap_or(0) == 0 {

@@ -86,6 +86,9 @@ pub(crate) const S3_LARGEST_OBJECT: u64 = {
     }
 };
 
+// The re-uploading publish is reachable below the largest object, and that is under S3's limit.
+const _: () = assert!(S3_COPY_LIMIT < S3_LARGEST_OBJECT && S3_LARGEST_OBJECT <= S3_MAX_OBJECT);
+
 /// How many parts of one upload may be in flight at once. With the part being filled, one upload
 /// holds at most `(MAX_PARTS_IN_FLIGHT + 1) * PART_SIZE` = 24 MiB, whatever the body's size.
 const MAX_PARTS_IN_FLIGHT: usize = 2;
@@ -903,10 +906,12 @@ mod tests {
     #[test]
     fn s3_limits_cover_every_size_up_to_ten_thousand_parts() {
         assert_eq!(S3_LARGEST_OBJECT, 10_000 * 8 * 1024 * 1024);
-        assert!(S3_LARGEST_OBJECT < S3_MAX_OBJECT);
-        assert!(S3_LARGEST_OBJECT > S3_COPY_LIMIT);
-        // One part more than the part limit allows would not fit.
-        assert!(S3_LARGEST_OBJECT.div_ceil(PART_SIZE as u64) <= MAX_PARTS);
+        assert_eq!(S3_LARGEST_OBJECT.div_ceil(PART_SIZE as u64), MAX_PARTS);
+        // One byte more would need a part more than S3 allows.
+        assert_eq!(
+            (S3_LARGEST_OBJECT + 1).div_ceil(PART_SIZE as u64),
+            MAX_PARTS + 1
+        );
     }
 
     #[test]
