@@ -23,9 +23,9 @@ import pytest
 import requests
 
 from conftest import ADMIN_PASSWORD, BINARY, ROOT, Conan, Server, write_recipe
+from s3servers import Garage, blob_env
 
 MOTO = ROOT / "target" / "test-venv" / "moto" / "bin" / "moto_server"
-GARAGE_SCRIPT = ROOT / "scripts" / "garage-test-server"
 POSTGRES_URL = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
@@ -506,26 +506,15 @@ def moto_server():
         process.wait(timeout=20)
 
 
-def garage_installed():
-    return shutil.which("garage") or (pathlib.Path.home() / ".cargo" / "bin" / "garage").exists()
-
-
 @pytest.fixture
 def garage_server(tmp_path_factory):
     """A single-node Garage of this test's own (scripts/garage-test-server), with a bucket
     `conan` that the test key may read, write and own."""
-    if not garage_installed():
-        pytest.fail("garage is missing: run scripts/garage-test-server install (scripts/test-all does)")
-    env = dict(os.environ, GARAGE_TEST_STATE=str(tmp_path_factory.mktemp("garage")))
-    started = subprocess.run(["bash", str(GARAGE_SCRIPT), "start", "conan"], capture_output=True, text=True,
-                             env=env, timeout=180)
-    assert started.returncode == 0, started.stderr
-    exports = dict(re.findall(r"^export CONAN_REGISTRY_TEST_GARAGE_(\w+)=(\S+)$", started.stdout, re.M))
+    garage = Garage(tmp_path_factory.mktemp("garage"))
     try:
-        yield {"endpoint": exports["ENDPOINT"], "region": exports["REGION"],
-               "access_key_id": exports["ACCESS_KEY_ID"], "secret_access_key": exports["SECRET_ACCESS_KEY"]}
+        yield garage.s3
     finally:
-        subprocess.run(["bash", str(GARAGE_SCRIPT), "stop"], env=env, check=True, timeout=60)
+        garage.stop()
 
 
 @pytest.fixture(params=["moto", "garage"])
@@ -551,19 +540,7 @@ def postgres_database():
 
 
 def shared_env(database_url, s3, **extra):
-    env = {
-        "CONAN_REGISTRY__DATABASE__URL": database_url,
-        "CONAN_REGISTRY__BLOBS__KIND": "s3",
-        "CONAN_REGISTRY__BLOBS__ENDPOINT": s3["endpoint"],
-        "CONAN_REGISTRY__BLOBS__REGION": s3["region"],
-        "CONAN_REGISTRY__BLOBS__BUCKET": "conan",
-        "CONAN_REGISTRY__BLOBS__ACCESS_KEY_ID": s3["access_key_id"],
-        "CONAN_REGISTRY__BLOBS__SECRET_ACCESS_KEY": s3["secret_access_key"],
-        "CONAN_REGISTRY__BLOBS__ALLOW_HTTP": "true",
-        "CONAN_REGISTRY__BLOBS__PREFIX": "registry",
-    }
-    env.update(extra)
-    return env
+    return {"CONAN_REGISTRY__DATABASE__URL": database_url, **blob_env(s3), **extra}
 
 
 def test_two_nodes_share_postgres_and_s3(tmp_path, tmp_path_factory, postgres_database, s3_server):
