@@ -1,5 +1,6 @@
 """Faults against the real server process: a kill -9 mid-upload, PostgreSQL stopping under
-load, a full blob store, and clients that vanish mid-transfer. After each, nothing half-done is
+load, the S3 store (Garage) killed and restarted, a full blob store, and clients that vanish
+mid-transfer. After each, nothing half-done is
 visible, nothing is left behind that `gc` does not remove, and the server serves again by
 itself.
 """
@@ -20,6 +21,7 @@ import requests
 
 import rawhttp
 from pgserver import private_postgres
+from s3servers import Garage, blob_env
 from registry_api import (
     Api,
     blob_root,
@@ -216,6 +218,75 @@ def test_postgres_stopped_while_requests_run(make_server):
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def test_s3_store_killed_and_restarted(make_server, tmp_path_factory):
+    """Garage, holding the blobs, is killed (SIGKILL) and restarted on the same data while the
+    node runs. A real server is needed: moto keeps nothing across a restart."""
+    garage = Garage(tmp_path_factory.mktemp("garage"))
+    try:
+        server = make_server(blob_env(garage.s3))
+        api = Api.login(server)
+        # 12 MiB: a multipart upload to S3 (8 MiB parts), then a copy to the content address.
+        kept = recipe_files("kept", size=12 * MiB)
+        rrev_kept = api.upload_revision("kept", kept)
+        assert requests.get(f"{server.url}/-/ready", timeout=30).status_code == 200
+
+        garage.kill()
+        # The node says which part is missing (within the probe's 5-second bound), and only that.
+        started = time.time()
+        ready = requests.get(f"{server.url}/-/ready", timeout=30)
+        assert ready.status_code == 503, ready.text
+        assert ready.json() == {"status": "unavailable", "database": "ok", "blobs": "unavailable"}
+        assert time.time() - started < 10
+
+        # An upload that starts while the store is down, file by file as a client sends them,
+        # stopping at the first failure: each PUT either waits for the store (the S3 client
+        # retries, with backoff) and succeeds, or fails with a 5xx after its retries; the store
+        # is back after three seconds. Either the revision commits whole or nothing of it shows,
+        # and the client's retry then commits it.
+        during = recipe_files("during", size=12 * MiB)
+        rrev_during = revision_of(during)
+        statuses = []
+
+        def upload():
+            base = f"{api.recipe_url('during')}/revisions/{rrev_during}/files"
+            for path in ["conanfile.py", "conan_export.tgz", "conanmanifest.txt"]:
+                statuses.append((path, api.put(f"{base}/{path}", during[path]).status_code))
+                if statuses[-1][1] != 200:
+                    return
+
+        uploading = threading.Thread(target=upload, daemon=True)
+        uploading.start()
+        time.sleep(3)
+        garage.restart()
+        uploading.join(timeout=300)
+        assert not uploading.is_alive(), "the upload never finished"
+        failed = [status for _, status in statuses if status != 200]
+        print(f"upload across the outage: {statuses}")
+        if failed:
+            assert failed[0] in (500, 503), statuses
+            assert api.revisions("during") is None, statuses
+            assert api.files("during", rrev_during) is None
+            api.upload_revision("during", during)
+        assert api.revisions("during") == [rrev_during]
+        for path, data in during.items():
+            assert api.download("during", rrev_during, path).content == data
+
+        # Back: ready again, what was stored before is served whole, new uploads commit.
+        deadline = time.time() + 60
+        while requests.get(f"{server.url}/-/ready", timeout=30).status_code != 200:
+            assert time.time() < deadline, "the node did not become ready again"
+            time.sleep(0.5)
+        for path, data in kept.items():
+            assert api.download("kept", rrev_kept, path).content == data
+        after = recipe_files("after", size=12 * MiB)
+        api.upload_revision("after", after)
+        assert api.download("after", revision_of(after), "conan_export.tgz").content == after["conan_export.tgz"]
+        report = server.admin("verify")
+        assert "0 problem(s)" in report.stdout, report.stdout
+    finally:
+        garage.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The server as operators run it: configuration, logs, health, readiness, metrics, graceful
 shutdown, TLS, the gc and verify subcommands, and two stateless nodes sharing PostgreSQL and an
-S3-protocol server (moto), with presigned download redirects.
+S3-protocol server (moto, and Garage, a real S3 implementation), with presigned download
+redirects.
 """
 
 import concurrent.futures
@@ -22,6 +23,7 @@ import pytest
 import requests
 
 from conftest import ADMIN_PASSWORD, BINARY, ROOT, Conan, Server, write_recipe
+from s3servers import Garage, blob_env
 
 MOTO = ROOT / "target" / "test-venv" / "moto" / "bin" / "moto_server"
 POSTGRES_URL = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -131,6 +133,12 @@ BAD_CONFIGURATIONS = {
     "bad visibility": ({"env": {"CONAN_REGISTRY__BOOTSTRAP__PROJECT_VISIBILITY": "secret"}}, "project_visibility"),
     "bad external URL": ({"env": {"CONAN_REGISTRY__API__EXTERNAL_URL": "conan.example.com"}}, "external_url"),
     "S3 without a bucket": ({"env": {"CONAN_REGISTRY__BLOBS__KIND": "s3"}}, "bucket"),
+    # 10,000 parts of 8 MiB is the most the S3 store can hold; one byte more is refused.
+    "S3 cannot hold the maximum upload size": (
+        {"env": {"CONAN_REGISTRY__BLOBS__KIND": "s3", "CONAN_REGISTRY__BLOBS__BUCKET": "conan",
+                 "CONAN_REGISTRY__API__MAX_UPLOAD_SIZE": str(10_000 * 8 * 1024 * 1024 + 1)}},
+        "api.max_upload_size 83886080001 is larger than the largest file the S3 blob store can hold",
+    ),
     "missing TLS certificate": (
         {"file": "[server.tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n"},
         "cannot read the TLS certificate /nonexistent/cert.pem",
@@ -472,7 +480,7 @@ def free_port():
 
 
 @pytest.fixture
-def s3_endpoint():
+def moto_server():
     """A moto S3 server of this test's own, with a bucket `conan`."""
     if not MOTO.exists():
         pytest.fail(f"{MOTO} is missing: run scripts/s3-test-server install (scripts/test-all does)")
@@ -491,10 +499,29 @@ def s3_endpoint():
                     raise RuntimeError("moto did not start")
                 time.sleep(0.3)
         assert requests.put(f"{endpoint}/conan", timeout=10).status_code == 200
-        yield endpoint
+        yield {"endpoint": endpoint, "region": "us-east-1", "access_key_id": "testing",
+               "secret_access_key": "testing"}
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def garage_server(tmp_path_factory):
+    """A single-node Garage of this test's own (scripts/garage-test-server), with a bucket
+    `conan` that the test key may read, write and own."""
+    garage = Garage(tmp_path_factory.mktemp("garage"))
+    try:
+        yield garage.s3
+    finally:
+        garage.stop()
+
+
+@pytest.fixture(params=["moto", "garage"])
+def s3_server(request):
+    """An S3-protocol server with a bucket `conan`: moto (a mock, fast) and Garage (a real
+    implementation: signatures checked, its own multipart and presigned URL handling)."""
+    return request.getfixturevalue(f"{request.param}_server")
 
 
 def psql(sql):
@@ -512,31 +539,20 @@ def postgres_database():
         psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def shared_env(database_url, s3_endpoint, **extra):
-    env = {
-        "CONAN_REGISTRY__DATABASE__URL": database_url,
-        "CONAN_REGISTRY__BLOBS__KIND": "s3",
-        "CONAN_REGISTRY__BLOBS__ENDPOINT": s3_endpoint,
-        "CONAN_REGISTRY__BLOBS__BUCKET": "conan",
-        "CONAN_REGISTRY__BLOBS__ACCESS_KEY_ID": "testing",
-        "CONAN_REGISTRY__BLOBS__SECRET_ACCESS_KEY": "testing",
-        "CONAN_REGISTRY__BLOBS__ALLOW_HTTP": "true",
-        "CONAN_REGISTRY__BLOBS__PREFIX": "registry",
-    }
-    env.update(extra)
-    return env
+def shared_env(database_url, s3, **extra):
+    return {"CONAN_REGISTRY__DATABASE__URL": database_url, **blob_env(s3), **extra}
 
 
-def test_two_nodes_share_postgres_and_s3(tmp_path, tmp_path_factory, postgres_database, s3_endpoint):
+def test_two_nodes_share_postgres_and_s3(tmp_path, tmp_path_factory, postgres_database, s3_server):
     # Both nodes start at once against the empty database: one migrates and bootstraps, the
     # other waits for it on the start-up lock.
     nodes = []
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             starting = [
-                pool.submit(Server, tmp_path / "a", shared_env(postgres_database, s3_endpoint)),
+                pool.submit(Server, tmp_path / "a", shared_env(postgres_database, s3_server)),
                 pool.submit(Server, tmp_path / "b", shared_env(
-                    postgres_database, s3_endpoint, CONAN_REGISTRY__API__REDIRECT_DOWNLOADS="true")),
+                    postgres_database, s3_server, CONAN_REGISTRY__API__REDIRECT_DOWNLOADS="true")),
             ]
             for future in starting:
                 try:
@@ -573,7 +589,7 @@ def test_two_nodes_share_postgres_and_s3(tmp_path, tmp_path_factory, postgres_da
                                 allow_redirects=False, timeout=10)
         assert redirect.status_code == 302
         location = redirect.headers["Location"]
-        assert location.startswith(f"{s3_endpoint}/conan/registry/") and "X-Amz-Signature=" in location
+        assert location.startswith(f"{s3_server['endpoint']}/conan/registry/") and "X-Amz-Signature=" in location
         assert requests.get(location, timeout=10).content == direct.content
         assert requests.get(f"{node_b.project_remote()}/{path}", timeout=10).status_code == 401
 

@@ -255,6 +255,16 @@ impl Settings {
             "invalid configuration: server.bind {:?} must be HOST:PORT",
             self.server.bind
         );
+        // Checked here rather than per upload: a store that cannot hold the largest accepted
+        // file would fail such uploads only after the whole body had arrived.
+        if let Some(largest) = self.blobs().largest_object() {
+            anyhow::ensure!(
+                self.api.max_upload_size <= largest,
+                "invalid configuration: api.max_upload_size {} is larger than the largest file \
+                 the S3 blob store can hold ({largest} bytes: 10,000 multipart parts of 8 MiB)",
+                self.api.max_upload_size
+            );
+        }
         if let Some(url) = &self.api.external_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
@@ -439,6 +449,26 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("log.level")
+        );
+        let mut settings = Settings {
+            blobs: Some(BlobStoreConfig::S3(conan_store::blob::S3Config::default())),
+            ..Settings::default()
+        };
+        settings.api.max_upload_size = 10_000 * 8 * 1024 * 1024;
+        assert!(settings.validate().is_ok());
+        settings.api.max_upload_size += 1;
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("api.max_upload_size")
+        );
+        let mut settings = Settings::default();
+        settings.api.max_upload_size = u64::MAX;
+        assert!(
+            settings.validate().is_ok(),
+            "the file system holds any size"
         );
         let mut settings = Settings::default();
         settings.database.url = Some("mysql://x".to_owned());

@@ -24,6 +24,23 @@ pub enum BlobStoreConfig {
     Memory,
 }
 
+impl BlobStoreConfig {
+    /// The largest file this backend can store, in bytes, or `None` when only free space bounds
+    /// it (file system, memory).
+    ///
+    /// On S3 it is 10,000 multipart parts of 8 MiB (83,886,080,000 bytes, about 78 GiB), under
+    /// S3's 5 TiB object limit; blobs over 5 GiB are published by a verified re-upload rather
+    /// than a copy, so every size up to this one can be published. A registry must not accept
+    /// uploads larger than this.
+    #[must_use]
+    pub fn largest_object(&self) -> Option<u64> {
+        match self {
+            Self::S3(_) => Some(super::object::S3_LARGEST_OBJECT),
+            Self::Filesystem(_) | Self::Memory => None,
+        }
+    }
+}
+
 impl Default for BlobStoreConfig {
     fn default() -> Self {
         Self::Filesystem(FilesystemConfig::default())
@@ -164,6 +181,16 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn only_s3_bounds_the_object_size_by_its_parts() {
+        assert_eq!(
+            BlobStoreConfig::S3(S3Config::default()).largest_object(),
+            Some(10_000 * 8 * 1024 * 1024)
+        );
+        assert_eq!(BlobStoreConfig::default().largest_object(), None);
+        assert_eq!(BlobStoreConfig::Memory.largest_object(), None);
     }
 
     #[test]

@@ -39,6 +39,15 @@ pub enum BlobError {
         /// The staging object's key.
         key: String,
     },
+    /// The staging object of a staged upload no longer holds the bytes that were staged (it was
+    /// overwritten behind the store's back), so it was not published: nothing appeared at the
+    /// content address. Only the re-uploading publish of large S3 blobs reads the staging object
+    /// back, so only it can tell.
+    #[error("staged upload {key} no longer holds the staged content; nothing was published")]
+    StagingChanged {
+        /// The staging object's key.
+        key: String,
+    },
     /// The requested byte range does not overlap the blob. Maps to 416 with
     /// `Content-Range: bytes */{size}`.
     #[error("byte range {start}..{end} is not satisfiable for a blob of {size} bytes")]

@@ -9,7 +9,8 @@
 //!    Conan 1 clients read is computed later, once, when first asked for:
 //!    [`crate::transfer::fill_md5`].)
 //! 2. [`BlobStore::publish`] copies the staged content to its content address (a no-op if that
-//!    blob exists already). The caller then commits its metadata and only afterwards
+//!    blob exists already); on S3 a blob over 5 GiB, more than one copy request may move, is
+//!    re-uploaded from the staging object instead, verified on the way. The caller then commits its metadata and only afterwards
 //!    [`discard`](BlobStore::discard)s the staging object, so it can publish again if a garbage
 //!    collector removed the blob between the publish and the commit.
 //!
@@ -117,12 +118,27 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
 
 /// Opens the blob store that `config` describes, creating the file-system root if it is missing.
 pub fn open_blob_store(config: &BlobStoreConfig) -> Result<Arc<dyn BlobStore>, BlobError> {
-    let store = match config {
-        BlobStoreConfig::Filesystem(fs) => object::ObjectBlobStore::filesystem(&fs.root)?,
-        BlobStoreConfig::S3(s3) => object::ObjectBlobStore::s3(s3)?,
-        BlobStoreConfig::Memory => object::ObjectBlobStore::memory(),
-    };
-    Ok(Arc::new(store))
+    Ok(Arc::new(open_object_store(config)?))
+}
+
+fn open_object_store(config: &BlobStoreConfig) -> Result<object::ObjectBlobStore, BlobError> {
+    match config {
+        BlobStoreConfig::Filesystem(fs) => object::ObjectBlobStore::filesystem(&fs.root),
+        BlobStoreConfig::S3(s3) => object::ObjectBlobStore::s3(s3),
+        BlobStoreConfig::Memory => Ok(object::ObjectBlobStore::memory()),
+    }
+}
+
+/// Like [`open_blob_store`], but every blob larger than `copy_limit` bytes is published the way
+/// S3 publishes blobs over 5 GiB (re-uploaded from its staging object, verified on the way),
+/// whatever the backend. For tests of that path with small files; the registry never calls it.
+pub fn open_blob_store_with_copy_limit(
+    config: &BlobStoreConfig,
+    copy_limit: u64,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
+    Ok(Arc::new(
+        open_object_store(config)?.with_copy_limit(copy_limit),
+    ))
 }
 
 /// A body streamed into the store but not yet at its content address.

@@ -7,9 +7,35 @@
 //!   temporary name beside the blob and renames it over the blob, so the blob appears whole or
 //!   not at all and shares the staging file's already-written bytes (no second copy).
 //! - S3: a small body is one `PUT`; a larger one a multipart upload whose object appears only
-//!   when `CompleteMultipartUpload` succeeds. Publishing is a server-side `CopyObject`, which
-//!   S3 limits to 5 GiB per object.
+//!   when `CompleteMultipartUpload` succeeds. Publishing a blob of up to 5 GiB is a server-side
+//!   `CopyObject`; S3 copies nothing larger in one request, so a larger blob is published by
+//!   re-uploading it (below).
 //! - Memory: the same calls on a map.
+//!
+//! # Blobs over 5 GiB on S3
+//!
+//! S3's own answer to large copies, `UploadPartCopy` with byte ranges, is not offered by
+//! `object_store` (its multipart copy copies the whole source into one part, which has the same
+//! 5 GiB limit). Staging a large body directly under its final key is impossible too: the key is
+//! the sha256, known only once the last byte has arrived. So a blob larger than
+//! [`S3_COPY_LIMIT`] is published by streaming its staging object (`GET`) into a multipart upload
+//! at its content address, [`PART_SIZE`] parts with the same back pressure as staging. The
+//! guarantees stay those of a copy:
+//! - nothing appears at the content address until it is verified: the bytes are hashed again on
+//!   the way, and the upload is completed (the only moment the object becomes visible) only
+//!   when size, sha1 and sha256 are exactly the staged ones; otherwise it is aborted and
+//!   [`BlobError::StagingChanged`] returned;
+//! - concurrent publishers of one sha256 each complete an upload of the same bytes, and S3
+//!   makes one whole object the winner, as with concurrent copies;
+//! - the garbage collector's protocol (`crate::transfer`) sees no difference: a publish is
+//!   still "the blob exists when this returns", repeatable from the kept staging object.
+//!
+//! The cost is moving the bytes twice between the registry and S3 for those blobs only, and a
+//! publish that takes as long as an upload of the file. The largest blob S3 can then hold is
+//! [`MAX_PARTS`] parts of [`PART_SIZE`] (about 78 GiB, under S3's 5 TiB object limit); the
+//! binary refuses at start-up a maximum upload size above it
+//! ([`super::BlobStoreConfig::largest_object`]). The file system needs none of this: publishing
+//! is a hard link and a rename whatever the size.
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -35,9 +61,33 @@ use super::layout::{self, BLOB_PREFIX, STAGING_PREFIX};
 use super::{BlobInfo, BlobReader, BlobStore, S3Config, StagedBlob};
 
 /// The size of every multipart part but the last. S3 requires at least 5 MiB (except the last
-/// part) and at most 10,000 parts, so 8 MiB parts allow objects up to about 78 GiB; some
+/// part) and at most [`MAX_PARTS`] parts, so 8 MiB parts allow objects up to about 78 GiB; some
 /// S3-compatible servers (R2) further require equal part sizes, which fixed parts give.
 const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The most parts one S3 multipart upload may have.
+const MAX_PARTS: u64 = 10_000;
+
+/// S3's largest object: 5 TiB.
+const S3_MAX_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// The largest object one S3 `CopyObject` copies: 5 GiB. Larger blobs are published by
+/// re-uploading them (see the module docs).
+pub(crate) const S3_COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The largest blob the S3 backend can store: [`MAX_PARTS`] parts of [`PART_SIZE`], within S3's
+/// object limit.
+pub(crate) const S3_LARGEST_OBJECT: u64 = {
+    let multipart = MAX_PARTS * PART_SIZE as u64;
+    if multipart < S3_MAX_OBJECT {
+        multipart
+    } else {
+        S3_MAX_OBJECT
+    }
+};
+
+// The re-uploading publish is reachable below the largest object, and that is under S3's limit.
+const _: () = assert!(S3_COPY_LIMIT < S3_LARGEST_OBJECT && S3_LARGEST_OBJECT <= S3_MAX_OBJECT);
 
 /// How many parts of one upload may be in flight at once. With the part being filled, one upload
 /// holds at most `(MAX_PARTS_IN_FLIGHT + 1) * PART_SIZE` = 24 MiB, whatever the body's size.
@@ -153,6 +203,9 @@ pub(crate) struct ObjectBlobStore {
     description: String,
     /// The S3 client and the key prefix, for presigned download URLs.
     signer: Option<(AmazonS3, Option<Path>)>,
+    /// Blobs larger than this are published by re-uploading them rather than by a copy
+    /// ([`S3_COPY_LIMIT`] on S3); `None`: always by a copy (file system, memory).
+    copy_limit: Option<u64>,
 }
 
 impl std::fmt::Debug for ObjectBlobStore {
@@ -192,6 +245,7 @@ impl ObjectBlobStore {
             description: format!("filesystem {}", canonical.display()),
             local_root: Some(canonical),
             signer: None,
+            copy_limit: None,
         })
     }
 
@@ -202,6 +256,7 @@ impl ObjectBlobStore {
             local_root: None,
             description: "memory".to_owned(),
             signer: None,
+            copy_limit: None,
         }
     }
 
@@ -280,7 +335,20 @@ impl ObjectBlobStore {
             local_root: None,
             description,
             signer: Some((s3, prefix)),
+            copy_limit: Some(S3_COPY_LIMIT),
         })
+    }
+
+    /// Publishes blobs larger than `limit` bytes by re-uploading them, whatever the backend: the
+    /// path S3 takes above 5 GiB, made reachable by small blobs for tests.
+    pub(crate) fn with_copy_limit(mut self, limit: u64) -> Self {
+        self.copy_limit = Some(limit);
+        self
+    }
+
+    /// Whether `size` bytes are too many for one copy on this backend.
+    fn needs_reupload(&self, size: u64) -> bool {
+        self.copy_limit.is_some_and(|limit| size > limit)
     }
 
     /// Starts a multipart upload to `key`.
@@ -293,6 +361,33 @@ impl ObjectBlobStore {
         Ok(Upload(Some(WriteMultipart::new_with_chunk_size(
             upload, PART_SIZE,
         ))))
+    }
+
+    /// Publishes `staged` at `dest` by streaming its staging object into a multipart upload
+    /// that is completed only if the bytes read back are exactly the staged content (module
+    /// docs: blobs over 5 GiB on S3).
+    async fn publish_by_upload(&self, staged: &StagedBlob, dest: &Path) -> Result<(), BlobError> {
+        let source = match self.store.get(&staged.key).await {
+            Ok(source) => source,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(BlobError::StagingGone {
+                    key: staged.key.to_string(),
+                });
+            }
+            Err(e) => return Err(BlobError::backend("read", &staged.key, e)),
+        };
+        let mut upload = self.start_multipart(dest).await?;
+        match copy_verified(source.into_stream(), &mut upload, staged, dest).await {
+            // `finish` aborts the upload itself when it fails.
+            Ok(()) => upload
+                .finish()
+                .await
+                .map_err(|e| BlobError::backend("publish", dest, e)),
+            Err(error) => {
+                abort(Some(upload)).await;
+                Err(error)
+            }
+        }
     }
 
     /// Flushes a published blob file and its directory to disk.
@@ -438,7 +533,9 @@ impl BlobStore for ObjectBlobStore {
             Err(object_store::Error::NotFound { .. }) => false,
             Err(e) => return Err(BlobError::backend("look up", &dest, e)),
         };
-        if !present {
+        if !present && self.needs_reupload(staged.digests.size) {
+            self.publish_by_upload(staged, &dest).await?;
+        } else if !present {
             // Copying over an existing object is atomic on every backend (rename on the file
             // system, CopyObject on S3), and concurrent publishers of one sha256 write the same
             // bytes, so no conditional copy is needed.
@@ -656,6 +753,45 @@ impl Drop for Upload {
     }
 }
 
+/// Feeds `source` (the staging object of `staged`) into `upload` while hashing it, and checks
+/// that it is exactly the staged content; the caller completes or aborts the upload.
+async fn copy_verified(
+    mut source: BoxStream<'static, object_store::Result<Bytes>>,
+    upload: &mut Upload,
+    staged: &StagedBlob,
+    dest: &Path,
+) -> Result<(), BlobError> {
+    let mut hasher = BackgroundHasher::default();
+    while let Some(next) = source.next().await {
+        let chunk = next.map_err(|e| BlobError::backend("read", &staged.key, e))?;
+        hasher
+            .update(chunk.clone())
+            .await
+            .map_err(|source| BlobError::Io {
+                action: "hash the blob being published",
+                path: PathBuf::from(staged.key.as_ref()),
+                source,
+            })?;
+        upload
+            .wait_for_capacity()
+            .await
+            .map_err(|e| BlobError::backend("upload a part of", dest, e))?;
+        upload.put(chunk);
+    }
+    let (digests, _) = hasher.finish().await.map_err(|source| BlobError::Io {
+        action: "hash the blob being published",
+        path: PathBuf::from(staged.key.as_ref()),
+        source,
+    })?;
+    if digests == staged.digests {
+        Ok(())
+    } else {
+        Err(BlobError::StagingChanged {
+            key: staged.key.to_string(),
+        })
+    }
+}
+
 /// Aborts an upload, if one was started, before an error is returned.
 ///
 /// A failure to abort is not reported: the caller's error (too large, client gone) is the one
@@ -728,4 +864,108 @@ fn purge_dir(dir: &FsPath, cutoff: SystemTime) -> Result<usize, BlobError> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::S3Config;
+
+    const MIB: usize = 1024 * 1024;
+
+    fn s3_store() -> ObjectBlobStore {
+        ObjectBlobStore::s3(&S3Config {
+            endpoint: Some("https://s3.example.invalid".to_owned()),
+            bucket: "conan".to_owned(),
+            ..S3Config::default()
+        })
+        .unwrap()
+    }
+
+    fn body(data: &[u8]) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+        let chunks: Vec<_> = data
+            .chunks(MIB + 7)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        futures::stream::iter(chunks).boxed()
+    }
+
+    /// Varied bytes, so a part in the wrong place changes the digest.
+    fn content(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect()
+    }
+
+    async fn read_all(store: &ObjectBlobStore, sha256: &Sha256Hex) -> Vec<u8> {
+        let reader = store.open(sha256, None).await.unwrap();
+        let chunks: Vec<Bytes> = reader.body.try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    #[test]
+    fn s3_limits_cover_every_size_up_to_ten_thousand_parts() {
+        assert_eq!(S3_LARGEST_OBJECT, 10_000 * 8 * 1024 * 1024);
+        assert_eq!(S3_LARGEST_OBJECT.div_ceil(PART_SIZE as u64), MAX_PARTS);
+        // One byte more would need a part more than S3 allows.
+        assert_eq!(
+            (S3_LARGEST_OBJECT + 1).div_ceil(PART_SIZE as u64),
+            MAX_PARTS + 1
+        );
+    }
+
+    #[test]
+    fn only_s3_blobs_over_five_gib_are_reuploaded_unless_a_limit_is_given() {
+        let s3 = s3_store();
+        assert!(!s3.needs_reupload(S3_COPY_LIMIT));
+        assert!(s3.needs_reupload(S3_COPY_LIMIT + 1));
+        let memory = ObjectBlobStore::memory();
+        assert!(!memory.needs_reupload(S3_LARGEST_OBJECT));
+        let forced = ObjectBlobStore::memory().with_copy_limit(10);
+        assert!(!forced.needs_reupload(10));
+        assert!(forced.needs_reupload(11));
+    }
+
+    #[tokio::test]
+    async fn a_reupload_publishes_exactly_the_staged_bytes_across_parts() {
+        let store = ObjectBlobStore::memory().with_copy_limit(0);
+        let data = content(2 * PART_SIZE + 12_345);
+        let staged = store.stage(body(&data), u64::MAX).await.unwrap();
+        store.publish(&staged).await.unwrap();
+        assert_eq!(read_all(&store, &staged.sha256).await, data);
+        // The staging object is kept, and publishing again is a no-op.
+        store.publish(&staged).await.unwrap();
+        store.delete(&staged.sha256).await.unwrap();
+        store.publish(&staged).await.unwrap();
+        assert_eq!(read_all(&store, &staged.sha256).await, data);
+    }
+
+    #[tokio::test]
+    async fn a_reupload_of_a_changed_staging_object_publishes_nothing() {
+        let store = ObjectBlobStore::memory().with_copy_limit(0);
+        let data = content(PART_SIZE + 1);
+        let staged = store.stage(body(&data), u64::MAX).await.unwrap();
+        // Same size, one byte different: only the digests can tell.
+        let mut changed = data.clone();
+        changed[PART_SIZE / 2] ^= 1;
+        for tampered in [changed, data[..data.len() - 1].to_vec()] {
+            store
+                .store
+                .put(&staged.key, PutPayload::from(tampered))
+                .await
+                .unwrap();
+            let error = store.publish(&staged).await.unwrap_err();
+            assert!(
+                matches!(&error, BlobError::StagingChanged { key } if *key == staged.key.to_string()),
+                "{error:?}"
+            );
+            assert!(!store.contains(&staged.sha256).await.unwrap());
+        }
+
+        store.discard(staged).await.unwrap();
+        let staged = store.stage(body(&data), u64::MAX).await.unwrap();
+        store.store.delete(&staged.key).await.unwrap();
+        let error = store.publish(&staged).await.unwrap_err();
+        assert!(matches!(error, BlobError::StagingGone { .. }), "{error:?}");
+    }
 }
