@@ -300,6 +300,10 @@ impl From<BlobError> for ApiError {
             error if is_out_of_space(&error) => Self::InsufficientStorage {
                 source: Some(Box::new(error)),
             },
+            error if error.is_unreachable() => Self::Unavailable {
+                message: "the package file storage is unavailable, retry later".to_owned(),
+                source: Some(Box::new(error)),
+            },
             // Every other case is the server's: a file row whose blob is missing, a staging
             // object purged too early, a failing backend.
             error => Self::internal("the blob store failed", error),
@@ -524,6 +528,21 @@ mod tests {
             ApiError::from(quota).status_code(),
             StatusCode::INSUFFICIENT_STORAGE
         );
+        // An unreachable store is an outage: 503 with Retry-After, like the database's.
+        let down = BlobError::Backend {
+            operation: "put",
+            key: "staging/x".into(),
+            source: Box::new(Wrapped {
+                source: std::io::ErrorKind::ConnectionRefused.into(),
+            }),
+        };
+        let (status, body, response) = body_of(&TransferError::Blob(down).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body["message"],
+            "503 Service Unavailable - the package file storage is unavailable, retry later"
+        );
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
         // Other backend failures stay 500.
         let other = BlobError::Backend {
             operation: "write",

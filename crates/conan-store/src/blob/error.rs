@@ -93,6 +93,46 @@ pub enum BlobError {
 }
 
 impl BlobError {
+    /// Whether the backend could not be reached or answered nothing in time (connection
+    /// refused, reset or timed out, after the S3 client's own retries): an outage that a retry
+    /// later may get past, not a fault of the request or of this server.
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        let Self::Backend { source, .. } = self else {
+            return false;
+        };
+        let mut current: Option<&(dyn StdError + 'static)> = Some(source.as_ref());
+        while let Some(error) = current {
+            if let Some(http) = error.downcast_ref::<object_store::client::HttpError>() {
+                use object_store::client::HttpErrorKind;
+                if matches!(
+                    http.kind(),
+                    HttpErrorKind::Connect
+                        | HttpErrorKind::Request
+                        | HttpErrorKind::Timeout
+                        | HttpErrorKind::Interrupted
+                ) {
+                    return true;
+                }
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind;
+                if matches!(
+                    io.kind(),
+                    ErrorKind::ConnectionRefused
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::NotConnected
+                        | ErrorKind::TimedOut
+                ) {
+                    return true;
+                }
+            }
+            current = error.source();
+        }
+        false
+    }
+
     /// Wraps a backend error without exposing its type.
     pub(crate) fn backend(
         operation: &'static str,
