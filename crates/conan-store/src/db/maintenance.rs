@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::packages::{STAGING, digests_of};
+use super::files::{STAGING, digests_of};
 use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes};
 use super::{DbError, DieselStore, now_micros};
 use crate::StoreError;
@@ -128,7 +128,7 @@ impl MaintenanceStore for DieselStore {
             if let Some(after) = after {
                 query = query.filter(blobs::sha256.gt(after.to_owned()));
             }
-            let rows: Vec<super::packages::BlobRow> = query.load(conn)?;
+            let rows: Vec<super::files::BlobRow> = query.load(conn)?;
             rows.into_iter().map(digests_of).collect()
         })
     }

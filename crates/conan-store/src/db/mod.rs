@@ -20,10 +20,14 @@ macro_rules! native {
     };
 }
 
+mod files;
 mod identity;
+mod lookup;
 mod maintenance;
 mod packages;
+mod recipes;
 pub(crate) mod schema;
+mod search;
 
 use std::cell::RefCell;
 use std::fmt;
