@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse};
-use conan_model::{FileKind, PackageId, RecipeReference};
+use conan_model::{FileKind, FilePath, PackageId, RecipeReference};
 use conan_store::transfer::fill_md5;
 use conan_store::{FileOwner, FileRecord, MetadataStore, PackageRevisionKey, RecipeRevisionKey};
 
@@ -142,6 +142,23 @@ impl Listing {
     fn lists(self, file: &FileRecord) -> bool {
         self == Self::All || file.path.kind() == FileKind::Manifest
     }
+
+    /// `{file: url}` of the listed `files`; 404 `No recipe manifest found` when none is.
+    fn answer(
+        self,
+        files: &[FileRecord],
+        url: impl Fn(&FilePath) -> String,
+    ) -> Result<HttpResponse, ApiError> {
+        let answer: Vec<_> = files
+            .iter()
+            .filter(|file| self.lists(file))
+            .map(|file| (file.path.to_string(), url(&file.path)))
+            .collect();
+        if answer.is_empty() {
+            return Err(ApiError::not_found(NO_MANIFEST));
+        }
+        json(&Ordered(answer))
+    }
 }
 
 /// `GET v1/R/digest` and `GET v1/R/download_urls`: `{file: absolute URL}` of the newest recipe
@@ -155,20 +172,7 @@ async fn recipe_urls(
     let Some((key, files)) = recipe_of(&target).await? else {
         return Err(ApiError::not_found(NO_MANIFEST));
     };
-    let answer: Vec<_> = files
-        .iter()
-        .filter(|file| listing.lists(file))
-        .map(|file| {
-            (
-                file.path.to_string(),
-                urls.recipe(&key.revision, &file.path),
-            )
-        })
-        .collect();
-    if answer.is_empty() {
-        return Err(ApiError::not_found(NO_MANIFEST));
-    }
-    json(&Ordered(answer))
+    listing.answer(&files, |path| urls.recipe(&key.revision, path))
 }
 
 /// The package counterpart of [`recipe_urls`].
@@ -181,23 +185,9 @@ async fn package_urls(
     let Some((key, files)) = package_of(&target).await? else {
         return Err(ApiError::not_found(NO_MANIFEST));
     };
-    let answer: Vec<_> = files
-        .iter()
-        .filter(|file| listing.lists(file))
-        .map(|file| {
-            let url = urls.package(
-                &key.recipe.revision,
-                &key.package_id,
-                &key.revision,
-                &file.path,
-            );
-            (file.path.to_string(), url)
-        })
-        .collect();
-    if answer.is_empty() {
-        return Err(ApiError::not_found(NO_MANIFEST));
-    }
-    json(&Ordered(answer))
+    listing.answer(&files, |path| {
+        urls.package(&key.recipe.revision, &key.package_id, &key.revision, path)
+    })
 }
 
 /// `GET v1/R/digest`.
