@@ -1,4 +1,4 @@
-//! The `conan-registry` binary: command line, configuration, wiring and serving.
+#![doc = include_str!("../README.md")]
 
 mod admin;
 mod maintenance;

@@ -417,43 +417,45 @@ pub async fn link_by_sha1(
     }
     let runtime = tokio::runtime::Handle::current();
     let (owner, path, upload) = (owner.clone(), path.clone(), upload.clone());
+    // `None` when `ensure_blob` found the blob collected since the lookup: with no body to
+    // publish there is nothing to link. The callback can only answer a `StoreError`, so it
+    // also notes the fact in `collected`, and that flag, not the error's message, decides.
     let recorded = blocking(move || {
-        let digests_of_file = digests.clone();
-        metadata
-            .record_file(
-                &owner,
-                NewFile {
-                    path: &path,
-                    digests: &digests,
-                    conaninfo: conaninfo.as_deref(),
-                    upload: upload.as_ref(),
-                    same_files_as: None,
-                },
-                &mut || match runtime.block_on(blobs.contains(&sha256)) {
+        let mut collected = false;
+        let recorded = metadata.record_file(
+            &owner,
+            NewFile {
+                path: &path,
+                digests: &digests,
+                conaninfo: conaninfo.as_deref(),
+                upload: upload.as_ref(),
+                same_files_as: None,
+            },
+            &mut || {
+                let present = runtime.block_on(blobs.contains(&sha256));
+                collected = matches!(present, Ok(false));
+                match present {
                     Ok(true) => Ok(()),
-                    // Collected since the lookup: with no body to publish, nothing to link.
                     Ok(false) => Err(StoreError::NotFound(format!("blob {sha256} was collected"))),
                     Err(error) => Err(blob_failure(error)),
-                },
-            )
-            .map(|recorded| StoredFile {
-                recorded,
-                digests: digests_of_file,
-            })
+                }
+            },
+        );
+        match recorded {
+            Ok(recorded) => Ok(Some(StoredFile { recorded, digests })),
+            Err(_) if collected => Ok(None),
+            Err(error) => Err(error),
+        }
     })
-    .await;
+    .await
+    .transpose();
+    let Some(recorded) = recorded else {
+        return Ok(None);
+    };
     if refused(&recorded) && destination.path.commits_revision() {
         return Ok(None);
     }
-    match conflict_if_refused(recorded, &destination) {
-        Ok(stored) => Ok(Some(stored)),
-        Err(TransferError::Store(StoreError::NotFound(message)))
-            if message.starts_with("blob ") =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error),
-    }
+    conflict_if_refused(recorded, &destination).map(Some)
 }
 
 /// What a garbage collection did.

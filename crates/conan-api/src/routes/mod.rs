@@ -52,25 +52,30 @@ fn v1_routes(scope: actix_web::Scope) -> actix_web::Scope {
     scope
         .service(
             resource("")
-                .route(web::get().to(v1::recipe_snapshot))
-                .route(web::delete().to(v1::delete_recipe)),
+                .route(web::get().to(v1::downloads::recipe_snapshot))
+                .route(web::delete().to(v1::deletes::delete_recipe)),
         )
-        .service(resource("/digest").route(web::get().to(v1::recipe_digest)))
-        .service(resource("/download_urls").route(web::get().to(v1::recipe_download_urls)))
-        .service(resource("/upload_urls").route(web::post().to(v1::recipe_upload_urls)))
-        .service(resource("/search").route(web::get().to(v1::package_search)))
-        .service(resource("/remove_files").route(web::post().to(v1::remove_files)))
+        .service(resource("/digest").route(web::get().to(v1::downloads::recipe_digest)))
+        .service(
+            resource("/download_urls").route(web::get().to(v1::downloads::recipe_download_urls)),
+        )
+        .service(resource("/upload_urls").route(web::post().to(v1::uploads::recipe_upload_urls)))
+        .service(resource("/search").route(web::get().to(v1::search::package_search)))
+        .service(resource("/remove_files").route(web::post().to(v1::uploads::remove_files)))
         // Before `packages/{pkgid}`, which would otherwise take `delete` as a package id.
-        .service(resource("/packages/delete").route(web::post().to(v1::delete_packages)))
-        .service(resource(package).route(web::get().to(v1::package_snapshot)))
-        .service(resource(&format!("{package}/digest")).route(web::get().to(v1::package_digest)))
+        .service(resource("/packages/delete").route(web::post().to(v1::deletes::delete_packages)))
+        .service(resource(package).route(web::get().to(v1::downloads::package_snapshot)))
+        .service(
+            resource(&format!("{package}/digest"))
+                .route(web::get().to(v1::downloads::package_digest)),
+        )
         .service(
             resource(&format!("{package}/download_urls"))
-                .route(web::get().to(v1::package_download_urls)),
+                .route(web::get().to(v1::downloads::package_download_urls)),
         )
         .service(
             resource(&format!("{package}/upload_urls"))
-                .route(web::post().to(v1::package_upload_urls)),
+                .route(web::post().to(v1::uploads::package_upload_urls)),
         )
         .service(
             web::resource(format!("{FILES}/export/{{path:.*}}"))
