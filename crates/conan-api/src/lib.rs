@@ -7,7 +7,7 @@ mod params;
 mod respond;
 mod routes;
 mod state;
-mod transfer;
+mod streaming;
 
 pub use config::ApiConfig;
 pub use error::ApiError;

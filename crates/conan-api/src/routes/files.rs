@@ -16,7 +16,7 @@ use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::params;
 use crate::respond::{json, json_with};
-use crate::transfer::{download as stream_file, forward_body};
+use crate::streaming::{self, forward_body};
 
 /// The header carrying the sha1 the client computed for the body it sends.
 const CHECKSUM_SHA1: &str = "X-Checksum-Sha1";
@@ -80,7 +80,7 @@ pub(super) async fn download(
     let redirect = config
         .redirect_downloads
         .then(|| Duration::from_secs(config.redirect_ttl_secs));
-    stream_file(target.state.blobs.as_ref(), &record, range, redirect).await
+    streaming::download(target.state.blobs.as_ref(), &record, range, redirect).await
 }
 
 /// The answer to an upload, in the spirit of GitLab's package-file row.
