@@ -2,10 +2,10 @@
 
 mod admin;
 mod maintenance;
-mod observe;
-mod ops;
+mod probes;
 mod serve;
 mod settings;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,7 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })?;
     match cli.command {
         Command::Serve { .. } => {
-            observe::init_logging(&settings.log)?;
+            telemetry::init_logging(&settings.log)?;
             actix_web::rt::System::new().block_on(serve::serve(settings))?;
         }
         Command::Gc(options) => maintenance::gc(&settings, &options)?,

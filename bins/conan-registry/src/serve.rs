@@ -23,9 +23,9 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::observe::{self, Metrics};
-use crate::ops::{self, MeteredBlobStore, Probes};
+use crate::probes::{self, MeteredBlobStore, Probes};
 use crate::settings::{Settings, TlsSettings};
+use crate::telemetry::{self, Metrics};
 
 /// The environment variable that gives the first administrator a password instead of a token.
 pub(crate) const ADMIN_PASSWORD_VAR: &str = "CONAN_REGISTRY_ADMIN_PASSWORD";
@@ -78,11 +78,11 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics_data = web::Data::from(Arc::clone(&metrics));
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(observe::observe))
+            .wrap(from_fn(telemetry::observe))
             .app_data(state.clone())
             .app_data(probes.clone())
             .app_data(metrics_data.clone())
-            .configure(ops::configure)
+            .configure(probes::configure)
             .configure(conan_api::configure)
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)

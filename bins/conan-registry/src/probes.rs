@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde_json::json;
 
-use crate::observe::Metrics;
+use crate::telemetry::Metrics;
 
 /// How long the readiness probe waits for the blob store.
 const BLOB_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
