@@ -323,14 +323,13 @@ async fn commit_staged(
                 same_files_as: same_files_as.as_deref(),
             },
             &mut || {
-                runtime
-                    .block_on(async {
-                        if !blobs.contains(staged.sha256()).await? {
-                            blobs.publish(&staged).await?;
-                        }
-                        Ok(())
-                    })
-                    .map_err(blob_failure)
+                inside_transaction(&runtime, async {
+                    if !blobs.contains(staged.sha256()).await? {
+                        blobs.publish(&staged).await?;
+                    }
+                    Ok(())
+                })
+                .map_err(blob_failure)
             },
         );
         (
@@ -342,6 +341,21 @@ async fn commit_staged(
         Ok((result, staged)) => (result.map_err(TransferError::from), Some(staged)),
         Err(error) => (Err(TransferError::Task(error.to_string())), None),
     }
+}
+
+/// Runs a blob-store call from inside a metadata transaction and waits for it.
+///
+/// `record_file` and `delete_orphaned_blob` are synchronous (diesel has no async transactions)
+/// and must check, publish or delete the blob object while they hold the blob's index row: that
+/// lock is what makes uploads and the collector safe beside each other (module docs). So the
+/// blob call cannot move out of the transaction, and waiting for it here is the cost. Every
+/// caller runs on a blocking-pool thread (inside `spawn_blocking`), never on an async worker,
+/// so only that thread waits; `block_on` would panic on a worker, which the tests would show.
+fn inside_transaction<T>(
+    runtime: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    runtime.block_on(work)
 }
 
 /// Whether a publish failed because the blob object disappeared under it.
@@ -432,7 +446,7 @@ pub async fn link_by_sha1(
                 same_files_as: None,
             },
             &mut || {
-                let present = runtime.block_on(blobs.contains(&sha256));
+                let present = inside_transaction(&runtime, blobs.contains(&sha256));
                 collected = matches!(present, Ok(false));
                 match present {
                     Ok(true) => Ok(()),
@@ -513,12 +527,12 @@ pub async fn collect_garbage(
             let runtime = handle.clone();
             let deleted = blocking(move || {
                 store.delete_orphaned_blob(&sha256, before, &mut || {
-                    runtime
-                        .block_on(objects.delete(&key))
-                        .map_err(|error| StoreError::Backend {
+                    inside_transaction(&runtime, objects.delete(&key)).map_err(|error| {
+                        StoreError::Backend {
                             message: format!("cannot delete blob {key}"),
                             source: Box::new(error),
-                        })
+                        }
+                    })
                 })
             })
             .await?;
