@@ -8,45 +8,37 @@ use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime};
 use crate::StoreError;
 use crate::blob::Digests;
 
-/// A project's numeric id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct ProjectId(pub i64);
+/// Declares a numeric id newtype, shown as its number.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $type:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        pub struct $type(pub i64);
 
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
 }
 
-/// A user's numeric id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct UserId(pub i64);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A token's numeric id, unique among the tokens of its [`TokenKind`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct TokenId(pub i64);
-
-impl fmt::Display for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A JWT signing key's numeric id, which JWTs name in their header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct SigningKeyId(pub i64);
-
-impl fmt::Display for SigningKeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+id_type!(
+    /// A project's numeric id.
+    ProjectId
+);
+id_type!(
+    /// A user's numeric id.
+    UserId
+);
+id_type!(
+    /// A token's numeric id, unique among the tokens of its [`TokenKind`].
+    TokenId
+);
+id_type!(
+    /// A JWT signing key's numeric id, which JWTs name in their header.
+    SigningKeyId
+);
 
 /// Declares a string-backed enum stored as lowercase text, with `FromStr` and `Display`.
 macro_rules! text_enum {
