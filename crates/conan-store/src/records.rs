@@ -213,17 +213,6 @@ pub enum TokenHolder {
     Project(ProjectId),
 }
 
-impl TokenHolder {
-    /// The kind of the tokens this holder has.
-    #[must_use]
-    pub fn kind(self) -> TokenKind {
-        match self {
-            Self::User(_) => TokenKind::Personal,
-            Self::Project(_) => TokenKind::Deploy,
-        }
-    }
-}
-
 /// Whose a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOwner {

@@ -553,12 +553,12 @@ impl IdentityStore for DieselStore {
     }
 
     fn tokens(&self, holder: TokenHolder) -> Result<Vec<Token>, StoreError> {
-        let holder_id = match holder {
-            TokenHolder::User(user) => user.0,
-            TokenHolder::Project(project) => project.0,
+        let (kind, holder_id) = match holder {
+            TokenHolder::User(user) => (TokenKind::Personal, user.0),
+            TokenHolder::Project(project) => (TokenKind::Deploy, project.0),
         };
         self.read(|conn| {
-            per_token_kind!(holder.kind(), |table, columns, of, holder_column| {
+            per_token_kind!(kind, |table, columns, of, holder_column| {
                 table::table
                     .filter(holder_column.eq(holder_id))
                     .order(table::id.desc())
