@@ -21,7 +21,7 @@ use base64::Engine as _;
 use conan_auth::jwt::{self, Claims, ISSUER};
 use conan_model::RevisionTime;
 use conan_registry_fuzz::{URL_SAFE_NO_PAD, decode_part, fields, hmac_sha256};
-use conan_store::SigningKey;
+use conan_store::{SigningKey, SigningKeyId};
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,12 +34,12 @@ fn keys() -> Vec<SigningKey> {
     let created_at = RevisionTime::from_unix_micros(0).expect("the epoch is in range");
     vec![
         SigningKey {
-            id: 2,
+            id: SigningKeyId(2),
             secret: SECRET_TWO.to_owned(),
             created_at,
         },
         SigningKey {
-            id: 1,
+            id: SigningKeyId(1),
             secret: SECRET_ONE.to_owned(),
             created_at,
         },

@@ -15,7 +15,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use conan_auth::admin;
 use conan_auth::{AuthConfig, Authenticator, Scope};
 use conan_model::RevisionTime;
-use conan_store::{IdentityStore, Role, Token, TokenOwner, Visibility};
+use conan_store::{
+    IdentityStore, Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner,
+    Visibility,
+};
 
 /// How a command receives a password (never as an argument, which other users could see).
 #[derive(Debug, Args)]
@@ -319,6 +322,27 @@ fn print_tokens(tokens: &[Token]) {
     }
 }
 
+/// Lists the tokens of `holder`, never their secrets.
+fn list_tokens(store: &dyn IdentityStore, holder: TokenHolder) -> anyhow::Result<()> {
+    print_tokens(&store.tokens(holder)?);
+    Ok(())
+}
+
+/// Revokes the token of `kind` with `id`.
+fn revoke_token(store: &dyn IdentityStore, kind: TokenKind, id: i64) -> anyhow::Result<()> {
+    // The messages each command has always printed.
+    let (missing, revoked) = match kind {
+        TokenKind::Personal => ("personal access token", "token"),
+        TokenKind::Deploy => ("deploy token", "deploy token"),
+    };
+    let now = RevisionTime::from_system_time(SystemTime::now())?;
+    if !store.revoke_token(kind, TokenId(id), now)? {
+        bail!("no active {missing} with id {id}");
+    }
+    println!("revoked {revoked} {id}");
+    Ok(())
+}
+
 /// Runs a `user` command.
 pub(crate) fn user(store: &dyn IdentityStore, command: UserCommand) -> anyhow::Result<()> {
     match command {
@@ -466,16 +490,9 @@ pub(crate) fn token(store: &dyn IdentityStore, command: TokenCommand) -> anyhow:
         }
         TokenCommand::List { username } => {
             let user = admin::find_user(store, &username)?;
-            print_tokens(&store.personal_tokens(user.id)?);
+            list_tokens(store, TokenHolder::User(user.id))?;
         }
-        TokenCommand::Revoke { id } => {
-            let revoked = store
-                .revoke_personal_token(id, RevisionTime::from_system_time(SystemTime::now())?)?;
-            if !revoked {
-                bail!("no active personal access token with id {id}");
-            }
-            println!("revoked token {id}");
-        }
+        TokenCommand::Revoke { id } => revoke_token(store, TokenKind::Personal, id)?,
     }
     Ok(())
 }
@@ -514,16 +531,9 @@ pub(crate) fn deploy_token(
         }
         DeployTokenCommand::List { project } => {
             let project = admin::find_project(store, &project)?;
-            print_tokens(&store.deploy_tokens(project.id)?);
+            list_tokens(store, TokenHolder::Project(project.id))?;
         }
-        DeployTokenCommand::Revoke { id } => {
-            let revoked = store
-                .revoke_deploy_token(id, RevisionTime::from_system_time(SystemTime::now())?)?;
-            if !revoked {
-                bail!("no active deploy token with id {id}");
-            }
-            println!("revoked deploy token {id}");
-        }
+        DeployTokenCommand::Revoke { id } => revoke_token(store, TokenKind::Deploy, id)?,
     }
     Ok(())
 }
@@ -546,7 +556,7 @@ pub(crate) fn signing_key(
             }
         }
         SigningKeyCommand::Remove { id } => {
-            if !store.remove_signing_key(id)? {
+            if !store.remove_signing_key(SigningKeyId(id))? {
                 bail!("no signing key with id {id}");
             }
             println!("removed signing key {id}; tokens signed with it no longer work");

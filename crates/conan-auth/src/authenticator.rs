@@ -1,140 +1,31 @@
 //! Authentication (credentials to a [`Principal`]), Conan token issuing, and the questions the
 //! HTTP layer asks: may this caller do that, and which projects may it read.
+//!
+//! The settings are in [`crate::config`], header parsing in [`crate::credentials`], and the
+//! cached identity lookups with what a stored token stands for in [`crate::lookup`].
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Project, ProjectId, ProjectKey, Role, SearchScope, SigningKey, Token,
-    TokenOwner, User, UserId, Visibility,
+    IdentityStore, Project, ProjectId, ProjectKey, SearchScope, SigningKeyId, Token, TokenId,
+    TokenKind, TokenOwner, UserId, Visibility,
 };
 
 use crate::AuthError;
-use crate::cache::{IdentityCache, Maps, ProjectName};
+use crate::cache::IdentityCache;
+use crate::config::AuthConfig;
+use crate::credentials::Credentials;
 use crate::jwt::{self, Claims, ISSUER};
-use crate::limiter::{LimiterSettings, LoginLimiter};
+use crate::limiter::LoginLimiter;
+use crate::lookup::{Lookup, now_seconds};
 use crate::password::{verify_password, waste_verification};
 use crate::policy::{Action, Decision, decide};
 use crate::principal::{Principal, Source};
 use crate::token::{self, Access, DEPLOY_TOKEN_PREFIX, PERSONAL_TOKEN_PREFIX};
-
-/// Authentication settings.
-///
-/// ```toml
-/// [auth]
-/// jwt_max_ttl_secs = 7776000
-/// password_login = true
-/// login_max_failures_per_user = 10
-/// login_max_failures_per_address = 50
-/// login_failure_window_secs = 300
-/// identity_cache_entries = 10000
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    /// The longest a Conan token (JWT) lives, in seconds (default 90 days). A token derived from
-    /// a personal access token or deploy token never outlives it.
-    pub jwt_max_ttl_secs: u64,
-    /// Whether users may log in with their password (tokens always work).
-    pub password_login: bool,
-    /// How many failed HTTP Basic logins one user name may have per window before further
-    /// attempts with it get 429 until the window ends (default 10; 0: no per-user limit).
-    pub login_max_failures_per_user: u32,
-    /// How many failed HTTP Basic logins one client address (an IPv6 /64) may have per window
-    /// (default 50; 0: no per-address limit). The address is the TCP peer's: behind a reverse
-    /// proxy every client shares the proxy's, so raise or disable this there.
-    pub login_max_failures_per_address: u32,
-    /// The window, in seconds, opened by a key's first failure (default 300; 0 turns login rate
-    /// limiting off). Counts are kept in memory per process: see `docs/SECURITY.md`.
-    pub login_failure_window_secs: u64,
-    /// How many lookups of each kind (users, tokens, projects, memberships, verified Conan
-    /// tokens) each process keeps between identity changes (default 10000; 0 turns the cache
-    /// off). Any change to users, projects, memberships, tokens or signing keys, on any node,
-    /// invalidates every node's cache before its next request: see `crate::cache`.
-    pub identity_cache_entries: usize,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            jwt_max_ttl_secs: 90 * 24 * 3600,
-            password_login: true,
-            login_max_failures_per_user: 10,
-            login_max_failures_per_address: 50,
-            login_failure_window_secs: 300,
-            identity_cache_entries: 10_000,
-        }
-    }
-}
-
-impl AuthConfig {
-    /// The login rate limits these settings describe.
-    #[must_use]
-    pub fn limiter_settings(&self) -> LimiterSettings {
-        LimiterSettings {
-            max_failures_per_user: self.login_max_failures_per_user,
-            max_failures_per_address: self.login_max_failures_per_address,
-            window: Duration::from_secs(self.login_failure_window_secs),
-        }
-    }
-}
-
-/// Credentials from an `Authorization` header.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// HTTP Basic: a user name with a password, a personal access token or a deploy token.
-    Basic {
-        /// The user name.
-        username: String,
-        /// The password or token.
-        password: String,
-    },
-    /// A bearer token: a Conan token (JWT), or a raw personal access or deploy token.
-    Bearer(String),
-}
-
-impl std::fmt::Debug for Credentials {
-    /// Never prints a secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Basic { username, .. } => write!(f, "Basic({username:?}, <redacted>)"),
-            Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-        }
-    }
-}
-
-impl Credentials {
-    /// Parses an `Authorization` header value; anything that is not well-formed Basic or Bearer
-    /// is [`AuthError::InvalidCredentials`].
-    pub fn from_header(value: &str) -> Result<Self, AuthError> {
-        let (scheme, rest) = value
-            .trim()
-            .split_once(' ')
-            .ok_or(AuthError::InvalidCredentials)?;
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-            return Ok(Self::Bearer(rest.to_owned()));
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = STANDARD
-                .decode(rest)
-                .map_err(|_| AuthError::InvalidCredentials)?;
-            let text = String::from_utf8(decoded).map_err(|_| AuthError::InvalidCredentials)?;
-            let (username, password) = text.split_once(':').ok_or(AuthError::InvalidCredentials)?;
-            return Ok(Self::Basic {
-                username: username.to_owned(),
-                password: password.to_owned(),
-            });
-        }
-        Err(AuthError::InvalidCredentials)
-    }
-}
 
 /// A freshly issued Conan token.
 #[derive(Clone, PartialEq, Eq)]
@@ -172,208 +63,21 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-fn now_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
-}
-
 fn now_time() -> Result<RevisionTime, AuthError> {
     RevisionTime::from_system_time(SystemTime::now())
         .map_err(|error| AuthError::Internal(error.to_string()))
 }
 
-/// Whether a stored token may be used now.
-fn usable(token: &Token) -> bool {
-    token.revoked_at.is_none()
-        && token
-            .expires_at
-            .is_none_or(|expires| expires.unix_micros() / 1_000_000 > now_seconds())
-}
-
-/// The identity lookups of one request: through the cache, under the identity epoch read before
-/// any of them, or straight from the store when the cache is off.
-struct Lookup<'a> {
-    store: &'a dyn IdentityStore,
-    cache: Option<(&'a IdentityCache, i64)>,
-}
-
-impl Lookup<'_> {
-    fn get<K, V>(
-        &self,
-        map: fn(&mut Maps) -> &mut HashMap<K, V>,
-        key: K,
-        load: impl FnOnce(&dyn IdentityStore) -> Result<V, AuthError>,
-    ) -> Result<V, AuthError>
-    where
-        K: Eq + Hash,
-        V: Clone,
-    {
-        match self.cache {
-            Some((cache, epoch)) => cache.get_or_load(epoch, map, key, || load(self.store)),
-            None => load(self.store),
-        }
+/// The kind of token a raw secret claims to be, by its prefix; `None` for anything else (a
+/// password, or a Conan token).
+fn secret_kind(secret: &str) -> Option<TokenKind> {
+    if secret.starts_with(PERSONAL_TOKEN_PREFIX) {
+        Some(TokenKind::Personal)
+    } else if secret.starts_with(DEPLOY_TOKEN_PREFIX) {
+        Some(TokenKind::Deploy)
+    } else {
+        None
     }
-
-    fn signing_keys(&self) -> Result<Vec<SigningKey>, AuthError> {
-        self.get(
-            |maps| &mut maps.signing_keys,
-            (),
-            |store| Ok(store.signing_keys()?),
-        )
-    }
-
-    /// The claims of a Conan token whose signature checks out. Its expiry is checked on every
-    /// use, cached or not.
-    fn verified_claims(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = self.get(
-            |maps| &mut maps.claims,
-            token.to_owned(),
-            |_| jwt::verify(token, &self.signing_keys()?),
-        )?;
-        if claims.exp < now_seconds() {
-            return Err(AuthError::InvalidToken);
-        }
-        Ok(claims)
-    }
-
-    fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
-        self.get(|maps| &mut maps.users, id, |store| Ok(store.user(id)?))
-    }
-
-    fn personal_token(&self, id: i64) -> Result<Option<Token>, AuthError> {
-        self.get(
-            |maps| &mut maps.personal_tokens,
-            id,
-            |store| Ok(store.personal_token(id)?),
-        )
-    }
-
-    fn deploy_token(&self, id: i64) -> Result<Option<Token>, AuthError> {
-        self.get(
-            |maps| &mut maps.deploy_tokens,
-            id,
-            |store| Ok(store.deploy_token(id)?),
-        )
-    }
-
-    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, AuthError> {
-        self.get(
-            |maps| &mut maps.personal_tokens_by_hash,
-            hash.to_owned(),
-            |store| Ok(store.personal_token_by_hash(hash)?),
-        )
-    }
-
-    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, AuthError> {
-        self.get(
-            |maps| &mut maps.deploy_tokens_by_hash,
-            hash.to_owned(),
-            |store| Ok(store.deploy_token_by_hash(hash)?),
-        )
-    }
-
-    fn project(&self, id: ProjectId) -> Result<Option<Project>, AuthError> {
-        self.get(
-            |maps| &mut maps.projects,
-            id,
-            |store| Ok(store.project(id)?),
-        )
-    }
-
-    fn project_and_role(
-        &self,
-        key: ProjectKey<'_>,
-        user: Option<UserId>,
-    ) -> Result<Option<(Project, Option<Role>)>, AuthError> {
-        self.get(
-            |maps| &mut maps.project_roles,
-            (ProjectName::from(key), user),
-            |store| Ok(store.project_and_role(key, user)?),
-        )
-    }
-
-    fn membership(&self, project: ProjectId, user: UserId) -> Result<Option<Role>, AuthError> {
-        self.get(
-            |maps| &mut maps.memberships,
-            (project, user),
-            |store| Ok(store.membership(project, user)?),
-        )
-    }
-
-    fn user_memberships(&self, user: UserId) -> Result<Vec<(ProjectId, Role)>, AuthError> {
-        self.get(
-            |maps| &mut maps.user_memberships,
-            user,
-            |store| Ok(store.user_memberships(user)?),
-        )
-    }
-
-    fn projects_with_visibility(&self, open: &[Visibility]) -> Result<Vec<Project>, AuthError> {
-        self.get(
-            |maps| &mut maps.open_projects,
-            open.to_vec(),
-            |store| Ok(store.projects_with_visibility(open)?),
-        )
-    }
-
-    /// Notes in the cache that a personal access token's use was recorded `at` (not an identity
-    /// change, so it does not move the epoch).
-    fn touched(&self, token: &Token, at: RevisionTime) {
-        let Some((cache, epoch)) = self.cache else {
-            return;
-        };
-        let note = |entry: &mut Option<Token>| {
-            if let Some(token) = entry {
-                token.last_used_at = Some(at);
-            }
-        };
-        cache.update(epoch, |maps| &mut maps.personal_tokens, &token.id, note);
-        cache.update(
-            epoch,
-            |maps| &mut maps.personal_tokens_by_hash,
-            &token.token_hash,
-            note,
-        );
-    }
-}
-
-/// The principal of a deploy token, `None` when it may not be used (with a user name, that
-/// must be the token's own). A store failure is an error, never a refusal: an unreachable
-/// database must give 503, not a 401 that sends the client to log in again.
-fn deploy_principal(
-    lookup: &Lookup<'_>,
-    token: &Token,
-    username: Option<&str>,
-) -> Result<Option<Principal>, AuthError> {
-    let TokenOwner::Project {
-        project,
-        username: own,
-    } = &token.owner
-    else {
-        return Ok(None);
-    };
-    if !usable(token) || username.is_some_and(|name| name != own) {
-        return Ok(None);
-    }
-    // A deleted project takes its tokens with it (cascade), so this is only a consistency check.
-    if lookup.project(*project)?.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Principal::DeployToken {
-        token_id: token.id,
-        project: *project,
-        username: own.clone(),
-        access: Access::of_scopes(&token.scopes),
-    }))
-}
-
-/// The user `id` if it exists and is active; a store failure is an error (see
-/// [`deploy_principal`]).
-fn active_user(lookup: &Lookup<'_>, id: UserId) -> Result<Option<User>, AuthError> {
-    Ok(lookup.user(id)?.filter(|user| user.is_active))
 }
 
 impl Authenticator {
@@ -426,7 +130,7 @@ impl Authenticator {
 
     /// Adds a new signing key, which signs every token from now on; older keys still verify
     /// until removed. Returns the new key's id.
-    pub fn rotate_signing_key(&self) -> Result<i64, AuthError> {
+    pub fn rotate_signing_key(&self) -> Result<SigningKeyId, AuthError> {
         let secret = token::generate_secret("")?;
         let second = token::generate_secret("")?;
         // 320 random bits, well above HS256's 256-bit key size.
@@ -459,10 +163,8 @@ impl Authenticator {
             }
             Some(Credentials::Bearer(token)) => {
                 let lookup = self.lookup()?;
-                if token.starts_with(PERSONAL_TOKEN_PREFIX)
-                    || token.starts_with(DEPLOY_TOKEN_PREFIX)
-                {
-                    self.check_secret(&lookup, None, token)
+                if let Some(kind) = secret_kind(token) {
+                    self.check_secret(&lookup, kind, None, token)
                         .map_err(|error| match error {
                             AuthError::InvalidCredentials => AuthError::InvalidToken,
                             error => error,
@@ -502,34 +204,35 @@ impl Authenticator {
         let now = now_seconds();
         let mut expires =
             now.saturating_add(i64::try_from(self.config.jwt_max_ttl_secs).unwrap_or(i64::MAX));
-        let (sub, src) = match principal {
+        // A Conan token derived from a token never outlives it.
+        let (sub, src, credential) = match principal {
             Principal::Anonymous => return Err(AuthError::InvalidCredentials),
             Principal::User {
                 user,
                 source: Source::Password,
                 ..
-            } => (format!("user:{}", user.id), "password".to_owned()),
+            } => (format!("user:{}", user.id), "password".to_owned(), None),
             Principal::User {
                 user,
                 source: Source::PersonalToken(id),
                 ..
-            } => {
-                if let Some(token) = self.store.personal_token(*id)?
-                    && let Some(token_expiry) = token.expires_at
-                {
-                    expires = expires.min(token_expiry.unix_micros() / 1_000_000);
-                }
-                (format!("user:{}", user.id), format!("pat:{id}"))
-            }
-            Principal::DeployToken { token_id, .. } => {
-                if let Some(token) = self.store.deploy_token(*token_id)?
-                    && let Some(token_expiry) = token.expires_at
-                {
-                    expires = expires.min(token_expiry.unix_micros() / 1_000_000);
-                }
-                (format!("deploy:{token_id}"), format!("deploy:{token_id}"))
-            }
+            } => (
+                format!("user:{}", user.id),
+                format!("pat:{id}"),
+                Some((TokenKind::Personal, *id)),
+            ),
+            Principal::DeployToken { token_id, .. } => (
+                format!("deploy:{token_id}"),
+                format!("deploy:{token_id}"),
+                Some((TokenKind::Deploy, *token_id)),
+            ),
         };
+        if let Some((kind, id)) = credential
+            && let Some(token) = self.store.token(kind, id)?
+            && let Some(token_expiry) = token.expires_at
+        {
+            expires = expires.min(token_expiry.unix_micros() / 1_000_000);
+        }
         let claims = Claims {
             sub,
             src,
@@ -567,9 +270,8 @@ impl Authenticator {
     }
 
     fn check_basic(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
-        if password.starts_with(PERSONAL_TOKEN_PREFIX) || password.starts_with(DEPLOY_TOKEN_PREFIX)
-        {
-            return self.check_secret(&self.lookup()?, Some(username), password);
+        if let Some(kind) = secret_kind(password) {
+            return self.check_secret(&self.lookup()?, kind, Some(username), password);
         }
         let Some(user) = self.store.user_by_name(username)? else {
             waste_verification(password);
@@ -589,37 +291,35 @@ impl Authenticator {
         })
     }
 
-    /// Checks a raw personal access or deploy token; with a user name (HTTP Basic) it must be
-    /// the token's owner's or the deploy token's own.
+    /// Checks a raw token of `kind`; with a user name (HTTP Basic) it must be the token's
+    /// owner's or the deploy token's own.
     fn check_secret(
         &self,
         lookup: &Lookup<'_>,
+        kind: TokenKind,
         username: Option<&str>,
         secret: &str,
     ) -> Result<Principal, AuthError> {
-        let hash = token::hash_secret(secret);
-        if secret.starts_with(PERSONAL_TOKEN_PREFIX) {
-            let token = lookup
-                .personal_token_by_hash(&hash)?
-                .ok_or(AuthError::InvalidCredentials)?;
-            let TokenOwner::User(owner) = token.owner else {
-                return Err(AuthError::InvalidCredentials);
-            };
-            let user = active_user(lookup, owner)?.ok_or(AuthError::InvalidCredentials)?;
-            if !usable(&token) || username.is_some_and(|name| name != user.username) {
-                return Err(AuthError::InvalidCredentials);
-            }
-            self.note_use(lookup, &token);
-            return Ok(Principal::User {
-                user,
-                access: Access::of_scopes(&token.scopes),
-                source: Source::PersonalToken(token.id),
-            });
-        }
         let token = lookup
-            .deploy_token_by_hash(&hash)?
+            .token_by_hash(kind, &token::hash_secret(secret))?
             .ok_or(AuthError::InvalidCredentials)?;
-        deploy_principal(lookup, &token, username)?.ok_or(AuthError::InvalidCredentials)
+        self.token_principal(lookup, &token, username)?
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// The principal a stored token stands for (see [`Lookup::principal_of`]), recording a
+    /// personal access token's use when it is accepted.
+    fn token_principal(
+        &self,
+        lookup: &Lookup<'_>,
+        token: &Token,
+        username: Option<&str>,
+    ) -> Result<Option<Principal>, AuthError> {
+        let principal = lookup.principal_of(token, username)?;
+        if principal.is_some() && token.kind() == TokenKind::Personal {
+            self.note_use(lookup, token);
+        }
+        Ok(principal)
     }
 
     /// Records a personal access token's use, at most once a minute so reads do not become writes.
@@ -640,15 +340,18 @@ impl Authenticator {
     /// the token neither revoked nor expired. Every failure is [`AuthError::InvalidToken`].
     fn check_jwt(&self, lookup: &Lookup<'_>, token: &str) -> Result<Principal, AuthError> {
         let claims = lookup.verified_claims(token)?;
-        let parse_id = |text: &str, prefix: &str| -> Result<i64, AuthError> {
+        let parse_id = |text: &str, prefix: &str| -> Result<TokenId, AuthError> {
             text.strip_prefix(prefix)
                 .and_then(|id| id.parse().ok())
+                .map(TokenId)
                 .ok_or(AuthError::InvalidToken)
         };
-        if let Some(user_id) = claims.sub.strip_prefix("user:") {
-            let user_id: i64 = user_id.parse().map_err(|_| AuthError::InvalidToken)?;
-            let user = active_user(lookup, UserId(user_id))?.ok_or(AuthError::InvalidToken)?;
+        let token = if let Some(user_id) = claims.sub.strip_prefix("user:") {
+            let user_id = UserId(user_id.parse().map_err(|_| AuthError::InvalidToken)?);
             if claims.src == "password" {
+                let user = lookup
+                    .active_user(user_id)?
+                    .ok_or(AuthError::InvalidToken)?;
                 if !self.config.password_login {
                     return Err(AuthError::InvalidToken);
                 }
@@ -658,28 +361,24 @@ impl Authenticator {
                     source: Source::Password,
                 });
             }
-            let token_id = parse_id(&claims.src, "pat:")?;
             let token = lookup
-                .personal_token(token_id)?
+                .token(TokenKind::Personal, parse_id(&claims.src, "pat:")?)?
                 .ok_or(AuthError::InvalidToken)?;
-            if token.owner != TokenOwner::User(user.id) || !usable(&token) {
+            if token.owner != TokenOwner::User(user_id) {
                 return Err(AuthError::InvalidToken);
             }
-            self.note_use(lookup, &token);
-            return Ok(Principal::User {
-                user,
-                access: Access::of_scopes(&token.scopes),
-                source: Source::PersonalToken(token_id),
-            });
-        }
-        let token_id = parse_id(&claims.sub, "deploy:")?;
-        if claims.src != claims.sub {
-            return Err(AuthError::InvalidToken);
-        }
-        let token = lookup
-            .deploy_token(token_id)?
-            .ok_or(AuthError::InvalidToken)?;
-        deploy_principal(lookup, &token, None)?.ok_or(AuthError::InvalidToken)
+            token
+        } else {
+            let token_id = parse_id(&claims.sub, "deploy:")?;
+            if claims.src != claims.sub {
+                return Err(AuthError::InvalidToken);
+            }
+            lookup
+                .token(TokenKind::Deploy, token_id)?
+                .ok_or(AuthError::InvalidToken)?
+        };
+        self.token_principal(lookup, &token, None)?
+            .ok_or(AuthError::InvalidToken)
     }
 
     /// Decides whether `principal` may perform `action` on `project` (see [`crate::policy`]).
@@ -751,47 +450,5 @@ impl Authenticator {
                 .map(|project| project.id),
         );
         Ok(SearchScope::Projects(visible.into_iter().collect()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authorization_headers() {
-        let basic = format!("Basic {}", STANDARD.encode("alice:pa:ss word"));
-        assert_eq!(
-            Credentials::from_header(&basic).unwrap(),
-            Credentials::Basic {
-                username: "alice".into(),
-                password: "pa:ss word".into()
-            }
-        );
-        assert_eq!(
-            Credentials::from_header("bearer abc.def").unwrap(),
-            Credentials::Bearer("abc.def".into())
-        );
-        let odd = format!("Basic {}", STANDARD.encode("super admin@x.org!:p"));
-        assert!(
-            matches!(Credentials::from_header(&odd).unwrap(), Credentials::Basic { username, .. } if username == "super admin@x.org!")
-        );
-        for bad in [
-            "",
-            "Basic",
-            "Basic !!!",
-            "Bearer ",
-            "Digest abc",
-            &format!("Basic {}", STANDARD.encode("nocolon")),
-        ] {
-            assert!(
-                matches!(
-                    Credentials::from_header(bad),
-                    Err(AuthError::InvalidCredentials)
-                ),
-                "{bad:?}"
-            );
-        }
-        assert!(!format!("{:?}", Credentials::from_header(&basic).unwrap()).contains("pa:ss"));
     }
 }

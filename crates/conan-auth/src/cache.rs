@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 
-use conan_store::{Project, ProjectId, ProjectKey, Role, SigningKey, Token, User, UserId};
+use conan_store::{
+    Project, ProjectId, ProjectKey, Role, SigningKey, Token, TokenId, TokenKind, User, UserId,
+};
 
 use crate::jwt::Claims;
 
@@ -49,8 +51,8 @@ pub(crate) struct Maps {
     /// Verified Conan tokens by their text: verification depends on the signing keys only.
     pub(crate) claims: HashMap<String, Claims>,
     pub(crate) users: HashMap<UserId, Option<User>>,
-    pub(crate) personal_tokens: HashMap<i64, Option<Token>>,
-    pub(crate) deploy_tokens: HashMap<i64, Option<Token>>,
+    pub(crate) personal_tokens: HashMap<TokenId, Option<Token>>,
+    pub(crate) deploy_tokens: HashMap<TokenId, Option<Token>>,
     pub(crate) personal_tokens_by_hash: HashMap<String, Option<Token>>,
     pub(crate) deploy_tokens_by_hash: HashMap<String, Option<Token>>,
     pub(crate) projects: HashMap<ProjectId, Option<Project>>,
@@ -58,6 +60,28 @@ pub(crate) struct Maps {
     pub(crate) memberships: HashMap<(ProjectId, UserId), Option<Role>>,
     pub(crate) user_memberships: HashMap<UserId, Vec<(ProjectId, Role)>>,
     pub(crate) open_projects: HashMap<Vec<conan_store::Visibility>, Vec<Project>>,
+}
+
+/// A map of [`Maps`], chosen by a function so that the cache can reach it under its lock.
+type MapOf<K, V> = fn(&mut Maps) -> &mut HashMap<K, V>;
+
+impl Maps {
+    /// The tokens of `kind` by id. Each kind keeps its own map (and its own bound), since ids
+    /// are per kind.
+    pub(crate) fn tokens(kind: TokenKind) -> MapOf<TokenId, Option<Token>> {
+        match kind {
+            TokenKind::Personal => |maps| &mut maps.personal_tokens,
+            TokenKind::Deploy => |maps| &mut maps.deploy_tokens,
+        }
+    }
+
+    /// The tokens of `kind` by the hash of their secret.
+    pub(crate) fn tokens_by_hash(kind: TokenKind) -> MapOf<String, Option<Token>> {
+        match kind {
+            TokenKind::Personal => |maps| &mut maps.personal_tokens_by_hash,
+            TokenKind::Deploy => |maps| &mut maps.deploy_tokens_by_hash,
+        }
+    }
 }
 
 struct State {

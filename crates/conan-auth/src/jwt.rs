@@ -60,7 +60,7 @@ pub fn verify(token: &str, keys: &[SigningKey]) -> Result<Claims, AuthError> {
         .ok_or(AuthError::InvalidToken)?;
     let key = keys
         .iter()
-        .find(|key| key.id == kid)
+        .find(|key| key.id.0 == kid)
         .ok_or(AuthError::InvalidToken)?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
@@ -86,7 +86,7 @@ mod tests {
 
     fn key(id: i64, secret: &str) -> SigningKey {
         SigningKey {
-            id,
+            id: conan_store::SigningKeyId(id),
             secret: secret.to_owned(),
             created_at: RevisionTime::from_unix_micros(0).unwrap(),
         }

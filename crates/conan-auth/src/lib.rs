@@ -3,14 +3,19 @@
 pub mod admin;
 mod authenticator;
 mod cache;
+mod config;
+mod credentials;
 pub mod jwt;
 pub mod limiter;
+mod lookup;
 pub mod password;
 pub mod policy;
 mod principal;
 pub mod token;
 
-pub use authenticator::{AuthConfig, Authenticator, Credentials, IssuedToken};
+pub use authenticator::{Authenticator, IssuedToken};
+pub use config::AuthConfig;
+pub use credentials::Credentials;
 pub use policy::{Action, Decision, decide};
 pub use principal::{Principal, Source};
 pub use token::{Access, Scope};

@@ -156,7 +156,7 @@ mod tests {
 
     fn deploy(project: i64, access: Access) -> Principal {
         Principal::DeployToken {
-            token_id: 1,
+            token_id: conan_store::TokenId(1),
             project: ProjectId(project),
             username: "deploy".to_owned(),
             access,

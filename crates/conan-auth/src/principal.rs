@@ -1,6 +1,6 @@
 //! Who is calling.
 
-use conan_store::{ProjectId, User, UserId};
+use conan_store::{ProjectId, TokenId, User, UserId};
 
 use crate::token::Access;
 
@@ -10,7 +10,7 @@ pub enum Source {
     /// The user's password.
     Password,
     /// A personal access token, by id.
-    PersonalToken(i64),
+    PersonalToken(TokenId),
 }
 
 /// The caller of a request, after authentication.
@@ -30,7 +30,7 @@ pub enum Principal {
     /// A project's deploy token.
     DeployToken {
         /// The token's id.
-        token_id: i64,
+        token_id: TokenId,
         /// The project it belongs to.
         project: ProjectId,
         /// Its user name.

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use conan_auth::jwt::{self, Claims, ISSUER};
 use conan_auth::{AuthError, Credentials};
 use conan_model::RevisionTime;
-use conan_store::SigningKey;
+use conan_store::{SigningKey, SigningKeyId};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 const FUTURE: i64 = 4_000_000_000;
@@ -27,12 +27,12 @@ fn keys() -> Vec<SigningKey> {
     let created_at = RevisionTime::from_unix_micros(0).unwrap();
     vec![
         SigningKey {
-            id: 2,
+            id: SigningKeyId(2),
             secret: "fuzz-key-two".to_owned(),
             created_at,
         },
         SigningKey {
-            id: 1,
+            id: SigningKeyId(1),
             secret: "fuzz-key-one".to_owned(),
             created_at,
         },
@@ -77,7 +77,7 @@ fn refused(token: &str) -> bool {
 #[test]
 fn signed_tokens_with_unreadable_unread_claims() {
     let key = SigningKey {
-        id: 1,
+        id: SigningKeyId(1),
         secret: "fuzz-key-one-0123456789abcdef0123456789abcdef0123456789abcdef0123".to_owned(),
         created_at: RevisionTime::from_unix_micros(0).unwrap(),
     };

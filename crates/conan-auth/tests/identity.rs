@@ -21,7 +21,7 @@ use conan_auth::{
     Access, Action, AuthConfig, AuthError, Authenticator, Credentials, Decision, Principal, Scope,
 };
 use conan_model::RevisionTime;
-use conan_store::{IdentityStore, ProjectKey, Role, SearchScope, Visibility};
+use conan_store::{IdentityStore, ProjectKey, Role, SearchScope, TokenKind, Visibility};
 use support::TestDb;
 
 fn databases() -> Vec<TestDb> {
@@ -214,7 +214,7 @@ fn personal_tokens_revocation_expiry_and_disabled_users() {
         );
         assert!(
             store
-                .personal_token(token.token.id)
+                .token(TokenKind::Personal, token.token.id)
                 .unwrap()
                 .unwrap()
                 .last_used_at
@@ -235,7 +235,11 @@ fn personal_tokens_revocation_expiry_and_disabled_users() {
         );
 
         store
-            .revoke_personal_token(token.token.id, at(Duration::ZERO, false))
+            .revoke_token(
+                TokenKind::Personal,
+                token.token.id,
+                at(Duration::ZERO, false),
+            )
             .unwrap();
         assert!(matches!(
             auth.authenticate(Some(&bearer(&issued.token))),
@@ -322,7 +326,7 @@ fn deploy_tokens() {
         );
 
         store
-            .revoke_deploy_token(token.token.id, at(Duration::ZERO, false))
+            .revoke_token(TokenKind::Deploy, token.token.id, at(Duration::ZERO, false))
             .unwrap();
         assert!(matches!(
             auth.authenticate(Some(&bearer(&issued.token))),
@@ -707,11 +711,15 @@ fn a_warm_node_sees_every_identity_change_at_its_next_request() {
             .set_membership(project.id, alice.id, Role::Developer)
             .unwrap();
         assert_eq!(decide(node, &jwt).unwrap(), Some(Decision::Allow));
-        store.revoke_personal_token(pat.token.id, at_once).unwrap();
+        store
+            .revoke_token(TokenKind::Personal, pat.token.id, at_once)
+            .unwrap();
         for credentials in [&pat_secret, &pat_jwt] {
             assert!(decide(node, credentials).is_err());
         }
-        store.revoke_deploy_token(deploy.token.id, at_once).unwrap();
+        store
+            .revoke_token(TokenKind::Deploy, deploy.token.id, at_once)
+            .unwrap();
         for credentials in [&deploy_secret, &deploy_jwt] {
             assert!(decide(node, credentials).is_err());
         }
@@ -784,7 +792,7 @@ fn no_request_that_starts_after_a_revocation_gets_through() {
             }
             std::thread::sleep(Duration::from_millis(500));
             store
-                .revoke_personal_token(pat.token.id, at(Duration::ZERO, false))
+                .revoke_token(TokenKind::Personal, pat.token.id, at(Duration::ZERO, false))
                 .unwrap();
             revoked.store(true, Ordering::SeqCst);
         });

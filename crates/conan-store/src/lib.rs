@@ -13,8 +13,8 @@ pub use error::{BackendError, StoreError};
 pub use records::{
     FileOutcome, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry,
     PackageRevisionKey, Project, ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey,
-    RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, Token, TokenOwner, UploadId, User,
-    UserId, Visibility,
+    RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder,
+    TokenId, TokenKind, TokenOwner, UploadId, User, UserId, Visibility,
 };
 pub use traits::{
     FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, ReadScope,

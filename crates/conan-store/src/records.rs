@@ -8,25 +8,37 @@ use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime};
 use crate::StoreError;
 use crate::blob::Digests;
 
-/// A project's numeric id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct ProjectId(pub i64);
+/// Declares a numeric id newtype, shown as its number.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $type:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        pub struct $type(pub i64);
 
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
 }
 
-/// A user's numeric id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct UserId(pub i64);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+id_type!(
+    /// A project's numeric id.
+    ProjectId
+);
+id_type!(
+    /// A user's numeric id.
+    UserId
+);
+id_type!(
+    /// A token's numeric id, unique among the tokens of its [`TokenKind`].
+    TokenId
+);
+id_type!(
+    /// A JWT signing key's numeric id, which JWTs name in their header.
+    SigningKeyId
+);
 
 /// Declares a string-backed enum stored as lowercase text, with `FromStr` and `Display`.
 macro_rules! text_enum {
@@ -155,7 +167,7 @@ pub struct NewUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// The token's id (per kind).
-    pub id: i64,
+    pub id: TokenId,
     /// What the token belongs to.
     pub owner: TokenOwner,
     /// A label chosen at creation.
@@ -174,6 +186,33 @@ pub struct Token {
     pub created_at: RevisionTime,
 }
 
+impl Token {
+    /// Which kind of token this is.
+    #[must_use]
+    pub fn kind(&self) -> TokenKind {
+        self.owner.kind()
+    }
+}
+
+/// The two kinds of token credential. Each kind numbers its tokens on its own, so a
+/// [`TokenId`] names a token only together with its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A personal access token: it acts as its user.
+    Personal,
+    /// A deploy token: it acts for one project under a user name of its own.
+    Deploy,
+}
+
+/// Whose tokens to list: a user's personal access tokens or a project's deploy tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenHolder {
+    /// A user's personal access tokens.
+    User(UserId),
+    /// A project's deploy tokens.
+    Project(ProjectId),
+}
+
 /// Whose a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOwner {
@@ -186,6 +225,17 @@ pub enum TokenOwner {
         /// The deploy token's user name.
         username: String,
     },
+}
+
+impl TokenOwner {
+    /// The kind of token this owner has.
+    #[must_use]
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            Self::User(_) => TokenKind::Personal,
+            Self::Project { .. } => TokenKind::Deploy,
+        }
+    }
 }
 
 /// A token to create.
@@ -207,7 +257,7 @@ pub struct NewToken {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey {
     /// The key's id, which JWTs name in their header.
-    pub id: i64,
+    pub id: SigningKeyId,
     /// The secret, hex or base64 as the identity layer chose.
     pub secret: String,
     /// When it was created.

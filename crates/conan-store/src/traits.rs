@@ -1,5 +1,7 @@
 //! The storage traits, grouped by aggregate. Synchronous: async callers run them on a blocking
-//! thread (`web::block`, `spawn_blocking`); each call is one transaction.
+//! thread (`web::block`, `spawn_blocking`). Each write is one transaction of its own; each read
+//! is one too, unless it runs inside a [`ReadScope`], where every read of the scope shares one
+//! transaction (one snapshot) and a write still commits on its own.
 
 use conan_model::{FilePath, PackageId, RecipeReference, RevisionTime, SearchPattern};
 
@@ -8,7 +10,8 @@ use crate::blob::Digests;
 use crate::records::{
     FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey, Project,
     ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role,
-    SearchScope, SigningKey, Token, User, UserId, Visibility,
+    SearchScope, SigningKey, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, User, UserId,
+    Visibility,
 };
 
 /// Recipes and their revisions.
@@ -211,24 +214,21 @@ pub trait IdentityStore: Send + Sync {
 
     /// Stores a new token (personal or deploy); a taken deploy-token user name is a conflict.
     fn create_token(&self, token: &NewToken) -> Result<Token, StoreError>;
-    /// A personal access token by the hash of its secret.
-    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
-    /// A deploy token by the hash of its secret.
-    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
-    /// A personal access token by id.
-    fn personal_token(&self, id: i64) -> Result<Option<Token>, StoreError>;
-    /// A deploy token by id.
-    fn deploy_token(&self, id: i64) -> Result<Option<Token>, StoreError>;
-    /// A user's personal access tokens, newest first.
-    fn personal_tokens(&self, user: UserId) -> Result<Vec<Token>, StoreError>;
-    /// A project's deploy tokens, newest first.
-    fn deploy_tokens(&self, project: ProjectId) -> Result<Vec<Token>, StoreError>;
-    /// Revokes a personal access token. Returns whether it existed and was not revoked yet.
-    fn revoke_personal_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError>;
-    /// Revokes a deploy token. Returns whether it existed and was not revoked yet.
-    fn revoke_deploy_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError>;
-    /// Records that a personal access token was used.
-    fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError>;
+    /// A token of this kind by the hash of its secret.
+    fn token_by_hash(&self, kind: TokenKind, hash: &str) -> Result<Option<Token>, StoreError>;
+    /// A token of this kind by id.
+    fn token(&self, kind: TokenKind, id: TokenId) -> Result<Option<Token>, StoreError>;
+    /// A user's personal access tokens or a project's deploy tokens, newest first.
+    fn tokens(&self, holder: TokenHolder) -> Result<Vec<Token>, StoreError>;
+    /// Revokes a token of this kind. Returns whether it existed and was not revoked yet.
+    fn revoke_token(
+        &self,
+        kind: TokenKind,
+        id: TokenId,
+        at: RevisionTime,
+    ) -> Result<bool, StoreError>;
+    /// Records that a personal access token was used (deploy tokens keep no last-use time).
+    fn touch_personal_token(&self, id: TokenId, at: RevisionTime) -> Result<(), StoreError>;
 
     /// The identity epoch: a counter that every committed change to projects, users,
     /// memberships, tokens (except a personal token's last-use time) or signing keys increases,
@@ -243,7 +243,7 @@ pub trait IdentityStore: Send + Sync {
     /// Every signing key, newest first.
     fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
     /// Removes a signing key. Returns whether it existed.
-    fn remove_signing_key(&self, id: i64) -> Result<bool, StoreError>;
+    fn remove_signing_key(&self, id: SigningKeyId) -> Result<bool, StoreError>;
 }
 
 /// Maintenance: health, garbage collection of unreferenced blobs, verification.

@@ -19,8 +19,8 @@ use conan_store::db::{DatabaseConfig, DieselStore};
 use conan_store::{
     FileOutcome, FileOwner, FileStore, IdentityStore, MaintenanceStore, NewFile, NewToken, NewUser,
     PackageRevisionKey, PackageStore, ProjectId, ProjectKey, RecipeRevisionKey, RecipeStore, Role,
-    SearchScope, SearchStore, StoreError, TokenOwner, UploadId, Visibility, read_scope,
-    read_scope_now,
+    SearchScope, SearchStore, SigningKeyId, StoreError, TokenHolder, TokenKind, TokenOwner,
+    UploadId, Visibility, read_scope, read_scope_now,
 };
 use md5::Digest as _;
 
@@ -864,11 +864,11 @@ backend_tests! {
         let at = conan_model::RevisionTime::from_unix_micros(1_000_000).unwrap();
         store.touch_personal_token(personal, at).unwrap();
         moved("recording a token's use", false);
-        assert!(store.revoke_personal_token(personal, at).unwrap());
+        assert!(store.revoke_token(TokenKind::Personal, personal, at).unwrap());
         moved("revoking a personal token", true);
         let deploy = token(TokenOwner::Project { project: project.id, username: "epoch-deploy".to_owned() }, "epoch-2");
         moved("creating a deploy token", true);
-        assert!(store.revoke_deploy_token(deploy, at).unwrap());
+        assert!(store.revoke_token(TokenKind::Deploy, deploy, at).unwrap());
         moved("revoking a deploy token", true);
         let key = store.add_signing_key("secret").unwrap();
         moved("adding a signing key", true);
@@ -932,14 +932,14 @@ backend_tests! {
             expires_at: None,
         }).unwrap();
         assert_eq!(personal.scopes, ["api", "read_package_registry"]);
-        assert_eq!(store.personal_token_by_hash("hash-1").unwrap().unwrap().id, personal.id);
-        assert_eq!(store.personal_token_by_hash("nope").unwrap(), None);
+        assert_eq!(store.token_by_hash(TokenKind::Personal, "hash-1").unwrap().unwrap().id, personal.id);
+        assert_eq!(store.token_by_hash(TokenKind::Personal, "nope").unwrap(), None);
         let at = conan_model::RevisionTime::from_unix_micros(1_000_000).unwrap();
         store.touch_personal_token(personal.id, at).unwrap();
-        assert_eq!(store.personal_token(personal.id).unwrap().unwrap().last_used_at, Some(at));
-        assert!(store.revoke_personal_token(personal.id, at).unwrap());
-        assert!(!store.revoke_personal_token(personal.id, at).unwrap(), "revoking twice");
-        assert_eq!(store.personal_tokens(user.id).unwrap()[0].revoked_at, Some(at));
+        assert_eq!(store.token(TokenKind::Personal, personal.id).unwrap().unwrap().last_used_at, Some(at));
+        assert!(store.revoke_token(TokenKind::Personal, personal.id, at).unwrap());
+        assert!(!store.revoke_token(TokenKind::Personal, personal.id, at).unwrap(), "revoking twice");
+        assert_eq!(store.tokens(TokenHolder::User(user.id)).unwrap()[0].revoked_at, Some(at));
 
         let deploy = store.create_token(&NewToken {
             owner: TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() },
@@ -949,7 +949,7 @@ backend_tests! {
             expires_at: Some(at),
         }).unwrap();
         assert_eq!(deploy.expires_at, Some(at));
-        assert_eq!(store.deploy_token_by_hash("hash-2").unwrap().unwrap().owner, TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() });
+        assert_eq!(store.token_by_hash(TokenKind::Deploy, "hash-2").unwrap().unwrap().owner, TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() });
         let duplicate = store.create_token(&NewToken {
             owner: TokenOwner::Project { project: project.id, username: "gitlab+deploy-token-1".to_owned() },
             name: "again".to_owned(),
@@ -958,14 +958,14 @@ backend_tests! {
             expires_at: None,
         });
         assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
-        assert_eq!(store.deploy_tokens(project.id).unwrap().len(), 1);
-        assert!(store.revoke_deploy_token(deploy.id, at).unwrap());
-        assert!(store.deploy_token(deploy.id).unwrap().unwrap().revoked_at.is_some());
+        assert_eq!(store.tokens(TokenHolder::Project(project.id)).unwrap().len(), 1);
+        assert!(store.revoke_token(TokenKind::Deploy, deploy.id, at).unwrap());
+        assert!(store.token(TokenKind::Deploy, deploy.id).unwrap().unwrap().revoked_at.is_some());
 
         let first = store.add_signing_key("secret-1").unwrap();
         let second = store.add_signing_key("secret-2").unwrap();
         assert!(!format!("{first:?}").contains("secret-1"), "keys are redacted in Debug");
-        let keys: Vec<i64> = store.signing_keys().unwrap().into_iter().map(|k| k.id).collect();
+        let keys: Vec<SigningKeyId> = store.signing_keys().unwrap().into_iter().map(|k| k.id).collect();
         assert_eq!(keys, [second.id, first.id]);
         assert!(store.remove_signing_key(first.id).unwrap());
         assert_eq!(store.signing_keys().unwrap().len(), 1);
@@ -1059,7 +1059,7 @@ backend_tests! {
         });
         // Dropping the runtime waits for its blocking tasks.
         drop(runtime);
-        assert_eq!(store.personal_token(token.id).unwrap().unwrap().last_used_at, Some(at));
+        assert_eq!(store.token(TokenKind::Personal, token.id).unwrap().unwrap().last_used_at, Some(at));
 
         // Any other write from inside is a bug, caught in debug builds, and the scope still
         // closes.

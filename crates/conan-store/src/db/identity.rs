@@ -11,8 +11,8 @@ use super::schema::{
 use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
 use crate::StoreError;
 use crate::records::{
-    NewToken, NewUser, Project, ProjectId, ProjectKey, Role, SigningKey, Token, TokenOwner, User,
-    UserId, Visibility,
+    NewToken, NewUser, Project, ProjectId, ProjectKey, Role, SigningKey, SigningKeyId, Token,
+    TokenHolder, TokenId, TokenKind, TokenOwner, User, UserId, Visibility,
 };
 use crate::traits::IdentityStore;
 
@@ -150,7 +150,7 @@ fn personal_token_of(row: PersonalTokenRow) -> Result<Token, DbError> {
     let (id, user_id, name, token_hash, scopes, expires_at, revoked_at, last_used_at, created_at) =
         row;
     Ok(Token {
-        id,
+        id: TokenId(id),
         owner: TokenOwner::User(UserId(user_id)),
         name,
         token_hash,
@@ -166,7 +166,7 @@ fn deploy_token_of(row: DeployTokenRow) -> Result<Token, DbError> {
     let (id, project_id, username, name, token_hash, scopes, expires_at, revoked_at, created_at) =
         row;
     Ok(Token {
-        id,
+        id: TokenId(id),
         owner: TokenOwner::Project {
             project: ProjectId(project_id),
             username,
@@ -178,6 +178,51 @@ fn deploy_token_of(row: DeployTokenRow) -> Result<Token, DbError> {
         revoked_at: optional_time(revoked_at)?,
         last_used_at: None,
         created_at: time_of(created_at)?,
+    })
+}
+
+/// Expands `$body` once per token kind, with `$table` naming that kind's table module, `$columns`
+/// its columns in [`Token`] order, `$of` the function turning such a row into a [`Token`], and
+/// `$holder` the column naming whose the token is. The two tables differ in a column or two, so
+/// diesel sees two types; the query is still written once.
+macro_rules! per_token_kind {
+    ($kind:expr, |$table:ident, $columns:ident, $of:ident, $holder:ident| $body:expr) => {
+        match $kind {
+            TokenKind::Personal => {
+                use personal_access_tokens as $table;
+                let ($columns, $of, $holder) = (
+                    PERSONAL_TOKEN_COLUMNS,
+                    personal_token_of,
+                    personal_access_tokens::user_id,
+                );
+                $body
+            }
+            TokenKind::Deploy => {
+                use deploy_tokens as $table;
+                let ($columns, $of, $holder) = (
+                    DEPLOY_TOKEN_COLUMNS,
+                    deploy_token_of,
+                    deploy_tokens::project_id,
+                );
+                $body
+            }
+        }
+    };
+}
+
+fn find_token_by_hash(
+    conn: &mut DbConnection,
+    kind: TokenKind,
+    hash: &str,
+) -> Result<Option<Token>, DbError> {
+    per_token_kind!(kind, |table, columns, of, _holder| {
+        table::table
+            .filter(table::token_hash.eq(hash))
+            .select(columns)
+            .first(conn)
+            .optional()?
+            .map(of)
+            .transpose()
     })
 }
 
@@ -460,11 +505,6 @@ impl IdentityStore for DieselStore {
                             personal_access_tokens::created_at.eq(now),
                         ))
                         .execute(conn)?;
-                    let row: PersonalTokenRow = personal_access_tokens::table
-                        .filter(personal_access_tokens::token_hash.eq(&token.token_hash))
-                        .select(PERSONAL_TOKEN_COLUMNS)
-                        .first(conn)?;
-                    personal_token_of(row)
                 }
                 TokenOwner::Project { project, username } => {
                     let name_uses: i64 = deploy_tokens::table
@@ -487,109 +527,67 @@ impl IdentityStore for DieselStore {
                             deploy_tokens::created_at.eq(now),
                         ))
                         .execute(conn)?;
-                    let row: DeployTokenRow = deploy_tokens::table
-                        .filter(deploy_tokens::token_hash.eq(&token.token_hash))
-                        .select(DEPLOY_TOKEN_COLUMNS)
-                        .first(conn)?;
-                    deploy_token_of(row)
                 }
             }
+            find_token_by_hash(conn, token.owner.kind(), &token.token_hash)?
+                .ok_or(DbError::Diesel(diesel::result::Error::NotFound))
         })
     }
 
-    fn personal_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+    fn token_by_hash(&self, kind: TokenKind, hash: &str) -> Result<Option<Token>, StoreError> {
+        self.read(|conn| find_token_by_hash(conn, kind, hash))
+    }
+
+    fn token(&self, kind: TokenKind, id: TokenId) -> Result<Option<Token>, StoreError> {
         self.read(|conn| {
-            let row: Option<PersonalTokenRow> = personal_access_tokens::table
-                .filter(personal_access_tokens::token_hash.eq(hash))
-                .select(PERSONAL_TOKEN_COLUMNS)
-                .first(conn)
-                .optional()?;
-            row.map(personal_token_of).transpose()
+            per_token_kind!(kind, |table, columns, of, _holder| {
+                table::table
+                    .find(id.0)
+                    .select(columns)
+                    .first(conn)
+                    .optional()?
+                    .map(of)
+                    .transpose()
+            })
         })
     }
 
-    fn deploy_token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+    fn tokens(&self, holder: TokenHolder) -> Result<Vec<Token>, StoreError> {
+        let (kind, holder_id) = match holder {
+            TokenHolder::User(user) => (TokenKind::Personal, user.0),
+            TokenHolder::Project(project) => (TokenKind::Deploy, project.0),
+        };
         self.read(|conn| {
-            let row: Option<DeployTokenRow> = deploy_tokens::table
-                .filter(deploy_tokens::token_hash.eq(hash))
-                .select(DEPLOY_TOKEN_COLUMNS)
-                .first(conn)
-                .optional()?;
-            row.map(deploy_token_of).transpose()
+            per_token_kind!(kind, |table, columns, of, holder_column| {
+                table::table
+                    .filter(holder_column.eq(holder_id))
+                    .order(table::id.desc())
+                    .select(columns)
+                    .load(conn)?
+                    .into_iter()
+                    .map(of)
+                    .collect()
+            })
         })
     }
 
-    fn personal_token(&self, id: i64) -> Result<Option<Token>, StoreError> {
-        self.read(|conn| {
-            let row: Option<PersonalTokenRow> = personal_access_tokens::table
-                .find(id)
-                .select(PERSONAL_TOKEN_COLUMNS)
-                .first(conn)
-                .optional()?;
-            row.map(personal_token_of).transpose()
-        })
-    }
-
-    fn deploy_token(&self, id: i64) -> Result<Option<Token>, StoreError> {
-        self.read(|conn| {
-            let row: Option<DeployTokenRow> = deploy_tokens::table
-                .find(id)
-                .select(DEPLOY_TOKEN_COLUMNS)
-                .first(conn)
-                .optional()?;
-            row.map(deploy_token_of).transpose()
-        })
-    }
-
-    fn personal_tokens(&self, user: UserId) -> Result<Vec<Token>, StoreError> {
-        self.read(|conn| {
-            let rows: Vec<PersonalTokenRow> = personal_access_tokens::table
-                .filter(personal_access_tokens::user_id.eq(user.0))
-                .order(personal_access_tokens::id.desc())
-                .select(PERSONAL_TOKEN_COLUMNS)
-                .load(conn)?;
-            rows.into_iter().map(personal_token_of).collect()
-        })
-    }
-
-    fn deploy_tokens(&self, project: ProjectId) -> Result<Vec<Token>, StoreError> {
-        self.read(|conn| {
-            let rows: Vec<DeployTokenRow> = deploy_tokens::table
-                .filter(deploy_tokens::project_id.eq(project.0))
-                .order(deploy_tokens::id.desc())
-                .select(DEPLOY_TOKEN_COLUMNS)
-                .load(conn)?;
-            rows.into_iter().map(deploy_token_of).collect()
-        })
-    }
-
-    fn revoke_personal_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError> {
+    fn revoke_token(
+        &self,
+        kind: TokenKind,
+        id: TokenId,
+        at: RevisionTime,
+    ) -> Result<bool, StoreError> {
         self.transaction(|conn| {
-            let updated = diesel::update(
-                personal_access_tokens::table
-                    .find(id)
-                    .filter(personal_access_tokens::revoked_at.is_null()),
-            )
-            .set(personal_access_tokens::revoked_at.eq(at.unix_micros()))
-            .execute(conn)?;
+            let updated = per_token_kind!(kind, |table, _columns, _of, _holder| {
+                diesel::update(table::table.find(id.0).filter(table::revoked_at.is_null()))
+                    .set(table::revoked_at.eq(at.unix_micros()))
+                    .execute(conn)?
+            });
             Ok(updated > 0)
         })
     }
 
-    fn revoke_deploy_token(&self, id: i64, at: RevisionTime) -> Result<bool, StoreError> {
-        self.transaction(|conn| {
-            let updated = diesel::update(
-                deploy_tokens::table
-                    .find(id)
-                    .filter(deploy_tokens::revoked_at.is_null()),
-            )
-            .set(deploy_tokens::revoked_at.eq(at.unix_micros()))
-            .execute(conn)?;
-            Ok(updated > 0)
-        })
-    }
-
-    fn touch_personal_token(&self, id: i64, at: RevisionTime) -> Result<(), StoreError> {
+    fn touch_personal_token(&self, id: TokenId, at: RevisionTime) -> Result<(), StoreError> {
         // Inside an inline read scope this thread is an async worker, which must not wait for
         // the write lock: the bookkeeping goes to the blocking pool and the request goes on.
         if self.in_inline_scope()
@@ -600,7 +598,7 @@ impl IdentityStore for DieselStore {
             return Ok(());
         }
         self.transaction(|conn| {
-            diesel::update(personal_access_tokens::table.find(id))
+            diesel::update(personal_access_tokens::table.find(id.0))
                 .set(personal_access_tokens::last_used_at.eq(at.unix_micros()))
                 .execute(conn)?;
             Ok(())
@@ -634,7 +632,7 @@ impl IdentityStore for DieselStore {
                 ))
                 .first(conn)?;
             Ok(SigningKey {
-                id,
+                id: SigningKeyId(id),
                 secret,
                 created_at: time_of(created_at)?,
             })
@@ -654,7 +652,7 @@ impl IdentityStore for DieselStore {
             rows.into_iter()
                 .map(|(id, secret, created_at)| {
                     Ok(SigningKey {
-                        id,
+                        id: SigningKeyId(id),
                         secret,
                         created_at: time_of(created_at)?,
                     })
@@ -663,9 +661,9 @@ impl IdentityStore for DieselStore {
         })
     }
 
-    fn remove_signing_key(&self, id: i64) -> Result<bool, StoreError> {
+    fn remove_signing_key(&self, id: SigningKeyId) -> Result<bool, StoreError> {
         self.transaction(|conn| {
-            let deleted = diesel::delete(signing_keys::table.find(id)).execute(conn)?;
+            let deleted = diesel::delete(signing_keys::table.find(id.0)).execute(conn)?;
             Ok(deleted > 0)
         })
     }
