@@ -100,7 +100,7 @@ fn check_accepted(token: &str, claims: &Claims, keys: &[SigningKey]) {
         .unwrap_or_else(|| panic!("accepted a token without a numeric kid: {token:?}"));
     let key = keys
         .iter()
-        .find(|key| key.id == kid)
+        .find(|key| key.id.0 == kid)
         .unwrap_or_else(|| panic!("accepted a token naming an unknown key: {token:?}"));
     let expected = hmac_sha256(
         key.secret.as_bytes(),
@@ -130,7 +130,7 @@ fn check_accepted(token: &str, claims: &Claims, keys: &[SigningKey]) {
     // Without the key that signed it, the token is worthless.
     let others: Vec<SigningKey> = keys
         .iter()
-        .filter(|other| other.id != kid)
+        .filter(|other| other.id.0 != kid)
         .cloned()
         .collect();
     assert!(

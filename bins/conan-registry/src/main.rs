@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-mod admin;
+mod admin_cli;
 mod maintenance;
 mod probes;
 mod serve;
@@ -49,22 +49,22 @@ enum Command {
     Config(ConfigCommand),
     /// Manage users.
     #[command(subcommand)]
-    User(admin::UserCommand),
+    User(admin_cli::UserCommand),
     /// Manage projects.
     #[command(subcommand)]
-    Project(admin::ProjectCommand),
+    Project(admin_cli::ProjectCommand),
     /// Manage project memberships.
     #[command(subcommand)]
-    Member(admin::MemberCommand),
+    Member(admin_cli::MemberCommand),
     /// Manage personal access tokens.
     #[command(subcommand)]
-    Token(admin::TokenCommand),
+    Token(admin_cli::TokenCommand),
     /// Manage deploy tokens.
     #[command(subcommand)]
-    DeployToken(admin::DeployTokenCommand),
+    DeployToken(admin_cli::DeployTokenCommand),
     /// Manage the keys that sign Conan tokens.
     #[command(subcommand)]
-    SigningKey(admin::SigningKeyCommand),
+    SigningKey(admin_cli::SigningKeyCommand),
     /// Check Conan references and print them in canonical and URL form.
     CheckRef {
         /// References such as `zlib/1.3` or `pkg/1.0@user/channel#rrev:package_id#prev`.
@@ -159,13 +159,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.backend()
             );
         }
-        Command::User(command) => admin::user(&*identity(&settings)?, command)?,
-        Command::Project(command) => admin::project(&*identity(&settings)?, command)?,
-        Command::Member(command) => admin::member(&*identity(&settings)?, command)?,
-        Command::Token(command) => admin::token(&*identity(&settings)?, command)?,
-        Command::DeployToken(command) => admin::deploy_token(&*identity(&settings)?, command)?,
+        Command::User(command) => admin_cli::user(&*identity(&settings)?, command)?,
+        Command::Project(command) => admin_cli::project(&*identity(&settings)?, command)?,
+        Command::Member(command) => admin_cli::member(&*identity(&settings)?, command)?,
+        Command::Token(command) => admin_cli::token(&*identity(&settings)?, command)?,
+        Command::DeployToken(command) => admin_cli::deploy_token(&*identity(&settings)?, command)?,
         Command::SigningKey(command) => {
-            admin::signing_key(identity(&settings)?, settings.auth.clone(), &command)?;
+            admin_cli::signing_key(identity(&settings)?, settings.auth.clone(), &command)?;
         }
         Command::CheckRef { .. } | Command::Config(ConfigCommand::Init { .. }) => {}
     }
