@@ -10,7 +10,7 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
 use bytes::Bytes;
 use conan_store::FileRecord;
-use conan_store::blob::{BlobStore, Sha256Hex};
+use conan_store::blob::BlobStore;
 use futures::future::{Either, select};
 use futures::stream::{BoxStream, Stream, StreamExt};
 
@@ -129,10 +129,9 @@ pub(crate) async fn download(
         RangeRequest::Partial(range) => Some(range),
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
-    let sha256 = Sha256Hex::parse(&record.digests.sha256)
-        .map_err(|error| ApiError::internal("a file row holds an invalid sha256", error))?;
+    let sha256 = &record.digests.sha256;
     if let Some(ttl) = redirect
-        && let Some(url) = blobs.download_url(&sha256, ttl).await?
+        && let Some(url) = blobs.download_url(sha256, ttl).await?
     {
         // The client repeats its `Range` header on the new host, and the store honours it.
         return Ok(HttpResponse::Found()
@@ -141,7 +140,7 @@ pub(crate) async fn download(
             .finish());
     }
     let partial = range.is_some();
-    let reader = blobs.open(&sha256, range).await?;
+    let reader = blobs.open(sha256, range).await?;
     let length = reader.content_length();
     let mut response = if partial {
         let mut builder = HttpResponse::PartialContent();

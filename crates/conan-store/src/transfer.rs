@@ -253,15 +253,12 @@ async fn committed_manifest_with_same_files(
     let Some(committed) = blocking(move || store.file(&owner, &path)).await? else {
         return Ok(None);
     };
-    let sha256 = Sha256Hex::parse(&committed.digests.sha256).map_err(|error| {
-        StoreError::Corrupt(format!("a file's blob address is invalid: {error}"))
-    })?;
-    let Some(old) = read_text(blobs, &sha256, MAX_MANIFEST_BYTES).await? else {
+    let Some(old) = read_text(blobs, &committed.digests.sha256, MAX_MANIFEST_BYTES).await? else {
         return Ok(None);
     };
     Ok(Manifest::parse(&old)
         .is_ok_and(|old| old.same_files(&new))
-        .then_some(committed.digests.sha256))
+        .then(|| committed.digests.sha256.to_string()))
 }
 
 /// A blob's content as text, or `None` when it is larger than `limit`.
@@ -415,11 +412,7 @@ pub async fn link_by_sha1(
     let Some(digests) = blocking(move || store.blob_by_sha1(&wanted)).await? else {
         return Ok(None);
     };
-    let Ok(sha256) = Sha256Hex::parse(&digests.sha256) else {
-        return Err(
-            StoreError::Corrupt(format!("blob index holds sha256 {:?}", digests.sha256)).into(),
-        );
-    };
+    let sha256 = digests.sha256.clone();
     // The index row exists, but the object must too: never record a file without its bytes.
     let conaninfo = match conaninfo_text(blobs.as_ref(), owner, path, &sha256).await {
         Ok(text) => text,
@@ -581,15 +574,13 @@ pub async fn fill_md5(
     blobs: Arc<dyn BlobStore>,
     files: &mut [FileRecord],
 ) -> Result<(), TransferError> {
-    let mut computed: Vec<(String, String)> = Vec::new();
+    let mut computed: Vec<(Sha256Hex, String)> = Vec::new();
     for file in files.iter_mut().filter(|file| file.digests.md5.is_none()) {
         let sha256 = &file.digests.sha256;
         let md5 = if let Some((_, md5)) = computed.iter().find(|(known, _)| known == sha256) {
             md5.clone()
         } else {
-            let key = Sha256Hex::parse(sha256).map_err(|error| {
-                StoreError::Corrupt(format!("a file's blob address is invalid: {error}"))
-            })?;
+            let key = sha256.clone();
             // Another file with this content, or another node, may have computed it already.
             let store = Arc::clone(&metadata);
             let lookup = key.clone();
@@ -643,15 +634,9 @@ pub async fn verify_blobs(
         let cursor = after.clone();
         let batch = blocking(move || store.indexed_blobs(cursor.as_deref(), 256)).await?;
         let Some(last) = batch.last() else { break };
-        after = Some(last.sha256.clone());
+        after = Some(last.sha256.to_string());
         for expected in batch {
-            let Ok(key) = Sha256Hex::parse(&expected.sha256) else {
-                problems.push(BlobProblem::Missing {
-                    sha256: expected.sha256,
-                });
-                continue;
-            };
-            match blobs.open(&key, None).await {
+            match blobs.open(&expected.sha256, None).await {
                 Ok(mut reader) => {
                     let mut hasher = VerifyHasher::default();
                     while let Some(chunk) = reader.body.next().await {
@@ -660,14 +645,14 @@ pub async fn verify_blobs(
                     let actual = hasher.finish();
                     if !actual.matches(&expected) {
                         problems.push(BlobProblem::Corrupt {
-                            sha256: expected.sha256,
+                            sha256: expected.sha256.to_string(),
                             actual,
                         });
                     }
                 }
                 Err(BlobError::NotFound { .. }) => {
                     problems.push(BlobProblem::Missing {
-                        sha256: expected.sha256,
+                        sha256: expected.sha256.to_string(),
                     });
                 }
                 Err(error) => return Err(error.into()),

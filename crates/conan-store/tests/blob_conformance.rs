@@ -532,7 +532,7 @@ fn expected_digests(data: &[u8]) -> Digests {
         size: data.len() as u64,
         md5: None,
         sha1: format!("{:x}", Sha1::digest(data)),
-        sha256: format!("{:x}", Sha256::digest(data)),
+        sha256: format!("{:x}", Sha256::digest(data)).parse().unwrap(),
     }
 }
 
@@ -1042,7 +1042,7 @@ async fn filesystem_layout_and_root_creation() {
     let data = b"hello";
     let staged = stage(&backend, data).await;
     backend.store.publish(&staged).await.unwrap();
-    let hex = staged.digests().sha256.clone();
+    let hex = staged.digests().sha256.to_string();
     let file = root
         .join("sha256")
         .join(&hex[0..2])

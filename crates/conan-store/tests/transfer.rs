@@ -159,7 +159,7 @@ async fn an_upload_is_stored_whole_and_commits_on_its_manifest() {
         let files = f.metadata.files(&owner).unwrap().unwrap();
         assert_eq!(files.len(), 2, "{backend}");
         assert_eq!(
-            read_blob(&f, &stored.digests.sha256).await,
+            read_blob(&f, stored.digests.sha256.as_str()).await,
             b"from conan import ConanFile"
         );
         // The staging copies are gone once the metadata committed.
@@ -345,7 +345,7 @@ async fn garbage_collection_removes_only_unreferenced_blobs() {
             .unwrap()
         {
             assert_eq!(
-                read_blob(&f, &file.digests.sha256).await.len() as u64,
+                read_blob(&f, file.digests.sha256.as_str()).await.len() as u64,
                 file.digests.size
             );
         }
@@ -428,7 +428,7 @@ async fn garbage_collection_racing_uploads_never_loses_a_committed_file() {
                 .unwrap();
             for file in files {
                 assert_eq!(
-                    read_blob(&f, &file.digests.sha256).await.len() as u64,
+                    read_blob(&f, file.digests.sha256.as_str()).await.len() as u64,
                     file.digests.size,
                     "{backend}"
                 );
@@ -471,12 +471,12 @@ async fn verification_reports_missing_and_corrupt_blobs() {
             .blob_root
             .path()
             .join("blobs/sha256")
-            .join(&rotten.sha256[..2])
-            .join(&rotten.sha256[2..4])
-            .join(&rotten.sha256);
+            .join(&rotten.sha256.as_str()[..2])
+            .join(&rotten.sha256.as_str()[2..4])
+            .join(rotten.sha256.as_str());
         std::fs::write(&path, b"bit rot!").unwrap();
         f.blobs
-            .delete(&Sha256Hex::parse(&lost.sha256).unwrap())
+            .delete(&Sha256Hex::parse(lost.sha256.as_str()).unwrap())
             .await
             .unwrap();
 
@@ -488,7 +488,7 @@ async fn verification_reports_missing_and_corrupt_blobs() {
         });
         assert_eq!(problems.len(), 2, "{backend}: {problems:?}");
         assert!(problems.contains(&BlobProblem::Missing {
-            sha256: lost.sha256.clone()
+            sha256: lost.sha256.clone().to_string()
         }));
         assert!(problems.iter().any(|p| matches!(p, BlobProblem::Corrupt { sha256, actual } if *sha256 == rotten.sha256 && actual.size == 8)));
         assert!(!problems.iter().any(|p| matches!(p, BlobProblem::Missing { sha256 } | BlobProblem::Corrupt { sha256, .. } if *sha256 == good.sha256)));
@@ -540,7 +540,7 @@ async fn md5_is_computed_once_when_first_needed() {
         assert_eq!(again, files, "{backend}");
         for file in &files {
             f.blobs
-                .delete(&Sha256Hex::parse(&file.digests.sha256).unwrap())
+                .delete(&Sha256Hex::parse(file.digests.sha256.as_str()).unwrap())
                 .await
                 .unwrap();
         }
@@ -553,7 +553,7 @@ async fn md5_is_computed_once_when_first_needed() {
         put(&f, &lost, "conanfile.py", b"lost").await.unwrap();
         put(&f, &lost, "conanmanifest.txt", b"2\n").await.unwrap();
         let mut files = f.metadata.files(&lost).unwrap().unwrap();
-        let sha256 = Sha256Hex::parse(&files[0].digests.sha256).unwrap();
+        let sha256 = Sha256Hex::parse(files[0].digests.sha256.as_str()).unwrap();
         f.blobs.delete(&sha256).await.unwrap();
         let error = fill_md5(Arc::clone(&f.metadata), Arc::clone(&f.blobs), &mut files)
             .await

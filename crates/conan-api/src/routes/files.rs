@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::RevisionTime;
+use conan_store::blob::Sha256Hex;
 use conan_store::transfer::{self, Destination, StoredFile};
 use conan_store::{FileOwner, UploadId};
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ struct UploadedFile {
     /// `null` until a Conan 1 snapshot first needs it: uploads compute sha1 and sha256 only.
     file_md5: Option<String>,
     file_sha1: String,
-    file_sha256: String,
+    file_sha256: Sha256Hex,
     created_at: String,
     updated_at: String,
     status: &'static str,

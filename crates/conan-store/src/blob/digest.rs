@@ -86,6 +86,31 @@ impl AsRef<str> for Sha256Hex {
     }
 }
 
+/// Compares with text as it is (no parsing): equal only to the same 64 lowercase hex digits.
+impl PartialEq<str> for Sha256Hex {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Sha256Hex {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Sha256Hex {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<Sha256Hex> for String {
+    fn eq(&self, other: &Sha256Hex) -> bool {
+        *self == other.0
+    }
+}
+
 impl fmt::Display for Sha256Hex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -105,7 +130,7 @@ pub struct Digests {
     /// The sha1.
     pub sha1: String,
     /// The sha256, which is also the blob's address.
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 impl Digests {
@@ -178,7 +203,7 @@ impl Hasher {
             size: self.size,
             md5: None,
             sha1: format!("{:x}", self.sha1.finalize()),
-            sha256: sha256.0.clone(),
+            sha256: sha256.clone(),
         };
         (digests, sha256)
     }
@@ -306,7 +331,7 @@ mod tests {
             }
             let (digests, sha256) = hasher.finish().await.unwrap();
             assert_eq!(digests, Digests::of(body));
-            assert_eq!(sha256.as_str(), digests.sha256);
+            assert_eq!(sha256, digests.sha256);
         }
     }
 
@@ -361,7 +386,7 @@ mod tests {
         }
         let (digests, sha256) = hasher.finish();
         assert_eq!(digests, Digests::of(&content));
-        assert_eq!(sha256.as_str(), digests.sha256);
+        assert_eq!(sha256, digests.sha256);
     }
 
     #[test]
