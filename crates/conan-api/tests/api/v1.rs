@@ -135,6 +135,21 @@ where
     }
 }
 
+/// Downloads every file of the `download_urls` answer of `at` (a recipe or package
+/// `v1/conans` URL) and compares it with `files`.
+async fn download_all<S, B>(app: &S, at: &str, files: &[(&str, &[u8])], auth: &str)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let reply = send(
+        app,
+        at_host("GET", &format!("{at}/download_urls"), Some(auth)),
+    )
+    .await;
+    get_all(app, &reply.ok_json(), files, auth).await;
+}
+
 /// `{file: md5}` of `files`.
 fn md5s(files: &[(&str, &[u8])]) -> Value {
     files
@@ -825,12 +840,7 @@ async fn v1_reupload_replaces_revision_zero_as_a_whole() {
     put_one(&app, &urls, "conanmanifest.txt", new_files[1].1, auth).await;
     let reply = send(&app, at_host("GET", &snapshot, Some(auth))).await;
     assert_eq!(reply.ok_json(), md5s(&new_files));
-    let reply = send(
-        &app,
-        at_host("GET", &format!("{recipe}/download_urls"), Some(auth)),
-    )
-    .await;
-    get_all(&app, &reply.ok_json(), &new_files, auth).await;
+    download_all(&app, &recipe, &new_files, auth).await;
 
     // The client then asks to remove what its upload no longer has: already gone, 200.
     let reply = send(
@@ -872,12 +882,7 @@ async fn v1_reupload_replaces_revision_zero_as_a_whole() {
         put_v1(&app, &urls, &files, auth).await;
         let reply = send(&app, at_host("GET", &package, Some(auth))).await;
         assert_eq!(reply.ok_json(), md5s(&files), "{seed}");
-        let reply = send(
-            &app,
-            at_host("GET", &format!("{package}/download_urls"), Some(auth)),
-        )
-        .await;
-        get_all(&app, &reply.ok_json(), &files, auth).await;
+        download_all(&app, &package, &files, auth).await;
         // The legacy search reads the new conaninfo.txt.
         let reply = send(
             &app,
