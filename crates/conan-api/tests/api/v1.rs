@@ -135,6 +135,20 @@ where
     }
 }
 
+/// Posts `body` to the `remove_files` route of `recipe`; returns the status.
+async fn remove_files<S, B>(app: &S, recipe: &str, body: &[u8], auth: &str) -> StatusCode
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    send(
+        app,
+        post(&format!("{recipe}/remove_files"), body, Some(auth)),
+    )
+    .await
+    .status
+}
+
 /// Downloads every file of the `download_urls` answer of `at` (a recipe or package
 /// `v1/conans` URL) and compares it with `files`.
 async fn download_all<S, B>(app: &S, at: &str, files: &[(&str, &[u8])], auth: &str)
@@ -843,27 +857,15 @@ async fn v1_reupload_replaces_revision_zero_as_a_whole() {
     download_all(&app, &recipe, &new_files, auth).await;
 
     // The client then asks to remove what its upload no longer has: already gone, 200.
-    let reply = send(
-        &app,
-        post(
-            &format!("{recipe}/remove_files"),
-            br#"{"files":["conan_sources.tgz"]}"#,
-            Some(auth),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        remove_files(&app, &recipe, br#"{"files":["conan_sources.tgz"]}"#, auth).await,
+        StatusCode::OK
+    );
     // A file it still holds is removed.
-    let reply = send(
-        &app,
-        post(
-            &format!("{recipe}/remove_files"),
-            br#"{"files":["conanfile.py"]}"#,
-            Some(auth),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        remove_files(&app, &recipe, br#"{"files":["conanfile.py"]}"#, auth).await,
+        StatusCode::OK
+    );
     let reply = send(&app, at_host("GET", &snapshot, Some(auth))).await;
     assert_eq!(reply.ok_json(), md5s(&new_files[1..]));
 
