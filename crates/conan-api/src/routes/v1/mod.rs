@@ -91,11 +91,6 @@ impl FileUrls {
         format!("{}/{revision}/export/{}", self.base, encode(file))
     }
 
-    /// The upload URL of a file of a recipe revision, as part of `upload`.
-    fn recipe_upload(&self, revision: &Revision, file: &FilePath, upload: &UploadId) -> String {
-        format!("{}?upload={upload}", self.recipe(revision, file))
-    }
-
     /// A file of a package revision.
     fn package(
         &self,
@@ -110,6 +105,11 @@ impl FileUrls {
             encode(file)
         )
     }
+}
+
+/// `url` as the upload URL of a file that is part of `upload`.
+fn for_upload(url: &str, upload: &UploadId) -> String {
+    format!("{url}?upload={upload}")
 }
 
 /// A file path with each segment percent-encoded.

@@ -11,7 +11,7 @@ use conan_store::UploadId;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{FileUrls, Ordered, parse_body};
+use super::{FileUrls, Ordered, for_upload, parse_body};
 use crate::access::{Target, blocking};
 use crate::error::ApiError;
 use crate::respond::{deleted, json};
@@ -74,7 +74,12 @@ pub(in crate::routes) async fn recipe_upload_urls(
     json(&Ordered(
         files
             .iter()
-            .map(|file| (file.to_string(), urls.recipe_upload(&zero, file, &upload)))
+            .map(|file| {
+                (
+                    file.to_string(),
+                    for_upload(&urls.recipe(&zero, file), &upload),
+                )
+            })
             .collect(),
     ))
 }
@@ -107,7 +112,7 @@ pub(in crate::routes) async fn package_upload_urls(
             .iter()
             .map(|file| {
                 let url = urls.package(&latest.revision, &package_id, &zero, file);
-                (file.to_string(), format!("{url}?upload={upload}"))
+                (file.to_string(), for_upload(&url, &upload))
             })
             .collect(),
     ))
