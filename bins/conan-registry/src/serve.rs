@@ -18,7 +18,7 @@ use conan_auth::admin::{self, BootstrapOptions, BootstrapReport};
 use conan_store::blob::{BlobStore, open_blob_store};
 use conan_store::db::DieselStore;
 use conan_store::transfer::collect_garbage;
-use conan_store::{IdentityStore, MetadataStore};
+use conan_store::{DownloadRecorder, IdentityStore, MetadataStore};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::signal::unix::{SignalKind, signal};
@@ -65,11 +65,18 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let auth = Authenticator::new(Arc::clone(&identity), settings.auth.clone());
     let bootstrap = first_start(&settings, &database, &auth, identity.as_ref())?;
 
+    let downloads = Arc::new(DownloadRecorder::new());
     let state = web::Data::new(AppState {
         metadata: Arc::clone(&metadata),
         blobs: Arc::clone(&blobs),
         auth,
         config: settings.api.clone(),
+        downloads: Arc::clone(&downloads),
+    });
+    let rest = web::Data::new(conan_packages_api::RestState {
+        metadata: Arc::clone(&metadata),
+        auth: state.auth.clone(),
+        external_url: settings.api.external_url.clone(),
     });
     let probes = web::Data::new(Probes {
         database: Arc::clone(&database),
@@ -80,9 +87,12 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         App::new()
             .wrap(from_fn(telemetry::observe))
             .app_data(state.clone())
+            .app_data(rest.clone())
             .app_data(probes.clone())
             .app_data(metrics_data.clone())
             .configure(probes::configure)
+            // Before conan-api, which sets the default service for unknown paths.
+            .configure(conan_packages_api::configure)
             .configure(conan_api::configure)
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
@@ -127,11 +137,14 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
 
     if settings.gc.interval_secs > 0 {
-        spawn_collector(&settings, metadata, blobs);
+        spawn_collector(&settings, Arc::clone(&metadata), blobs);
     }
+    spawn_download_flusher(&settings, Arc::clone(&metadata), Arc::clone(&downloads));
     let server = server.run();
     stop_on_signal(server.handle(), settings.server.shutdown_timeout_secs);
     server.await.context("the server stopped with an error")?;
+    // What the requests of the last interval noted.
+    flush_downloads(metadata, downloads).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -229,6 +242,34 @@ fn spawn_collector(
                     tracing::warn!(error = %format!("{error:#}"), "garbage collection failed");
                 }
             }
+        }
+    });
+}
+
+/// Writes the downloads noted since the last flush, logging a failure (the notes stay for the
+/// next flush).
+async fn flush_downloads(metadata: Arc<dyn MetadataStore>, downloads: Arc<DownloadRecorder>) {
+    let flushed = tokio::task::spawn_blocking(move || downloads.flush(metadata.as_ref())).await;
+    match flushed {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "recording last downloads failed"),
+        Err(error) => tracing::warn!(%error, "recording last downloads panicked"),
+    }
+}
+
+/// Flushes the download recorder every `catalog.download_flush_secs`.
+fn spawn_download_flusher(
+    settings: &Settings,
+    metadata: Arc<dyn MetadataStore>,
+    downloads: Arc<DownloadRecorder>,
+) {
+    let interval = Duration::from_secs(settings.catalog.download_flush_secs.max(1));
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            flush_downloads(Arc::clone(&metadata), Arc::clone(&downloads)).await;
         }
     });
 }

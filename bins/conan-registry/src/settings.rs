@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) bootstrap: BootstrapSettings,
     /// Background garbage collection of unreferenced blobs.
     pub(crate) gc: GcSettings,
+    /// The package catalog (GitLab's Packages API).
+    pub(crate) catalog: CatalogSettings,
     /// Logging.
     pub(crate) log: LogSettings,
 }
@@ -175,6 +177,23 @@ impl Default for GcSettings {
             interval_secs: 600,
             grace_secs: 600,
             staging_age_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The package catalog (GitLab's Packages API).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct CatalogSettings {
+    /// How often each node writes the downloads it noted to `last_downloaded_at`, in seconds
+    /// (at least 1): how stale that time may be.
+    pub(crate) download_flush_secs: u64,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            download_flush_secs: 60,
         }
     }
 }

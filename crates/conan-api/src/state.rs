@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use conan_auth::Authenticator;
-use conan_store::MetadataStore;
 use conan_store::blob::BlobStore;
+use conan_store::{DownloadRecorder, MetadataStore};
 
 use crate::config::ApiConfig;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The API's settings.
     pub config: ApiConfig,
+    /// Where file downloads note their recipe for `last_downloaded_at`; the binary flushes it.
+    pub downloads: Arc<DownloadRecorder>,
 }
 
 impl fmt::Debug for AppState {

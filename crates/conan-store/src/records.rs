@@ -39,6 +39,15 @@ id_type!(
     /// A JWT signing key's numeric id, which JWTs name in their header.
     SigningKeyId
 );
+id_type!(
+    /// A recipe's numeric id: one reference (`name/version@user/channel`) in one project, what
+    /// GitLab's Packages API calls a package.
+    RecipeId
+);
+id_type!(
+    /// A stored file's numeric id (GitLab's package file id).
+    FileId
+);
 
 /// Declares a string-backed enum stored as lowercase text, with `FromStr` and `Display`.
 macro_rules! text_enum {

@@ -7,11 +7,14 @@ use conan_model::{FilePath, PackageId, RecipeReference, RevisionTime, SearchPatt
 
 use crate::StoreError;
 use crate::blob::Digests;
+use crate::catalog::{
+    CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
+};
 use crate::records::{
-    FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey, Project,
-    ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role,
-    SearchScope, SigningKey, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, User, UserId,
-    Visibility,
+    FileId, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey,
+    Project, ProjectId, ProjectKey, RecipeId, RecipeMatch, RecipeRevisionKey, RecordedFile,
+    RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder, TokenId,
+    TokenKind, User, UserId, Visibility,
 };
 
 /// Recipes and their revisions.
@@ -150,6 +153,56 @@ pub trait SearchStore: Send + Sync {
         pattern: &SearchPattern,
         limit: usize,
     ) -> Result<Vec<RecipeMatch>, StoreError>;
+}
+
+/// The package catalog: recipes by id, as GitLab's Packages API lists, inspects and deletes
+/// them (see [`crate::catalog`]). Deleting a whole recipe or revision goes through
+/// [`RecipeStore`] and [`PackageStore`], as for the Conan routes.
+pub trait CatalogStore: Send + Sync {
+    /// A page of the recipes `query` selects, with the total count.
+    fn catalog_packages(&self, query: &CatalogQuery) -> Result<CatalogPage, StoreError>;
+
+    /// One recipe of `project`, committed or still uploading.
+    fn catalog_package(
+        &self,
+        project: ProjectId,
+        id: RecipeId,
+    ) -> Result<Option<CatalogPackage>, StoreError>;
+
+    /// A page of the files of every committed recipe and package revision of a recipe of
+    /// `project`; `None` when the project has no such recipe.
+    fn catalog_files(
+        &self,
+        project: ProjectId,
+        recipe: RecipeId,
+        query: &FileQuery,
+    ) -> Result<Option<CatalogFilePage>, StoreError>;
+
+    /// One file of a committed revision of a recipe of `project`.
+    fn catalog_file(
+        &self,
+        project: ProjectId,
+        recipe: RecipeId,
+        file: FileId,
+    ) -> Result<Option<CatalogFile>, StoreError>;
+
+    /// Removes one file of a committed revision of a recipe of `project`, in one transaction
+    /// under the recipe's lock. A manifest is refused ([`StoreError::Invalid`]): removing it
+    /// removes its revision, which [`RecipeStore::delete_recipe_revision`] and
+    /// [`PackageStore::delete_package_revision`] do. Returns whether the file existed.
+    fn delete_catalog_file(
+        &self,
+        project: ProjectId,
+        recipe: RecipeId,
+        file: FileId,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that files of these recipes were downloaded at these times, in one transaction;
+    /// a recorded time only moves forward, and recipes that no longer exist are skipped.
+    fn record_downloads(
+        &self,
+        downloads: &[(ProjectId, RecipeReference, RevisionTime)],
+    ) -> Result<(), StoreError>;
 }
 
 /// Users, projects, memberships, tokens and JWT signing keys.
@@ -353,7 +406,14 @@ fn work_not_run() -> StoreError {
 
 /// Everything the registry stores about packages and people, in one object.
 pub trait MetadataStore:
-    RecipeStore + PackageStore + FileStore + SearchStore + IdentityStore + MaintenanceStore + ReadScope
+    RecipeStore
+    + PackageStore
+    + FileStore
+    + SearchStore
+    + CatalogStore
+    + IdentityStore
+    + MaintenanceStore
+    + ReadScope
 {
 }
 
@@ -362,6 +422,7 @@ impl<T> MetadataStore for T where
         + PackageStore
         + FileStore
         + SearchStore
+        + CatalogStore
         + IdentityStore
         + MaintenanceStore
         + ReadScope

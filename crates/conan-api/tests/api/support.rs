@@ -146,6 +146,7 @@ impl Registry {
             blobs: open_blob_store(&BlobStoreConfig::Memory).unwrap(),
             auth,
             config,
+            downloads: Arc::default(),
         });
         Self {
             _dir: dir,

@@ -20,6 +20,7 @@ macro_rules! native {
     };
 }
 
+mod catalog;
 mod config;
 mod files;
 mod identity;

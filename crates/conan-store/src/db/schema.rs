@@ -83,6 +83,7 @@ diesel::table! {
         channel -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_downloaded_at -> Nullable<BigInt>,
     }
 }
 
