@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::files::{STAGING, digests_of};
+use super::files::{BlobRow, STAGING, digests_of};
 use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes};
 use super::{DbError, DieselStore, now_micros};
 use crate::StoreError;
@@ -122,13 +122,13 @@ impl MaintenanceStore for DieselStore {
         self.read(|conn| {
             let mut query = blobs::table
                 .order(blobs::sha256)
-                .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
+                .select(BlobRow::as_select())
                 .limit(limit)
                 .into_boxed();
             if let Some(after) = after {
                 query = query.filter(blobs::sha256.gt(after.to_owned()));
             }
-            let rows: Vec<super::files::BlobRow> = query.load(conn)?;
+            let rows: Vec<BlobRow> = query.load(conn)?;
             rows.into_iter().map(digests_of).collect()
         })
     }
