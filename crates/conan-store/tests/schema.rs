@@ -227,10 +227,7 @@ fn md5_survives_its_migration(db: &TestDb) {
     store.revert_migrations(Some(1)).unwrap();
     store.run_migrations().unwrap();
     assert_eq!(md5s(), expected);
-    assert_eq!(
-        store.blob_md5(recorded.sha256.as_str()).unwrap(),
-        recorded.md5
-    );
+    assert_eq!(store.blob_md5(&recorded.sha256).unwrap(), recorded.md5);
 
     let lazy = owner("2222222222222222222222222222222222222222");
     let pending = record(&lazy, b"recorded without", false);
@@ -238,7 +235,7 @@ fn md5_survives_its_migration(db: &TestDb) {
     assert!(store.revert_migrations(Some(1)).is_err());
     assert_eq!(describe(store), before);
     assert_eq!(md5s(), expected);
-    assert_eq!(store.blob_md5(pending.sha256.as_str()).unwrap(), None);
+    assert_eq!(store.blob_md5(&pending.sha256).unwrap(), None);
     assert_eq!(store.files(&lazy).unwrap().unwrap().len(), 2);
 }
 

@@ -12,7 +12,7 @@ use super::lookup::{
 use super::schema::{blobs, files, package_references, package_revisions, recipe_revisions};
 use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
 use crate::StoreError;
-use crate::blob::Digests;
+use crate::blob::{Digests, Sha256Hex};
 use crate::records::{
     FileOutcome, FileOwner, FileRecord, NewFile, ProjectId, RecipeRevisionKey, RecordedFile,
     RevisionEntry, UploadId,
@@ -501,10 +501,10 @@ impl FileStore for DieselStore {
         })
     }
 
-    fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+    fn blob_md5(&self, sha256: &Sha256Hex) -> Result<Option<String>, StoreError> {
         self.read(|conn| {
             let md5: Option<Option<String>> = native!(conn, c => blobs::table
-                .find(sha256)
+                .find(sha256.as_str())
                 .select(blobs::md5)
                 .first(c))
             .optional()?;
@@ -512,14 +512,14 @@ impl FileStore for DieselStore {
         })
     }
 
-    fn record_md5(&self, sha256: &str, md5: &str) -> Result<(), StoreError> {
+    fn record_md5(&self, sha256: &Sha256Hex, md5: &str) -> Result<(), StoreError> {
         self.transaction(|conn| {
-            native!(conn, c => diesel::update(blobs::table.find(sha256))
+            native!(conn, c => diesel::update(blobs::table.find(sha256.as_str()))
                 .filter(blobs::md5.is_null())
                 .set(blobs::md5.eq(md5))
                 .execute(c))?;
             native!(conn, c => diesel::update(files::table)
-                .filter(files::sha256.eq(sha256))
+                .filter(files::sha256.eq(sha256.as_str()))
                 .filter(files::md5.is_null())
                 .set(files::md5.eq(md5))
                 .execute(c))?;
