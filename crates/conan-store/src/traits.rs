@@ -228,6 +228,11 @@ pub trait IdentityStore: Send + Sync {
         at: RevisionTime,
     ) -> Result<bool, StoreError>;
     /// Records that a personal access token was used (deploy tokens keep no last-use time).
+    ///
+    /// May return before the write: inside a scope opened by [`ReadScope::read_scope_now`] on a
+    /// tokio runtime (an async worker, which must not wait for the write lock) the write is
+    /// handed to the runtime's blocking pool, `Ok` says only that it was handed over, and its
+    /// failure is lost. Anywhere else it is written in its own transaction before returning.
     fn touch_personal_token(&self, id: TokenId, at: RevisionTime) -> Result<(), StoreError>;
 
     /// The identity epoch: a counter that every committed change to projects, users,
