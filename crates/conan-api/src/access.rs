@@ -168,6 +168,11 @@ fn authorize(
     project_ref: &ProjectRef,
     action: Action,
 ) -> Result<Project, ApiError> {
+    // The authenticator reads through its own store, the same one as `state.metadata` (the
+    // binary hands both one store), so its reads join the read scope open on this thread
+    // although no signature says so: the caller, the project and the answer come from one
+    // snapshot, with one checkout and one transaction on this hot path. A scope parameter
+    // through conan-auth would tie its whole API to the store's scopes for that alone.
     let principal = state
         .auth
         .authenticate_from(caller.credentials.as_ref(), caller.address)?;

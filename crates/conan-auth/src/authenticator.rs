@@ -329,7 +329,8 @@ impl Authenticator {
             .last_used_at
             .is_none_or(|last| now.unix_micros() - last.unix_micros() > 60_000_000);
         if stale {
-            // Losing this bookkeeping must never fail a request.
+            // Losing this bookkeeping must never fail a request. On an async worker the write
+            // may still be under way when this returns (see `touch_personal_token`).
             if self.store.touch_personal_token(token.id, now).is_ok() {
                 lookup.touched(token, now);
             }

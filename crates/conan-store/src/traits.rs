@@ -6,7 +6,7 @@
 use conan_model::{FilePath, PackageId, RecipeReference, RevisionTime, SearchPattern};
 
 use crate::StoreError;
-use crate::blob::Digests;
+use crate::blob::{Digests, Sha256Hex};
 use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
 };
@@ -133,11 +133,11 @@ pub trait FileStore: Send + Sync {
 
     /// The md5 recorded for the blob with this sha256; `None` when it has not been computed yet
     /// (uploads do not compute it) or the blob is not indexed.
-    fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError>;
+    fn blob_md5(&self, sha256: &Sha256Hex) -> Result<Option<String>, StoreError>;
 
     /// Records the md5 of the blob with this sha256, on the blob and on every file with that
     /// content that has none yet. An md5 recorded already is kept.
-    fn record_md5(&self, sha256: &str, md5: &str) -> Result<(), StoreError>;
+    fn record_md5(&self, sha256: &Sha256Hex, md5: &str) -> Result<(), StoreError>;
 
     /// A stored blob with this sha1, for the checksum-deploy probe.
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<Digests>, StoreError>;
@@ -281,6 +281,11 @@ pub trait IdentityStore: Send + Sync {
         at: RevisionTime,
     ) -> Result<bool, StoreError>;
     /// Records that a personal access token was used (deploy tokens keep no last-use time).
+    ///
+    /// May return before the write: inside a scope opened by [`ReadScope::read_scope_now`] on a
+    /// tokio runtime (an async worker, which must not wait for the write lock) the write is
+    /// handed to the runtime's blocking pool, `Ok` says only that it was handed over, and its
+    /// failure is lost. Anywhere else it is written in its own transaction before returning.
     fn touch_personal_token(&self, id: TokenId, at: RevisionTime) -> Result<(), StoreError>;
 
     /// The identity epoch: a counter that every committed change to projects, users,
@@ -309,8 +314,11 @@ pub trait MaintenanceStore: Send + Sync {
     fn mark_orphaned_blobs(&self) -> Result<u64, StoreError>;
 
     /// Blobs marked orphaned before `before`, at most `limit`.
-    fn orphaned_blobs(&self, before: RevisionTime, limit: usize)
-    -> Result<Vec<String>, StoreError>;
+    fn orphaned_blobs(
+        &self,
+        before: RevisionTime,
+        limit: usize,
+    ) -> Result<Vec<Sha256Hex>, StoreError>;
 
     /// Deletes the index row of an orphaned blob if it is still unreferenced and was marked
     /// before `before`, calling `delete_object` while the row is locked, so that no upload can
@@ -318,7 +326,7 @@ pub trait MaintenanceStore: Send + Sync {
     /// deleted; a failing `delete_object` keeps the row.
     fn delete_orphaned_blob(
         &self,
-        sha256: &str,
+        sha256: &Sha256Hex,
         before: RevisionTime,
         delete_object: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<bool, StoreError>;
@@ -330,10 +338,14 @@ pub trait MaintenanceStore: Send + Sync {
     fn purge_abandoned_uploads(&self, before: RevisionTime) -> Result<u64, StoreError>;
 
     /// Whether a blob has an index row (referenced or not yet collected).
-    fn blob_indexed(&self, sha256: &str) -> Result<bool, StoreError>;
+    fn blob_indexed(&self, sha256: &Sha256Hex) -> Result<bool, StoreError>;
 
     /// Index rows of blobs in sha256 order, starting after `after`, at most `limit`.
-    fn indexed_blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Digests>, StoreError>;
+    fn indexed_blobs(
+        &self,
+        after: Option<&Sha256Hex>,
+        limit: usize,
+    ) -> Result<Vec<Digests>, StoreError>;
 }
 
 /// Several reads as one: the reads a request makes (who is calling, the project, the answer)

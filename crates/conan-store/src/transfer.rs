@@ -507,10 +507,7 @@ pub async fn collect_garbage(
             break;
         }
         let mut progressed = false;
-        for sha256 in batch {
-            let Ok(key) = Sha256Hex::parse(&sha256) else {
-                continue;
-            };
+        for key in batch {
             let size = blobs
                 .open(&key, Some(0..1))
                 .await
@@ -519,7 +516,7 @@ pub async fn collect_garbage(
             let objects = Arc::clone(&blobs);
             let runtime = handle.clone();
             let deleted = blocking(move || {
-                store.delete_orphaned_blob(&sha256, before, &mut || {
+                store.delete_orphaned_blob(&key, before, &mut || {
                     inside_transaction(&runtime, objects.delete(&key)).map_err(|error| {
                         StoreError::Backend {
                             message: format!("cannot delete blob {key}"),
@@ -584,13 +581,13 @@ pub async fn fill_md5(
             // Another file with this content, or another node, may have computed it already.
             let store = Arc::clone(&metadata);
             let lookup = key.clone();
-            let md5 = match blocking(move || store.blob_md5(lookup.as_str())).await? {
+            let md5 = match blocking(move || store.blob_md5(&lookup)).await? {
                 Some(md5) => md5,
                 None => md5_of_blob(blobs.as_ref(), &key).await?,
             };
             let store = Arc::clone(&metadata);
             let recorded = md5.clone();
-            blocking(move || store.record_md5(key.as_str(), &recorded)).await?;
+            blocking(move || store.record_md5(&key, &recorded)).await?;
             computed.push((sha256.clone(), md5.clone()));
             md5
         };
@@ -627,14 +624,14 @@ pub async fn verify_blobs(
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<BlobProblem>, TransferError> {
     let mut problems = Vec::new();
-    let mut after: Option<String> = None;
+    let mut after: Option<Sha256Hex> = None;
     let mut checked = 0;
     loop {
         let store = Arc::clone(&metadata);
         let cursor = after.clone();
-        let batch = blocking(move || store.indexed_blobs(cursor.as_deref(), 256)).await?;
+        let batch = blocking(move || store.indexed_blobs(cursor.as_ref(), 256)).await?;
         let Some(last) = batch.last() else { break };
-        after = Some(last.sha256.to_string());
+        after = Some(last.sha256.clone());
         for expected in batch {
             match blobs.open(&expected.sha256, None).await {
                 Ok(mut reader) => {

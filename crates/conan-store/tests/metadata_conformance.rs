@@ -272,7 +272,7 @@ backend_tests! {
         let record = store.file(&owner, &path("conan_sources.tgz")).unwrap().unwrap();
         assert_eq!(record.digests, digests("first build"));
         // A refused file changes nothing, not even the blob index; a kept one's blob is garbage.
-        assert!(!store.blob_indexed(digests("tampered").sha256.as_str()).unwrap());
+        assert!(!store.blob_indexed(&digests("tampered").sha256).unwrap());
         assert_eq!(store.mark_orphaned_blobs().unwrap(), 3, "first try, 2 (kept), second build");
 
         assert_eq!(put(store, &owner, "metadata/sbom.json", "{\"v\":2}").outcome, FileOutcome::Replaced);
@@ -356,7 +356,7 @@ backend_tests! {
         // Deleting the recipe takes the stray upload's staging with it: its blob is garbage.
         assert!(store.delete_recipe(project, &key.recipe).unwrap());
         store.mark_orphaned_blobs().unwrap();
-        assert!(store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap().contains(&sha("stray")));
+        assert!(store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap().contains(&digests("stray").sha256));
     }
 
     fn abandoned_revision_zero_uploads_are_purged_after_the_staging_age(store: &DieselStore) {
@@ -389,10 +389,10 @@ backend_tests! {
         store.mark_orphaned_blobs().unwrap();
         let garbage = store.orphaned_blobs(conan_model::RevisionTime::MAX, 100).unwrap();
         for content in ["abandoned", "abandoned binary"] {
-            assert!(garbage.contains(&digests(content).sha256.to_string()), "{content}");
+            assert!(garbage.contains(&digests(content).sha256), "{content}");
         }
         for content in ["done", "done manifest", "in progress"] {
-            assert!(!garbage.contains(&digests(content).sha256.to_string()), "{content}");
+            assert!(!garbage.contains(&digests(content).sha256), "{content}");
         }
         assert_eq!(store.files(&FileOwner::Recipe(done.clone())).unwrap().unwrap().len(), 2);
         assert!(search(store, &SearchScope::All, "*").iter().all(|found| found != "old/1.0"));
@@ -584,7 +584,7 @@ backend_tests! {
             )
             .unwrap_err();
         assert!(matches!(failed, StoreError::Invalid(_)), "{failed}");
-        assert!(!store.blob_indexed(unpublished.sha256.as_str()).unwrap());
+        assert!(!store.blob_indexed(&unpublished.sha256).unwrap());
         assert_eq!(store.recipe_revision(&key).unwrap(), None);
 
         upload_recipe(store, &key);
@@ -607,32 +607,32 @@ backend_tests! {
         put(store, &FileOwner::Recipe(scratch.clone()), "conanfile.py", "stray");
         store.delete_recipe_revision(&scratch).unwrap();
         let mut deleted_objects = Vec::new();
-        assert!(!store.delete_orphaned_blob(stray.sha256.as_str(), now, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
+        assert!(!store.delete_orphaned_blob(&stray.sha256, now, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
         assert!(deleted_objects.is_empty());
 
         store.mark_orphaned_blobs().unwrap();
         let later = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
-        assert!(store.delete_orphaned_blob(stray.sha256.as_str(), later, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
+        assert!(store.delete_orphaned_blob(&stray.sha256, later, &mut || { deleted_objects.push(1); Ok(()) }).unwrap());
         assert_eq!(deleted_objects.len(), 1);
-        assert!(!store.blob_indexed(stray.sha256.as_str()).unwrap());
+        assert!(!store.blob_indexed(&stray.sha256).unwrap());
 
         // A failing object deletion keeps the row.
         put(store, &FileOwner::Recipe(scratch.clone()), "conanfile.py", "stray");
         store.delete_recipe_revision(&scratch).unwrap();
         store.mark_orphaned_blobs().unwrap();
         let later = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
-        let failed = store.delete_orphaned_blob(stray.sha256.as_str(), later, &mut || Err(StoreError::Invalid("disk gone".to_owned())));
+        let failed = store.delete_orphaned_blob(&stray.sha256, later, &mut || Err(StoreError::Invalid("disk gone".to_owned())));
         assert!(failed.is_err());
-        assert!(store.blob_indexed(stray.sha256.as_str()).unwrap());
+        assert!(store.blob_indexed(&stray.sha256).unwrap());
 
         // Referenced blobs are never collected.
         let referenced = store.indexed_blobs(None, 100).unwrap();
         for blob in referenced.iter().filter(|b| b.sha256 != stray.sha256) {
-            assert!(!store.delete_orphaned_blob(blob.sha256.as_str(), later, &mut || Ok(())).unwrap());
+            assert!(!store.delete_orphaned_blob(&blob.sha256, later, &mut || Ok(())).unwrap());
         }
         // Paging through the index.
         let first_page = store.indexed_blobs(None, 2).unwrap();
-        let next_page = store.indexed_blobs(Some(first_page[1].sha256.as_str()), 100).unwrap();
+        let next_page = store.indexed_blobs(Some(&first_page[1].sha256), 100).unwrap();
         assert_eq!(first_page.len() + next_page.len(), referenced.len());
     }
 
@@ -668,12 +668,12 @@ backend_tests! {
             files.into_iter().find(|f| f.path.as_str() == file).unwrap().digests.md5
         };
         assert_eq!(md5_of(&one, "conan_export.tgz"), None);
-        assert_eq!(store.blob_md5(shared.sha256.as_str()).unwrap(), None);
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), None);
         assert_eq!(store.blob_by_sha1(&shared.sha1).unwrap().unwrap().md5, None);
 
         // Recorded once, for the blob and every file with that content; nothing else changes.
-        store.record_md5(shared.sha256.as_str(), shared.md5.as_deref().unwrap()).unwrap();
-        assert_eq!(store.blob_md5(shared.sha256.as_str()).unwrap(), shared.md5);
+        store.record_md5(&shared.sha256, shared.md5.as_deref().unwrap()).unwrap();
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), shared.md5);
         assert_eq!(md5_of(&one, "conan_export.tgz"), shared.md5);
         assert_eq!(md5_of(&two, "conan_export.tgz"), shared.md5);
         assert_eq!(md5_of(&one, "conanfile.py"), None);
@@ -681,16 +681,16 @@ backend_tests! {
         assert_eq!(store.indexed_blobs(None, 100).unwrap().iter().filter(|b| b.md5.is_some()).count(), 1);
 
         // An md5 once recorded is kept: a second, different value changes nothing.
-        store.record_md5(shared.sha256.as_str(), &"0".repeat(32)).unwrap();
-        assert_eq!(store.blob_md5(shared.sha256.as_str()).unwrap(), shared.md5);
+        store.record_md5(&shared.sha256, &"0".repeat(32)).unwrap();
+        assert_eq!(store.blob_md5(&shared.sha256).unwrap(), shared.md5);
         assert_eq!(md5_of(&two, "conan_export.tgz"), shared.md5);
         // An unknown blob has none, and recording one for it changes nothing.
         let unknown = digests("never stored");
-        store.record_md5(unknown.sha256.as_str(), unknown.md5.as_deref().unwrap()).unwrap();
-        assert_eq!(store.blob_md5(unknown.sha256.as_str()).unwrap(), None);
+        store.record_md5(&unknown.sha256, unknown.md5.as_deref().unwrap()).unwrap();
+        assert_eq!(store.blob_md5(&unknown.sha256).unwrap(), None);
         // An md5 recorded with the file (as before uploads stopped computing it) reads back.
         put(store, &FileOwner::Recipe(recipe_key(project, "eager/1.0", 3)), "conanfile.py", "# eager");
-        assert_eq!(store.blob_md5(digests("# eager").sha256.as_str()).unwrap(), digests("# eager").md5);
+        assert_eq!(store.blob_md5(&digests("# eager").sha256).unwrap(), digests("# eager").md5);
     }
 
     fn concurrent_uploads_of_one_revision_leave_one_revision(store: &DieselStore) {

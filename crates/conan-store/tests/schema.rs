@@ -229,10 +229,7 @@ fn md5_survives_its_migration(db: &TestDb) {
     store.revert_migrations(Some(later + 1)).unwrap();
     store.run_migrations().unwrap();
     assert_eq!(md5s(), expected);
-    assert_eq!(
-        store.blob_md5(recorded.sha256.as_str()).unwrap(),
-        recorded.md5
-    );
+    assert_eq!(store.blob_md5(&recorded.sha256).unwrap(), recorded.md5);
 
     let lazy = owner("2222222222222222222222222222222222222222");
     let pending = record(&lazy, b"recorded without", false);
@@ -242,7 +239,7 @@ fn md5_survives_its_migration(db: &TestDb) {
     assert_eq!(describe(store), before);
     store.run_migrations().unwrap();
     assert_eq!(md5s(), expected);
-    assert_eq!(store.blob_md5(pending.sha256.as_str()).unwrap(), None);
+    assert_eq!(store.blob_md5(&pending.sha256).unwrap(), None);
     assert_eq!(store.files(&lazy).unwrap().unwrap().len(), 2);
 }
 

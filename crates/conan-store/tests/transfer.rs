@@ -562,11 +562,7 @@ async fn md5_is_computed_once_when_first_needed() {
             matches!(error, TransferError::Blob(BlobError::NotFound { .. })),
             "{backend}: {error:?}"
         );
-        assert_eq!(
-            f.metadata.blob_md5(sha256.as_str()).unwrap(),
-            None,
-            "{backend}"
-        );
+        assert_eq!(f.metadata.blob_md5(&sha256).unwrap(), None, "{backend}");
     }
 }
 

@@ -12,7 +12,7 @@ use diesel::dsl::{count_star, exists, not, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::lookup::{find_recipe, lock_recipe};
+use super::lookup::{find_recipe, lock_recipe, stored_reference};
 use super::schema::{
     files, package_references, package_revisions, projects, recipe_revisions, recipes,
 };
@@ -328,18 +328,6 @@ impl DieselStore {
             .first(c))?;
         Ok(found > 0)
     }
-}
-
-/// A stored reference back in its domain type (user and channel are stored as `''` when absent).
-fn stored_reference(
-    name: &str,
-    version: &str,
-    user: &str,
-    channel: &str,
-) -> Result<RecipeReference, DbError> {
-    let optional = |text: &str| if text.is_empty() { "_" } else { text }.to_owned();
-    RecipeReference::from_url_segments(name, version, &optional(user), &optional(channel))
-        .map_err(|error| DbError::Store(StoreError::Corrupt(error.to_string())))
 }
 
 fn catalog_file(row: FileRow) -> Result<CatalogFile, DbError> {

@@ -12,7 +12,7 @@ use super::lookup::{
 use super::schema::{blobs, files, package_references, package_revisions, recipe_revisions};
 use super::{DbConnection, DbError, DieselStore, now_micros, parse_stored, time_of};
 use crate::StoreError;
-use crate::blob::Digests;
+use crate::blob::{Digests, Sha256Hex};
 use crate::records::{
     FileOutcome, FileOwner, FileRecord, NewFile, ProjectId, RecipeRevisionKey, RecordedFile,
     RevisionEntry, UploadId,
@@ -283,21 +283,32 @@ fn promote(conn: &mut DbConnection, target: &WriteTarget) -> Result<RevisionEntr
     })
 }
 
-type FileRow = (String, i64, Option<String>, String, String, i64, i64);
+/// The columns of a file that [`load_files`] reads.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = files, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct FileRow {
+    path: String,
+    size: i64,
+    md5: Option<String>,
+    sha1: String,
+    sha256: String,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn file_record(row: FileRow) -> Result<FileRecord, DbError> {
-    let (path, size, md5, sha1, sha256, created_at, updated_at) = row;
+    let size = row.size;
     Ok(FileRecord {
-        path: parse_stored(&path)?,
+        path: parse_stored(&row.path)?,
         digests: Digests {
             size: u64::try_from(size)
                 .map_err(|_| DbError::Store(StoreError::Corrupt(format!("file size {size}"))))?,
-            md5,
-            sha1,
-            sha256: parse_stored(&sha256)?,
+            md5: row.md5,
+            sha1: row.sha1,
+            sha256: parse_stored(&row.sha256)?,
         },
-        created_at: time_of(created_at)?,
-        updated_at: time_of(updated_at)?,
+        created_at: time_of(row.created_at)?,
+        updated_at: time_of(row.updated_at)?,
     })
 }
 
@@ -306,42 +317,33 @@ fn load_files(
     ids: (i64, Option<i64>),
     path: Option<&FilePath>,
 ) -> Result<Vec<FileRecord>, DbError> {
-    let query = files::table
-        .select((
-            files::path,
-            files::size,
-            files::md5,
-            files::sha1,
-            files::sha256,
-            files::created_at,
-            files::updated_at,
-        ))
-        .order(files::path);
+    let query = files::table.order(files::path);
     // Four unboxed queries rather than one boxed: each has a static type, so each is prepared
-    // once per connection (see `native!`).
+    // once per connection (see `native!`). The row's selection names its backend, so it is
+    // chosen inside `native!`, once per backend.
     let rows: Vec<FileRow> = match (ids, path) {
         ((_, Some(package_revision_id)), None) => {
             let query = query.filter(files::package_revision_id.eq(package_revision_id));
-            native!(conn, c => query.load(c))
+            native!(conn, c => query.select(FileRow::as_select()).load(c))
         }
         ((_, Some(package_revision_id)), Some(path)) => {
             let query = query
                 .filter(files::package_revision_id.eq(package_revision_id))
                 .filter(files::path.eq(path.as_str()));
-            native!(conn, c => query.load(c))
+            native!(conn, c => query.select(FileRow::as_select()).load(c))
         }
         ((recipe_revision_id, None), None) => {
             let query = query
                 .filter(files::recipe_revision_id.eq(recipe_revision_id))
                 .filter(files::package_revision_id.is_null());
-            native!(conn, c => query.load(c))
+            native!(conn, c => query.select(FileRow::as_select()).load(c))
         }
         ((recipe_revision_id, None), Some(path)) => {
             let query = query
                 .filter(files::recipe_revision_id.eq(recipe_revision_id))
                 .filter(files::package_revision_id.is_null())
                 .filter(files::path.eq(path.as_str()));
-            native!(conn, c => query.load(c))
+            native!(conn, c => query.select(FileRow::as_select()).load(c))
         }
     }?;
     rows.into_iter().map(file_record).collect()
@@ -499,10 +501,10 @@ impl FileStore for DieselStore {
         })
     }
 
-    fn blob_md5(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+    fn blob_md5(&self, sha256: &Sha256Hex) -> Result<Option<String>, StoreError> {
         self.read(|conn| {
             let md5: Option<Option<String>> = native!(conn, c => blobs::table
-                .find(sha256)
+                .find(sha256.as_str())
                 .select(blobs::md5)
                 .first(c))
             .optional()?;
@@ -510,14 +512,14 @@ impl FileStore for DieselStore {
         })
     }
 
-    fn record_md5(&self, sha256: &str, md5: &str) -> Result<(), StoreError> {
+    fn record_md5(&self, sha256: &Sha256Hex, md5: &str) -> Result<(), StoreError> {
         self.transaction(|conn| {
-            native!(conn, c => diesel::update(blobs::table.find(sha256))
+            native!(conn, c => diesel::update(blobs::table.find(sha256.as_str()))
                 .filter(blobs::md5.is_null())
                 .set(blobs::md5.eq(md5))
                 .execute(c))?;
             native!(conn, c => diesel::update(files::table)
-                .filter(files::sha256.eq(sha256))
+                .filter(files::sha256.eq(sha256.as_str()))
                 .filter(files::md5.is_null())
                 .set(files::md5.eq(md5))
                 .execute(c))?;
@@ -530,7 +532,7 @@ impl FileStore for DieselStore {
             let row: Option<BlobRow> = native!(conn, c => blobs::table
                 .filter(blobs::sha1.eq(sha1))
                 .filter(blobs::orphaned_at.is_null())
-                .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
+                .select(BlobRow::as_select())
                 .first(c))
             .optional()?;
             row.map(digests_of).transpose()
@@ -559,16 +561,24 @@ fn index_blob(conn: &mut DbConnection, digests: &Digests, size: i64) -> Result<(
     Ok(())
 }
 
-/// A `(sha256, sha1, md5, size)` blob row.
-pub(crate) type BlobRow = (String, String, Option<String>, i64);
+/// The digests columns of a blob's index row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = blobs, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct BlobRow {
+    sha256: String,
+    sha1: String,
+    md5: Option<String>,
+    size: i64,
+}
 
 /// Digests from a blob row.
-pub(crate) fn digests_of((sha256, sha1, md5, size): BlobRow) -> Result<Digests, DbError> {
+pub(crate) fn digests_of(row: BlobRow) -> Result<Digests, DbError> {
+    let size = row.size;
     Ok(Digests {
         size: u64::try_from(size)
             .map_err(|_| DbError::Store(StoreError::Corrupt(format!("blob size {size}"))))?,
-        md5,
-        sha1,
-        sha256: parse_stored(&sha256)?,
+        md5: row.md5,
+        sha1: row.sha1,
+        sha256: parse_stored(&row.sha256)?,
     })
 }

@@ -16,122 +16,78 @@ use crate::records::{
 };
 use crate::traits::IdentityStore;
 
-type ProjectRow = (i64, String, String, i64);
-type UserRow = (i64, String, Option<String>, bool, bool, i64);
-type PersonalTokenRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
-type DeployTokenRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
+/// A project's row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = projects, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct ProjectRow {
+    id: i64,
+    path: String,
+    visibility: String,
+    created_at: i64,
+}
 
-const PROJECT_COLUMNS: (
-    projects::id,
-    projects::path,
-    projects::visibility,
-    projects::created_at,
-) = (
-    projects::id,
-    projects::path,
-    projects::visibility,
-    projects::created_at,
-);
+/// A user's row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct UserRow {
+    id: i64,
+    username: String,
+    password_hash: Option<String>,
+    is_admin: bool,
+    is_active: bool,
+    created_at: i64,
+}
 
-const USER_COLUMNS: (
-    users::id,
-    users::username,
-    users::password_hash,
-    users::is_admin,
-    users::is_active,
-    users::created_at,
-) = (
-    users::id,
-    users::username,
-    users::password_hash,
-    users::is_admin,
-    users::is_active,
-    users::created_at,
-);
+/// A personal access token's row.
+#[derive(Queryable, Selectable)]
+#[diesel(
+    table_name = personal_access_tokens,
+    check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite)
+)]
+struct PersonalTokenRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    token_hash: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    created_at: i64,
+}
 
-const PERSONAL_TOKEN_COLUMNS: (
-    personal_access_tokens::id,
-    personal_access_tokens::user_id,
-    personal_access_tokens::name,
-    personal_access_tokens::token_hash,
-    personal_access_tokens::scopes,
-    personal_access_tokens::expires_at,
-    personal_access_tokens::revoked_at,
-    personal_access_tokens::last_used_at,
-    personal_access_tokens::created_at,
-) = (
-    personal_access_tokens::id,
-    personal_access_tokens::user_id,
-    personal_access_tokens::name,
-    personal_access_tokens::token_hash,
-    personal_access_tokens::scopes,
-    personal_access_tokens::expires_at,
-    personal_access_tokens::revoked_at,
-    personal_access_tokens::last_used_at,
-    personal_access_tokens::created_at,
-);
+/// A deploy token's row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deploy_tokens, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct DeployTokenRow {
+    id: i64,
+    project_id: i64,
+    username: String,
+    name: String,
+    token_hash: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    created_at: i64,
+}
 
-const DEPLOY_TOKEN_COLUMNS: (
-    deploy_tokens::id,
-    deploy_tokens::project_id,
-    deploy_tokens::username,
-    deploy_tokens::name,
-    deploy_tokens::token_hash,
-    deploy_tokens::scopes,
-    deploy_tokens::expires_at,
-    deploy_tokens::revoked_at,
-    deploy_tokens::created_at,
-) = (
-    deploy_tokens::id,
-    deploy_tokens::project_id,
-    deploy_tokens::username,
-    deploy_tokens::name,
-    deploy_tokens::token_hash,
-    deploy_tokens::scopes,
-    deploy_tokens::expires_at,
-    deploy_tokens::revoked_at,
-    deploy_tokens::created_at,
-);
-
-fn project_of((id, path, visibility, created_at): ProjectRow) -> Result<Project, DbError> {
+fn project_of(row: ProjectRow) -> Result<Project, DbError> {
     Ok(Project {
-        id: ProjectId(id),
-        path,
-        visibility: parse_stored(&visibility)?,
-        created_at: time_of(created_at)?,
+        id: ProjectId(row.id),
+        path: row.path,
+        visibility: parse_stored(&row.visibility)?,
+        created_at: time_of(row.created_at)?,
     })
 }
 
-fn user_of(
-    (id, username, password_hash, is_admin, is_active, created_at): UserRow,
-) -> Result<User, DbError> {
+fn user_of(row: UserRow) -> Result<User, DbError> {
     Ok(User {
-        id: UserId(id),
-        username,
-        password_hash,
-        is_admin,
-        is_active,
-        created_at: time_of(created_at)?,
+        id: UserId(row.id),
+        username: row.username,
+        password_hash: row.password_hash,
+        is_admin: row.is_admin,
+        is_active: row.is_active,
+        created_at: time_of(row.created_at)?,
     })
 }
 
@@ -147,63 +103,53 @@ fn scopes_of(text: &str) -> Vec<String> {
 }
 
 fn personal_token_of(row: PersonalTokenRow) -> Result<Token, DbError> {
-    let (id, user_id, name, token_hash, scopes, expires_at, revoked_at, last_used_at, created_at) =
-        row;
     Ok(Token {
-        id: TokenId(id),
-        owner: TokenOwner::User(UserId(user_id)),
-        name,
-        token_hash,
-        scopes: scopes_of(&scopes),
-        expires_at: optional_time(expires_at)?,
-        revoked_at: optional_time(revoked_at)?,
-        last_used_at: optional_time(last_used_at)?,
-        created_at: time_of(created_at)?,
+        id: TokenId(row.id),
+        owner: TokenOwner::User(UserId(row.user_id)),
+        name: row.name,
+        token_hash: row.token_hash,
+        scopes: scopes_of(&row.scopes),
+        expires_at: optional_time(row.expires_at)?,
+        revoked_at: optional_time(row.revoked_at)?,
+        last_used_at: optional_time(row.last_used_at)?,
+        created_at: time_of(row.created_at)?,
     })
 }
 
 fn deploy_token_of(row: DeployTokenRow) -> Result<Token, DbError> {
-    let (id, project_id, username, name, token_hash, scopes, expires_at, revoked_at, created_at) =
-        row;
     Ok(Token {
-        id: TokenId(id),
+        id: TokenId(row.id),
         owner: TokenOwner::Project {
-            project: ProjectId(project_id),
-            username,
+            project: ProjectId(row.project_id),
+            username: row.username,
         },
-        name,
-        token_hash,
-        scopes: scopes_of(&scopes),
-        expires_at: optional_time(expires_at)?,
-        revoked_at: optional_time(revoked_at)?,
+        name: row.name,
+        token_hash: row.token_hash,
+        scopes: scopes_of(&row.scopes),
+        expires_at: optional_time(row.expires_at)?,
+        revoked_at: optional_time(row.revoked_at)?,
         last_used_at: None,
-        created_at: time_of(created_at)?,
+        created_at: time_of(row.created_at)?,
     })
 }
 
-/// Expands `$body` once per token kind, with `$table` naming that kind's table module, `$columns`
-/// its columns in [`Token`] order, `$of` the function turning such a row into a [`Token`], and
+/// Expands `$body` once per token kind, with `$table` naming that kind's table module, `$row`
+/// its row type, `$of` the function turning such a row into a [`Token`], and
 /// `$holder` the column naming whose the token is. The two tables differ in a column or two, so
 /// diesel sees two types; the query is still written once.
 macro_rules! per_token_kind {
-    ($kind:expr, |$table:ident, $columns:ident, $of:ident, $holder:ident| $body:expr) => {
+    ($kind:expr, |$table:ident, $row:ident, $of:ident, $holder:ident| $body:expr) => {
         match $kind {
             TokenKind::Personal => {
                 use personal_access_tokens as $table;
-                let ($columns, $of, $holder) = (
-                    PERSONAL_TOKEN_COLUMNS,
-                    personal_token_of,
-                    personal_access_tokens::user_id,
-                );
+                type $row = PersonalTokenRow;
+                let ($of, $holder) = (personal_token_of, personal_access_tokens::user_id);
                 $body
             }
             TokenKind::Deploy => {
                 use deploy_tokens as $table;
-                let ($columns, $of, $holder) = (
-                    DEPLOY_TOKEN_COLUMNS,
-                    deploy_token_of,
-                    deploy_tokens::project_id,
-                );
+                type $row = DeployTokenRow;
+                let ($of, $holder) = (deploy_token_of, deploy_tokens::project_id);
                 $body
             }
         }
@@ -215,10 +161,10 @@ fn find_token_by_hash(
     kind: TokenKind,
     hash: &str,
 ) -> Result<Option<Token>, DbError> {
-    per_token_kind!(kind, |table, columns, of, _holder| {
+    per_token_kind!(kind, |table, Row, of, _holder| {
         table::table
             .filter(table::token_hash.eq(hash))
-            .select(columns)
+            .select(Row::as_select())
             .first(conn)
             .optional()?
             .map(of)
@@ -233,7 +179,7 @@ fn conflict(what: String) -> DbError {
 fn find_project_by_path(conn: &mut DbConnection, path: &str) -> Result<Option<Project>, DbError> {
     let row: Option<ProjectRow> = projects::table
         .filter(projects::path.eq(path))
-        .select(PROJECT_COLUMNS)
+        .select(ProjectRow::as_select())
         .first(conn)
         .optional()?;
     row.map(project_of).transpose()
@@ -242,7 +188,7 @@ fn find_project_by_path(conn: &mut DbConnection, path: &str) -> Result<Option<Pr
 fn find_user_by_name(conn: &mut DbConnection, username: &str) -> Result<Option<User>, DbError> {
     let row: Option<UserRow> = users::table
         .filter(users::username.eq(username))
-        .select(USER_COLUMNS)
+        .select(UserRow::as_select())
         .first(conn)
         .optional()?;
     row.map(user_of).transpose()
@@ -270,7 +216,7 @@ impl IdentityStore for DieselStore {
         self.read(|conn| {
             let row: Option<ProjectRow> = projects::table
                 .find(id.0)
-                .select(PROJECT_COLUMNS)
+                .select(ProjectRow::as_select())
                 .first(conn)
                 .optional()?;
             row.map(project_of).transpose()
@@ -285,7 +231,7 @@ impl IdentityStore for DieselStore {
         self.read(|conn| {
             let rows: Vec<ProjectRow> = projects::table
                 .order(projects::path)
-                .select(PROJECT_COLUMNS)
+                .select(ProjectRow::as_select())
                 .load(conn)?;
             rows.into_iter().map(project_of).collect()
         })
@@ -299,7 +245,7 @@ impl IdentityStore for DieselStore {
             let rows: Vec<ProjectRow> = projects::table
                 .filter(projects::visibility.eq_any(visibilities.iter().map(|v| v.as_str())))
                 .order(projects::path)
-                .select(PROJECT_COLUMNS)
+                .select(ProjectRow::as_select())
                 .load(conn)?;
             rows.into_iter().map(project_of).collect()
         })
@@ -341,7 +287,7 @@ impl IdentityStore for DieselStore {
         self.read(|conn| {
             let row: Option<UserRow> = users::table
                 .find(id.0)
-                .select(USER_COLUMNS)
+                .select(UserRow::as_select())
                 .first(conn)
                 .optional()?;
             row.map(user_of).transpose()
@@ -356,7 +302,7 @@ impl IdentityStore for DieselStore {
         self.read(|conn| {
             let rows: Vec<UserRow> = users::table
                 .order(users::username)
-                .select(USER_COLUMNS)
+                .select(UserRow::as_select())
                 .load(conn)?;
             rows.into_iter().map(user_of).collect()
         })
@@ -444,7 +390,7 @@ impl IdentityStore for DieselStore {
                         .eq(projects::id)
                         .and(memberships::user_id.nullable().eq(member))),
                 )
-                .select((PROJECT_COLUMNS, memberships::role.nullable()))
+                .select((ProjectRow::as_select(), memberships::role.nullable()))
                 .into_boxed();
             let query = match key {
                 ProjectKey::Id(id) => query.filter(projects::id.eq(id.0)),
@@ -467,7 +413,7 @@ impl IdentityStore for DieselStore {
                 .inner_join(users::table)
                 .filter(memberships::project_id.eq(project.0))
                 .order(users::username)
-                .select((USER_COLUMNS, memberships::role))
+                .select((UserRow::as_select(), memberships::role))
                 .load(conn)?;
             rows.into_iter()
                 .map(|(user, role)| Ok((user_of(user)?, parse_stored(&role)?)))
@@ -540,10 +486,10 @@ impl IdentityStore for DieselStore {
 
     fn token(&self, kind: TokenKind, id: TokenId) -> Result<Option<Token>, StoreError> {
         self.read(|conn| {
-            per_token_kind!(kind, |table, columns, of, _holder| {
+            per_token_kind!(kind, |table, Row, of, _holder| {
                 table::table
                     .find(id.0)
-                    .select(columns)
+                    .select(Row::as_select())
                     .first(conn)
                     .optional()?
                     .map(of)
@@ -558,11 +504,11 @@ impl IdentityStore for DieselStore {
             TokenHolder::Project(project) => (TokenKind::Deploy, project.0),
         };
         self.read(|conn| {
-            per_token_kind!(kind, |table, columns, of, holder_column| {
+            per_token_kind!(kind, |table, Row, of, holder_column| {
                 table::table
                     .filter(holder_column.eq(holder_id))
                     .order(table::id.desc())
-                    .select(columns)
+                    .select(Row::as_select())
                     .load(conn)?
                     .into_iter()
                     .map(of)
@@ -578,7 +524,7 @@ impl IdentityStore for DieselStore {
         at: RevisionTime,
     ) -> Result<bool, StoreError> {
         self.transaction(|conn| {
-            let updated = per_token_kind!(kind, |table, _columns, _of, _holder| {
+            let updated = per_token_kind!(kind, |table, _Row, _of, _holder| {
                 diesel::update(table::table.find(id.0).filter(table::revoked_at.is_null()))
                     .set(table::revoked_at.eq(at.unix_micros()))
                     .execute(conn)?

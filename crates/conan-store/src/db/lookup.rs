@@ -13,6 +13,7 @@ use diesel::prelude::*;
 
 use super::schema::{package_references, package_revisions, recipe_revisions, recipes};
 use super::{DbConnection, DbError, now_micros, parse_stored, time_of};
+use crate::StoreError;
 use crate::records::{FileOwner, ProjectId, RecipeRevisionKey, RevisionEntry};
 
 /// The stored user and channel of a reference: `''` when absent.
@@ -21,6 +22,18 @@ fn user_channel(recipe: &RecipeReference) -> (&str, &str) {
         recipe.user().map_or("", conan_model::User::as_str),
         recipe.channel().map_or("", conan_model::Channel::as_str),
     )
+}
+
+/// A stored reference back in its domain type (user and channel are stored as `''` when absent).
+pub(super) fn stored_reference(
+    name: &str,
+    version: &str,
+    user: &str,
+    channel: &str,
+) -> Result<RecipeReference, DbError> {
+    let optional = |text: &str| if text.is_empty() { "_" } else { text }.to_owned();
+    RecipeReference::from_url_segments(name, version, &optional(user), &optional(channel))
+        .map_err(|error| DbError::Store(StoreError::Corrupt(error.to_string())))
 }
 
 pub(super) fn find_recipe(

@@ -5,11 +5,11 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::files::{STAGING, digests_of};
+use super::files::{BlobRow, STAGING, digests_of};
 use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes};
 use super::{DbError, DieselStore, now_micros};
 use crate::StoreError;
-use crate::blob::Digests;
+use crate::blob::{Digests, Sha256Hex};
 use crate::traits::MaintenanceStore;
 
 impl MaintenanceStore for DieselStore {
@@ -32,21 +32,27 @@ impl MaintenanceStore for DieselStore {
         &self,
         before: RevisionTime,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Sha256Hex>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
-            Ok(blobs::table
+            let rows: Vec<String> = blobs::table
                 .filter(blobs::orphaned_at.le(before.unix_micros()))
                 .order(blobs::sha256)
                 .select(blobs::sha256)
                 .limit(limit)
-                .load(conn)?)
+                .load(conn)?;
+            // A row that is not a sha256 names no object the collector could delete: it is
+            // skipped, not an error that would stop the collection of the others.
+            Ok(rows
+                .into_iter()
+                .filter_map(|sha256| Sha256Hex::try_from(sha256).ok())
+                .collect())
         })
     }
 
     fn delete_orphaned_blob(
         &self,
-        sha256: &str,
+        sha256: &Sha256Hex,
         before: RevisionTime,
         delete_object: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<bool, StoreError> {
@@ -56,9 +62,11 @@ impl MaintenanceStore for DieselStore {
             // the blob again and publishes the object again from its staging copy.
             let deleted = diesel::delete(
                 blobs::table
-                    .find(sha256)
+                    .find(sha256.as_str())
                     .filter(blobs::orphaned_at.le(before.unix_micros()))
-                    .filter(not(exists(files::table.filter(files::sha256.eq(sha256))))),
+                    .filter(not(exists(
+                        files::table.filter(files::sha256.eq(sha256.as_str())),
+                    ))),
             )
             .execute(conn)?;
             if deleted == 0 {
@@ -106,10 +114,10 @@ impl MaintenanceStore for DieselStore {
         })
     }
 
-    fn blob_indexed(&self, sha256: &str) -> Result<bool, StoreError> {
+    fn blob_indexed(&self, sha256: &Sha256Hex) -> Result<bool, StoreError> {
         self.read(|conn| {
             let found: Option<String> = blobs::table
-                .find(sha256)
+                .find(sha256.as_str())
                 .select(blobs::sha256)
                 .first(conn)
                 .optional()?;
@@ -117,18 +125,22 @@ impl MaintenanceStore for DieselStore {
         })
     }
 
-    fn indexed_blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Digests>, StoreError> {
+    fn indexed_blobs(
+        &self,
+        after: Option<&Sha256Hex>,
+        limit: usize,
+    ) -> Result<Vec<Digests>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
             let mut query = blobs::table
                 .order(blobs::sha256)
-                .select((blobs::sha256, blobs::sha1, blobs::md5, blobs::size))
+                .select(BlobRow::as_select())
                 .limit(limit)
                 .into_boxed();
             if let Some(after) = after {
-                query = query.filter(blobs::sha256.gt(after.to_owned()));
+                query = query.filter(blobs::sha256.gt(after.as_str().to_owned()));
             }
-            let rows: Vec<super::files::BlobRow> = query.load(conn)?;
+            let rows: Vec<BlobRow> = query.load(conn)?;
             rows.into_iter().map(digests_of).collect()
         })
     }

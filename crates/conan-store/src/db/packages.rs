@@ -13,6 +13,21 @@ use crate::StoreError;
 use crate::records::{PackageEntry, PackageRevisionKey, RecipeRevisionKey, RevisionEntry};
 use crate::traits::PackageStore;
 
+/// A committed revision of one of a recipe revision's packages, as [`PackageStore::packages`]
+/// reads it.
+#[derive(Queryable, Selectable)]
+#[diesel(
+    table_name = package_revisions,
+    check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite)
+)]
+struct PackageRevisionRow {
+    #[diesel(select_expression = package_references::package_id)]
+    package_id: String,
+    revision: String,
+    committed_at: Option<i64>,
+    conaninfo: Option<String>,
+}
+
 impl PackageStore for DieselStore {
     fn packages(&self, recipe: &RecipeRevisionKey) -> Result<Vec<PackageEntry>, StoreError> {
         self.read(|conn| {
@@ -22,39 +37,35 @@ impl PackageStore for DieselStore {
             };
             // One query for all packages: committed revisions newest first per package; the
             // first row of each package is its latest.
-            let rows: Vec<(String, String, Option<i64>, Option<String>)> =
-                native!(conn, c => package_references::table
-                    .inner_join(package_revisions::table)
-                    .filter(package_references::recipe_revision_id.eq(recipe_revision_id))
-                    .filter(package_revisions::committed_at.is_not_null())
-                    .order((
-                        package_references::package_id.asc(),
-                        package_revisions::committed_at.desc(),
-                        package_revisions::id.desc(),
-                    ))
-                    .select((
-                        package_references::package_id,
-                        package_revisions::revision,
-                        package_revisions::committed_at,
-                        package_revisions::conaninfo,
-                    ))
-                    .load(c))?;
+            let rows: Vec<PackageRevisionRow> = native!(conn, c => package_references::table
+                .inner_join(package_revisions::table)
+                .filter(package_references::recipe_revision_id.eq(recipe_revision_id))
+                .filter(package_revisions::committed_at.is_not_null())
+                .order((
+                    package_references::package_id.asc(),
+                    package_revisions::committed_at.desc(),
+                    package_revisions::id.desc(),
+                ))
+                .select(PackageRevisionRow::as_select())
+                .load(c))?;
             let mut packages: Vec<PackageEntry> = Vec::new();
-            for (package_id, revision, committed_at, conaninfo) in rows {
+            for row in rows {
                 if packages
                     .last()
-                    .is_some_and(|last| last.package_id.as_str() == package_id)
+                    .is_some_and(|last| last.package_id.as_str() == row.package_id)
                 {
                     continue;
                 }
-                let Some(time) = committed_at else { continue };
+                let Some(time) = row.committed_at else {
+                    continue;
+                };
                 packages.push(PackageEntry {
-                    package_id: parse_stored(&package_id)?,
+                    package_id: parse_stored(&row.package_id)?,
                     latest: RevisionEntry {
-                        revision: parse_stored(&revision)?,
+                        revision: parse_stored(&row.revision)?,
                         time: time_of(time)?,
                     },
-                    conaninfo,
+                    conaninfo: row.conaninfo,
                 });
             }
             Ok(packages)

@@ -1,11 +1,12 @@
 //! Recipe search on diesel ([`SearchStore`]).
 
-use conan_model::{RecipeReference, SearchPattern};
+use conan_model::SearchPattern;
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
+use super::DieselStore;
+use super::lookup::stored_reference;
 use super::schema::{recipe_revisions, recipes};
-use super::{DbError, DieselStore};
 use crate::StoreError;
 use crate::records::{ProjectId, RecipeMatch, SearchScope};
 use crate::traits::SearchStore;
@@ -56,7 +57,16 @@ fn name_filter(pattern: &SearchPattern) -> NameFilter {
     }
 }
 
-type RecipeRow = (i64, String, String, String, String);
+/// The reference columns of a recipe's row, and its project.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = recipes, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct RecipeRow {
+    project_id: i64,
+    name: String,
+    version: String,
+    user_name: String,
+    channel: String,
+}
 
 impl SearchStore for DieselStore {
     fn search_recipes(
@@ -84,13 +94,7 @@ impl SearchStore for DieselStore {
                             .filter(recipe_revisions::recipe_id.eq(recipes::id))
                             .filter(recipe_revisions::committed_at.is_not_null()),
                     ))
-                    .select((
-                        recipes::project_id,
-                        recipes::name,
-                        recipes::version,
-                        recipes::user_name,
-                        recipes::channel,
-                    ))
+                    .select(RecipeRow::as_select())
                     .order((
                         recipes::name,
                         recipes::version,
@@ -115,25 +119,13 @@ impl SearchStore for DieselStore {
                 };
                 let rows: Vec<RecipeRow> = query.load(conn)?;
                 let page_len = rows.len();
-                for (project, name, version, user, channel) in rows {
-                    let optional = |text: &str| {
-                        if text.is_empty() {
-                            "_".to_owned()
-                        } else {
-                            text.to_owned()
-                        }
-                    };
-                    let reference = RecipeReference::from_url_segments(
-                        &name,
-                        &version,
-                        &optional(&user),
-                        &optional(&channel),
-                    )
-                    .map_err(|error| DbError::Store(StoreError::Corrupt(error.to_string())))?;
+                for row in rows {
+                    let reference =
+                        stored_reference(&row.name, &row.version, &row.user_name, &row.channel)?;
                     if pattern.matches_reference(&reference) {
                         found.push(RecipeMatch {
                             reference,
-                            project: ProjectId(project),
+                            project: ProjectId(row.project_id),
                         });
                         if found.len() >= limit {
                             return Ok(found);
