@@ -11,12 +11,13 @@ pub mod transfer;
 
 pub use error::{BackendError, StoreError};
 pub use records::{
-    FileOutcome, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry,
-    PackageRevisionKey, Project, ProjectId, ProjectKey, RecipeMatch, RecipeRevisionKey,
-    RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder,
-    TokenId, TokenKind, TokenOwner, UploadId, User, UserId, Visibility,
+    AccessLevel, FileOutcome, FileOwner, FileRecord, LevelUpdate, NewFile, NewProtectionRule,
+    NewToken, NewUser, PackageEntry, PackageRevisionKey, PackageType, Project, ProjectId,
+    ProjectKey, ProtectionRule, ProtectionRuleId, ProtectionRuleUpdate, RecipeMatch,
+    RecipeRevisionKey, RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId,
+    Token, TokenHolder, TokenId, TokenKind, TokenOwner, UploadId, User, UserId, Visibility,
 };
 pub use traits::{
-    FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore, ReadScope,
-    RecipeStore, SearchStore, read_scope, read_scope_now,
+    AccessStore, FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore,
+    ProtectionStore, ReadScope, RecipeStore, SearchStore, read_scope, read_scope_now,
 };
