@@ -16,8 +16,8 @@ use conan_auth::admin;
 use conan_auth::{AuthConfig, Authenticator, Scope};
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner,
-    Visibility,
+    AccessStore, IdentityStore, Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind,
+    TokenOwner, Visibility,
 };
 
 /// How a command receives a password (never as an argument, which other users could see).
@@ -540,7 +540,7 @@ pub(crate) fn deploy_token(
 
 /// Runs a `signing-key` command.
 pub(crate) fn signing_key(
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn AccessStore>,
     auth: AuthConfig,
     command: &SigningKeyCommand,
 ) -> anyhow::Result<()> {

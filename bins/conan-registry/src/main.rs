@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use conan_store::IdentityStore;
+use conan_store::AccessStore;
 
 use crate::settings::{Overrides, Settings};
 
@@ -195,7 +195,8 @@ fn print_stdout(text: &str) {
     print!("{text}");
 }
 
-fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityStore>> {
+/// The store the admin commands work on.
+fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn AccessStore>> {
     std::fs::create_dir_all(settings.data_dir()).ok();
     Ok(Arc::new(serve::open_metadata(settings)?))
 }

@@ -61,9 +61,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let backend = open_blob_store(&settings.blobs()).context("cannot open the blob store")?;
     let backend_name = format!("{backend:?}");
     let blobs: Arc<dyn BlobStore> = Arc::new(MeteredBlobStore::new(backend, Arc::clone(&metrics)));
-    let identity: Arc<dyn IdentityStore> = metadata.clone();
-    let auth = Authenticator::new(Arc::clone(&identity), settings.auth.clone());
-    let bootstrap = first_start(&settings, &database, &auth, identity.as_ref())?;
+    let auth = Authenticator::new(metadata.clone(), settings.auth.clone());
+    let bootstrap = first_start(&settings, &database, &auth, database.as_ref())?;
 
     let state = web::Data::new(AppState {
         metadata: Arc::clone(&metadata),
