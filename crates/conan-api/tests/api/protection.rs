@@ -189,6 +189,27 @@ where
     }
 }
 
+/// Expects every push and every delete of `segments` under `base` by `auth` to be refused by a
+/// protection rule.
+async fn protected<S, B>(app: &S, base: &str, segments: &str, auth: &str)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    refused(app, pushes(base, segments, auth), PUSH_PROTECTED).await;
+    refused(app, deletes(base, segments, auth), DELETE_PROTECTED).await;
+}
+
+/// Expects no push and no delete of `segments` under `base` by `auth` to be refused.
+async fn unprotected<S, B>(app: &S, base: &str, segments: &str, auth: &str)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    not_refused(app, pushes(base, segments, auth)).await;
+    not_refused(app, deletes(base, segments, auth)).await;
+}
+
 /// Uploads recipe revision `a` of the recipe with package `a` revision `a`, as the admin.
 async fn seed<S, B>(app: &S, registry: &Registry)
 where
@@ -233,54 +254,23 @@ async fn a_rule_refuses_every_push_and_delete_route_and_changes_nothing() {
     seed(&app, &registry).await;
     let before = state_of(&app, &registry).await;
     // The pattern matches the name whatever its case, and only the name.
-    registry.protect(
-        "ZL*",
-        Some(AccessLevel::Maintainer),
-        Some(AccessLevel::Owner),
-    );
+    let (maintainer, owner) = (Some(AccessLevel::Maintainer), Some(AccessLevel::Owner));
+    registry.protect("ZL*", maintainer, owner);
     let callers = &registry.callers;
 
     for base in bases(&registry) {
         // A developer may not push it; a maintainer may not delete it.
-        refused(
-            &app,
-            pushes(&base, SEGMENTS, &callers.developer),
-            PUSH_PROTECTED,
-        )
-        .await;
-        refused(
-            &app,
-            deletes(&base, SEGMENTS, &callers.maintainer),
-            DELETE_PROTECTED,
-        )
-        .await;
-        // Deploy tokens are refused both by any matching rule.
-        refused(
-            &app,
-            pushes(&base, SEGMENTS, &callers.deploy_write),
-            PUSH_PROTECTED,
-        )
-        .await;
-        refused(
-            &app,
-            deletes(&base, SEGMENTS, &callers.deploy_write),
-            DELETE_PROTECTED,
-        )
-        .await;
-        // The plain role rules come first: a developer may not delete at all, nor a reporter
-        // push.
-        refused(
-            &app,
-            deletes(&base, SEGMENTS, &callers.developer),
-            "403 Forbidden",
-        )
-        .await;
-        refused(
-            &app,
-            pushes(&base, SEGMENTS, &callers.reporter),
-            "403 Forbidden",
-        )
-        .await;
+        let developer_pushes = pushes(&base, SEGMENTS, &callers.developer);
+        refused(&app, developer_pushes, PUSH_PROTECTED).await;
+        let maintainer_deletes = deletes(&base, SEGMENTS, &callers.maintainer);
+        refused(&app, maintainer_deletes, DELETE_PROTECTED).await;
+        // A deploy token is refused both.
+        protected(&app, &base, SEGMENTS, &callers.deploy_write).await;
+        // The role rules come first: a developer may not delete at all, nor a reporter push.
+        let developer_deletes = deletes(&base, SEGMENTS, &callers.developer);
+        refused(&app, developer_deletes, "403 Forbidden").await;
+        let reporter_pushes = pushes(&base, SEGMENTS, &callers.reporter);
+        refused(&app, reporter_pushes, "403 Forbidden").await;
     }
     // A whole refused upload of a new revision leaves nothing behind.
     let revision = format!(
@@ -289,15 +279,8 @@ async fn a_rule_refuses_every_push_and_delete_route_and_changes_nothing() {
         rrev('b')
     );
     for (path, content) in recipe_files() {
-        let reply = send(
-            &app,
-            put(
-                &format!("{revision}/files/{path}"),
-                content,
-                &callers.developer,
-            ),
-        )
-        .await;
+        let url = format!("{revision}/files/{path}");
+        let reply = send(&app, put(&url, content, &callers.developer)).await;
         assert_eq!(
             reply.message(StatusCode::FORBIDDEN),
             PUSH_PROTECTED,
@@ -305,12 +288,9 @@ async fn a_rule_refuses_every_push_and_delete_route_and_changes_nothing() {
         );
     }
     assert_eq!(state_of(&app, &registry).await, before);
-    let files = send(
-        &app,
-        request("GET", &format!("{revision}/files"), Some(&callers.admin)),
-    )
-    .await;
-    assert_eq!(files.status, StatusCode::NOT_FOUND);
+    let files = format!("{revision}/files");
+    let reply = send(&app, request("GET", &files, Some(&callers.admin))).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
 
     // Reads are not affected.
     let latest = format!(
@@ -322,15 +302,8 @@ async fn a_rule_refuses_every_push_and_delete_route_and_changes_nothing() {
 
     // Other names are not protected: the same developer pushes `openssl` everywhere.
     for base in bases(&registry) {
-        not_refused(
-            &app,
-            pushes(
-                &base,
-                "openssl/3.0/group+private/stable",
-                &callers.developer,
-            ),
-        )
-        .await;
+        let openssl = "openssl/3.0/group+private/stable";
+        not_refused(&app, pushes(&base, openssl, &callers.developer)).await;
     }
 }
 
@@ -339,12 +312,11 @@ async fn the_levels_decide_who_passes() {
     let registry = Registry::new();
     let app = registry.app().await;
     let callers = &registry.callers;
+    // A maintainer reaches a maintainer push level; a rule without a delete level leaves
+    // deleting to the usual roles.
     registry.protect("zlib", Some(AccessLevel::Maintainer), None);
     for base in bases(&registry) {
-        // A maintainer reaches the push level; a rule without a delete level leaves deleting
-        // to the usual roles.
-        not_refused(&app, pushes(&base, SEGMENTS, &callers.maintainer)).await;
-        not_refused(&app, deletes(&base, SEGMENTS, &callers.maintainer)).await;
+        unprotected(&app, &base, SEGMENTS, &callers.maintainer).await;
     }
     // A maintainer's upload goes through whole.
     let revision = format!(
@@ -354,34 +326,20 @@ async fn the_levels_decide_who_passes() {
     );
     upload(&app, &revision, &recipe_files(), &callers.maintainer).await;
 
-    // An owner level stops maintainers, not owners.
-    registry.protect("boost*", Some(AccessLevel::Owner), Some(AccessLevel::Owner));
-    let boost = "boost/1.86/group+private/stable";
+    // An owner level stops maintainers, not owners; an admin level stops owners, never an
+    // instance administrator.
+    let (owner, admin) = (Some(AccessLevel::Owner), Some(AccessLevel::Admin));
+    registry.protect("boost*", owner, owner);
+    registry.protect("fmt", admin, admin);
+    let (boost, fmt) = (
+        "boost/1.86/group+private/stable",
+        "fmt/11.0/group+private/stable",
+    );
     for base in bases(&registry) {
-        refused(
-            &app,
-            pushes(&base, boost, &callers.maintainer),
-            PUSH_PROTECTED,
-        )
-        .await;
-        refused(
-            &app,
-            deletes(&base, boost, &callers.maintainer),
-            DELETE_PROTECTED,
-        )
-        .await;
-        not_refused(&app, pushes(&base, boost, &callers.owner)).await;
-        not_refused(&app, deletes(&base, boost, &callers.owner)).await;
-    }
-
-    // An admin level stops owners; an instance administrator is never stopped.
-    registry.protect("fmt", Some(AccessLevel::Admin), Some(AccessLevel::Admin));
-    let fmt = "fmt/11.0/group+private/stable";
-    for base in bases(&registry) {
-        refused(&app, pushes(&base, fmt, &callers.owner), PUSH_PROTECTED).await;
-        refused(&app, deletes(&base, fmt, &callers.owner), DELETE_PROTECTED).await;
-        not_refused(&app, pushes(&base, fmt, &callers.admin)).await;
-        not_refused(&app, deletes(&base, fmt, &callers.admin)).await;
+        protected(&app, &base, boost, &callers.maintainer).await;
+        unprotected(&app, &base, boost, &callers.owner).await;
+        protected(&app, &base, fmt, &callers.owner).await;
+        unprotected(&app, &base, fmt, &callers.admin).await;
     }
 }
 
@@ -392,16 +350,13 @@ async fn deploy_tokens_are_stopped_by_any_matching_rule() {
     let token = &registry.callers.deploy_write;
     // Not protected yet: the write token may push and delete.
     for base in bases(&registry) {
-        not_refused(&app, pushes(&base, SEGMENTS, token)).await;
-        not_refused(&app, deletes(&base, SEGMENTS, token)).await;
+        unprotected(&app, &base, SEGMENTS, token).await;
     }
     // A delete-only rule stops its pushes too, and a push-only rule its deletes.
     registry.protect("zlib", None, Some(AccessLevel::Owner));
     registry.protect("boost", Some(AccessLevel::Maintainer), None);
     for base in bases(&registry) {
-        for segments in [SEGMENTS, "boost/1.86/group+private/stable"] {
-            refused(&app, pushes(&base, segments, token), PUSH_PROTECTED).await;
-            refused(&app, deletes(&base, segments, token), DELETE_PROTECTED).await;
-        }
+        protected(&app, &base, SEGMENTS, token).await;
+        protected(&app, &base, "boost/1.86/group+private/stable", token).await;
     }
 }

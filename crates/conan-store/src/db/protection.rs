@@ -2,6 +2,7 @@
 //! ([`conan_model::PackageNamePattern::matches`]), never with SQL `LIKE`, so both databases
 //! decide alike; a project has a handful of rules, read by the project's index.
 
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::schema::{package_protection_rules as rules, projects};
@@ -80,6 +81,29 @@ fn find_rule_by_key(
     row.map(rule_of).transpose()
 }
 
+/// The assignments of the columns holding what a rule says.
+type Content<'a> = (
+    Eq<rules::package_name_pattern, &'a str>,
+    Eq<rules::package_type, &'static str>,
+    Eq<rules::minimum_access_level_for_push, Option<&'static str>>,
+    Eq<rules::minimum_access_level_for_delete, Option<&'static str>>,
+);
+
+/// The columns holding what a rule says, as creating and updating set them.
+fn content(
+    pattern: &str,
+    package_type: PackageType,
+    push: Option<AccessLevel>,
+    delete: Option<AccessLevel>,
+) -> Content<'_> {
+    (
+        rules::package_name_pattern.eq(pattern),
+        rules::package_type.eq(package_type.as_str()),
+        rules::minimum_access_level_for_push.eq(push.map(AccessLevel::as_str)),
+        rules::minimum_access_level_for_delete.eq(delete.map(AccessLevel::as_str)),
+    )
+}
+
 /// The conflict of a second rule with the same key.
 fn duplicate(package_type: PackageType, pattern: &str) -> DbError {
     DbError::Store(StoreError::Conflict(format!(
@@ -133,13 +157,12 @@ impl ProtectionStore for DieselStore {
             diesel::insert_into(rules::table)
                 .values((
                     rules::project_id.eq(project.0),
-                    rules::package_name_pattern.eq(pattern),
-                    rules::package_type.eq(rule.package_type.as_str()),
-                    rules::minimum_access_level_for_push
-                        .eq(rule.minimum_access_level_for_push.map(AccessLevel::as_str)),
-                    rules::minimum_access_level_for_delete.eq(rule
-                        .minimum_access_level_for_delete
-                        .map(AccessLevel::as_str)),
+                    content(
+                        pattern,
+                        rule.package_type,
+                        rule.minimum_access_level_for_push,
+                        rule.minimum_access_level_for_delete,
+                    ),
                     rules::created_at.eq(now_micros()),
                 ))
                 .execute(conn)?;
@@ -166,15 +189,11 @@ impl ProtectionStore for DieselStore {
                 return Err(duplicate(updated.package_type, pattern));
             }
             diesel::update(rules::table.find(id.0))
-                .set((
-                    rules::package_name_pattern.eq(pattern),
-                    rules::package_type.eq(updated.package_type.as_str()),
-                    rules::minimum_access_level_for_push.eq(updated
-                        .minimum_access_level_for_push
-                        .map(AccessLevel::as_str)),
-                    rules::minimum_access_level_for_delete.eq(updated
-                        .minimum_access_level_for_delete
-                        .map(AccessLevel::as_str)),
+                .set(content(
+                    pattern,
+                    updated.package_type,
+                    updated.minimum_access_level_for_push,
+                    updated.minimum_access_level_for_delete,
                 ))
                 .execute(conn)?;
             Ok(Some(updated))
