@@ -203,3 +203,64 @@ def test_hostile_query_parameters_are_gitlabs_400s(catalog_server):
         assert requests.get(url, headers=bad, timeout=30).status_code == 401
     assert requests.get(url, params={"private_token": headers["PRIVATE-TOKEN"]}, timeout=30).status_code == 401
     assert len(get({}).json()) == 3, "nothing changed"
+
+
+def test_protection_rules_with_python_gitlab_hold_for_conan_and_the_api(catalog_server, conan, tmp_path):
+    server = catalog_server
+    seed(server, 1)
+    owner = gitlab.Gitlab(server.url, private_token=user_with_role(server, "olivia", "owner"))
+    maintainer = gitlab.Gitlab(server.url, private_token=user_with_role(server, "max", "maintainer"))
+    developer = gitlab.Gitlab(server.url, private_token=user_with_role(server, "devi", "developer"))
+    rules = owner.projects.get(PROJECT, lazy=True).package_protection_rules
+
+    with pytest.raises(gitlab.exceptions.GitlabListError) as refused:
+        developer.projects.get(PROJECT, lazy=True).package_protection_rules.list()
+    assert refused.value.response_code == 403
+    rule = rules.create(
+        {
+            "package_name_pattern": "HELLO*",
+            "package_type": "conan",
+            "minimum_access_level_for_push": "maintainer",
+            "minimum_access_level_for_delete": "owner",
+        }
+    )
+    assert rule.package_name_pattern == "HELLO*" and rule.project_id == 1
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as duplicate:
+        rules.create({"package_name_pattern": "HELLO*", "package_type": "conan", "minimum_access_level_for_push": "owner"})
+    assert duplicate.value.response_code == 422
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as invalid:
+        rules.create({"package_name_pattern": "x", "package_type": "cargo", "minimum_access_level_for_push": "owner"})
+    assert invalid.value.response_code == 400
+    assert [r.id for r in rules.list()] == [rule.id]
+
+    # A developer's upload of a matching package is refused and leaves nothing behind.
+    conan.run("remote", "add", "registry", server.project_remote())
+    conan.run("remote", "login", "registry", "devi", "-p", "devi-password-1")
+    conan.run("create", str(write_recipe(tmp_path / "hello")), "-s", "arch=x86_64")
+    failed = conan.fail("upload", "hello/1.0", "-r", "registry", "-c")
+    assert "Package protected" in failed.stdout + failed.stderr
+    assert "hello/1.0" not in conan.json("list", "*", "-r", "registry")["registry"]
+    conan.run("remote", "login", "registry", "max", "-p", "max-password-1")
+    conan.run("upload", "hello/1.0", "-r", "registry", "-c")
+    (hello,) = maintainer.projects.get(PROJECT, lazy=True).packages.list(package_name="hello")
+
+    # The delete level is owner: the maintainer's delete is refused, through the API too.
+    with pytest.raises(gitlab.exceptions.GitlabDeleteError) as protected:
+        maintainer.projects.get(PROJECT, lazy=True).packages.delete(hello.id)
+    assert protected.value.response_code == 403 and "deletion protected" in str(protected.value)
+    (file,) = [
+        f
+        for f in maintainer.projects.get(PROJECT, lazy=True).packages.get(hello.id).package_files.list(get_all=True)
+        if f.file_name == "conanfile.py"
+    ]
+    with pytest.raises(gitlab.exceptions.GitlabDeleteError):
+        file.delete()
+    assert "hello/1.0" in conan.json("list", "*", "-r", "registry")["registry"]
+
+    rule.minimum_access_level_for_delete = None
+    rule.save()
+    assert rules.list()[0].minimum_access_level_for_delete is None
+    maintainer.projects.get(PROJECT, lazy=True).packages.delete(hello.id)
+    assert "hello/1.0" not in conan.json("list", "*", "-r", "registry")["registry"]
+    rules.delete(rule.id)
+    assert rules.list() == []

@@ -1,5 +1,5 @@
-//! The admin commands: users, projects, memberships, tokens, deploy tokens and signing keys,
-//! against the configured database. Each prints a clear error and exits non-zero on failure.
+//! The admin commands: users, projects, memberships, tokens, deploy tokens, signing keys and
+//! package protection rules, against the configured database. Each prints a clear error and exits non-zero on failure.
 
 #![expect(
     clippy::print_stdout,
@@ -14,10 +14,11 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use conan_auth::admin;
 use conan_auth::{AuthConfig, Authenticator, Scope};
+use conan_model::PackageNamePattern;
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner,
-    Visibility,
+    AccessLevel, AccessStore, IdentityStore, NewProtectionRule, PackageType, ProtectionRuleId,
+    Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner, Visibility,
 };
 
 /// How a command receives a password (never as an argument, which other users could see).
@@ -120,6 +121,46 @@ impl From<ScopeArg> for Scope {
             ScopeArg::ReadApi => Self::ReadApi,
             ScopeArg::ReadPackageRegistry => Self::ReadPackageRegistry,
             ScopeArg::WritePackageRegistry => Self::WritePackageRegistry,
+        }
+    }
+}
+
+/// A protection rule's push level on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum PushLevelArg {
+    /// Maintainers, owners and administrators may push.
+    Maintainer,
+    /// Owners and administrators may push.
+    Owner,
+    /// Only instance administrators may push.
+    Admin,
+}
+
+impl From<PushLevelArg> for AccessLevel {
+    fn from(value: PushLevelArg) -> Self {
+        match value {
+            PushLevelArg::Maintainer => Self::Maintainer,
+            PushLevelArg::Owner => Self::Owner,
+            PushLevelArg::Admin => Self::Admin,
+        }
+    }
+}
+
+/// A protection rule's delete level on the command line (GitLab allows no `maintainer` here:
+/// deleting needs a maintainer anyway).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum DeleteLevelArg {
+    /// Owners and administrators may delete.
+    Owner,
+    /// Only instance administrators may delete.
+    Admin,
+}
+
+impl From<DeleteLevelArg> for AccessLevel {
+    fn from(value: DeleteLevelArg) -> Self {
+        match value {
+            DeleteLevelArg::Owner => Self::Owner,
+            DeleteLevelArg::Admin => Self::Admin,
         }
     }
 }
@@ -265,6 +306,42 @@ pub(crate) enum DeployTokenCommand {
     /// Revoke a deploy token by id.
     Revoke {
         /// The token id (from `deploy-token list`).
+        id: i64,
+    },
+}
+
+/// `protection-rule ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProtectionRuleCommand {
+    /// List a project's package protection rules.
+    List {
+        /// The project path.
+        #[arg(long)]
+        project: String,
+    },
+    /// Protect the Conan packages whose name matches a pattern: only the given levels may push
+    /// or delete them (deploy tokens may do neither).
+    Add {
+        /// The project path.
+        #[arg(long)]
+        project: String,
+        /// The recipe names to protect: `*` matches any run of characters, letters match
+        /// whatever their case, version, user and channel take no part (`zlib`, `boost*`).
+        #[arg(long)]
+        pattern: String,
+        /// The least level that may push a matching package.
+        #[arg(long, value_enum)]
+        push_level: Option<PushLevelArg>,
+        /// The least level that may delete a matching package.
+        #[arg(long, value_enum)]
+        delete_level: Option<DeleteLevelArg>,
+    },
+    /// Remove a protection rule by id.
+    Remove {
+        /// The project path.
+        #[arg(long)]
+        project: String,
+        /// The rule id (from `protection-rule list`).
         id: i64,
     },
 }
@@ -538,9 +615,74 @@ pub(crate) fn deploy_token(
     Ok(())
 }
 
+/// A level as the rule list shows it: `-` for none.
+fn level_text(level: Option<AccessLevel>) -> &'static str {
+    level.map_or("-", AccessLevel::as_str)
+}
+
+/// Runs a `protection-rule` command.
+pub(crate) fn protection_rule(
+    store: &dyn AccessStore,
+    command: ProtectionRuleCommand,
+) -> anyhow::Result<()> {
+    match command {
+        ProtectionRuleCommand::List { project } => {
+            let project = admin::find_project(store, &project)?;
+            println!(
+                "{:<6} {:<8} {:<12} {:<12} PATTERN",
+                "ID", "TYPE", "PUSH", "DELETE"
+            );
+            for rule in store.protection_rules(project.id)? {
+                println!(
+                    "{:<6} {:<8} {:<12} {:<12} {}",
+                    rule.id,
+                    rule.package_type,
+                    level_text(rule.minimum_access_level_for_push),
+                    level_text(rule.minimum_access_level_for_delete),
+                    rule.package_name_pattern
+                );
+            }
+        }
+        ProtectionRuleCommand::Add {
+            project,
+            pattern,
+            push_level,
+            delete_level,
+        } => {
+            let project = admin::find_project(store, &project)?;
+            let package_name_pattern: PackageNamePattern = pattern.parse()?;
+            let rule = store.create_protection_rule(
+                project.id,
+                &NewProtectionRule {
+                    package_name_pattern,
+                    package_type: PackageType::Conan,
+                    minimum_access_level_for_push: push_level.map(AccessLevel::from),
+                    minimum_access_level_for_delete: delete_level.map(AccessLevel::from),
+                },
+            )?;
+            println!(
+                "created protection rule {} in {}: conan packages named {:?}, push {}, delete {}",
+                rule.id,
+                project.path,
+                rule.package_name_pattern.as_str(),
+                level_text(rule.minimum_access_level_for_push),
+                level_text(rule.minimum_access_level_for_delete)
+            );
+        }
+        ProtectionRuleCommand::Remove { project, id } => {
+            let project = admin::find_project(store, &project)?;
+            if !store.delete_protection_rule(project.id, ProtectionRuleId(id))? {
+                bail!("no protection rule with id {id} in {}", project.path);
+            }
+            println!("removed protection rule {id} from {}", project.path);
+        }
+    }
+    Ok(())
+}
+
 /// Runs a `signing-key` command.
 pub(crate) fn signing_key(
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn AccessStore>,
     auth: AuthConfig,
     command: &SigningKeyCommand,
 ) -> anyhow::Result<()> {

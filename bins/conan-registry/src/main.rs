@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use conan_store::IdentityStore;
+use conan_store::AccessStore;
 
 use crate::settings::{Overrides, Settings};
 
@@ -65,6 +65,9 @@ enum Command {
     /// Manage the keys that sign Conan tokens.
     #[command(subcommand)]
     SigningKey(admin_cli::SigningKeyCommand),
+    /// Manage package protection rules (who may push or delete which packages).
+    #[command(subcommand)]
+    ProtectionRule(admin_cli::ProtectionRuleCommand),
     /// Check Conan references and print them in canonical and URL form.
     CheckRef {
         /// References such as `zlib/1.3` or `pkg/1.0@user/channel#rrev:package_id#prev`.
@@ -167,6 +170,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SigningKey(command) => {
             admin_cli::signing_key(identity(&settings)?, settings.auth.clone(), &command)?;
         }
+        Command::ProtectionRule(command) => {
+            admin_cli::protection_rule(&*identity(&settings)?, command)?;
+        }
         Command::CheckRef { .. } | Command::Config(ConfigCommand::Init { .. }) => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -195,7 +201,8 @@ fn print_stdout(text: &str) {
     print!("{text}");
 }
 
-fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityStore>> {
+/// The identity and protection rule store the admin commands work on.
+fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn AccessStore>> {
     std::fs::create_dir_all(settings.data_dir()).ok();
     Ok(Arc::new(serve::open_metadata(settings)?))
 }

@@ -63,9 +63,8 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
     let blobs: Arc<dyn BlobStore> = Arc::new(MeteredBlobStore::new(backend, Arc::clone(&metrics)));
     // The same store as `metadata`: the authenticator's reads then join each request's read
     // scope (see `conan_api`'s `access::read`), one snapshot per request.
-    let identity: Arc<dyn IdentityStore> = metadata.clone();
-    let auth = Authenticator::new(Arc::clone(&identity), settings.auth.clone());
-    let bootstrap = first_start(&settings, &database, &auth, identity.as_ref())?;
+    let auth = Authenticator::new(metadata.clone(), settings.auth.clone());
+    let bootstrap = first_start(&settings, &database, &auth, database.as_ref())?;
 
     let downloads = Arc::new(DownloadRecorder::new());
     let state = web::Data::new(AppState {

@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::{Method, Version, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use conan_auth::{Action, Credentials, Decision, Principal};
-use conan_model::{FilePath, PackageId, RecipeReference, Revision};
+use conan_model::{FilePath, Name, PackageId, RecipeReference, Revision};
 use conan_store::{
     FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, ProjectKey,
     RecipeRevisionKey, SearchScope, read_scope, read_scope_now,
@@ -162,11 +162,16 @@ impl Caller {
 /// blocking thread, inside the request's read scope): 401 for bad credentials or an anonymous
 /// caller who must log in, 403 for an authenticated caller without the right, 404 `Project Not
 /// Found` for a project that does not exist or that the caller may not see.
+///
+/// With the recipe's `package` name, an upload or a delete is also checked against the
+/// project's protection rules (one more query, on write requests only): 403 `Package
+/// protected.` or `Package is deletion protected.` when a rule covers the package.
 fn authorize(
     state: &AppState,
     caller: &Caller,
     project_ref: &ProjectRef,
     action: Action,
+    package: Option<&Name>,
 ) -> Result<Project, ApiError> {
     // The authenticator reads through its own store, the same one as `state.metadata` (the
     // binary hands both one store), so its reads join the read scope open on this thread
@@ -180,20 +185,26 @@ fn authorize(
         ProjectRef::Id(id) => ProjectKey::Id(*id),
         ProjectRef::Path(path) => ProjectKey::Path(path),
     };
-    let (project, decision) = state
-        .auth
-        .authorize_project(&principal, key, action)?
-        .ok_or_else(ApiError::project_not_found)?;
+    let answer = match package {
+        Some(name) => state
+            .auth
+            .authorize_package(&principal, key, action, name)?,
+        None => state.auth.authorize_project(&principal, key, action)?,
+    };
+    let (project, decision) = answer.ok_or_else(ApiError::project_not_found)?;
     match decision {
         Decision::Allow => Ok(project),
         Decision::Unauthorized => Err(ApiError::unauthorized()),
         Decision::Forbidden => Err(ApiError::Forbidden),
         Decision::NotFound => Err(ApiError::project_not_found()),
+        Decision::PushProtected => Err(ApiError::PackageProtected),
+        Decision::DeleteProtected => Err(ApiError::DeletionProtected),
     }
 }
 
 /// Authenticates the request, finds its project and checks that the caller may do `action`
-/// there, returning the project (see [`authorize`] for the answers).
+/// there, and to the `recipe`'s package (its protection rules) when given, returning the project
+/// (see [`authorize`] for the answers).
 pub(crate) async fn grant(
     state: &web::Data<AppState>,
     request: &HttpRequest,
@@ -203,8 +214,9 @@ pub(crate) async fn grant(
     let caller = Caller::of(request)?;
     let project_ref = ProjectRef::of(request, recipe)?;
     let shared = web::Data::clone(state);
+    let package = recipe.map(|recipe| recipe.name().clone());
     read(state, caller.cheap_to_check(), move |_| {
-        authorize(&shared, &caller, &project_ref, action)
+        authorize(&shared, &caller, &project_ref, action, package.as_ref())
     })
     .await
 }
@@ -229,7 +241,7 @@ where
     let shared = web::Data::clone(state);
     read(state, caller.cheap_to_check(), move |store| {
         let scope = if let Some(project_ref) = project_ref {
-            let project = authorize(&shared, &caller, &project_ref, Action::Read)?;
+            let project = authorize(&shared, &caller, &project_ref, Action::Read, None)?;
             SearchScope::Projects(vec![project.id])
         } else {
             let principal = shared
@@ -470,7 +482,7 @@ impl ReadTarget {
         } = self;
         let shared = web::Data::clone(&state);
         read(&state, caller.cheap_to_check(), move |store| {
-            let project = authorize(&shared, &caller, &project_ref, Action::Read)?;
+            let project = authorize(&shared, &caller, &project_ref, Action::Read, None)?;
             let target = Target::new(shared, project, params);
             Ok((work(store, &target)?, target))
         })

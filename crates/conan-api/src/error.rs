@@ -53,6 +53,12 @@ pub enum ApiError {
     /// 403: authenticated, may see the project, may not do this.
     #[error("403 Forbidden")]
     Forbidden,
+    /// 403: may upload to the project, but a package protection rule covers this package.
+    #[error("403 Forbidden - Package protected.")]
+    PackageProtected,
+    /// 403: may delete in the project, but a package protection rule covers this package.
+    #[error("403 Forbidden - Package is deletion protected.")]
+    DeletionProtected,
     /// 404: something does not exist (or may not be seen); `what` is GitLab's text, such as
     /// `Package Not Found`.
     #[error("404 {what}")]
@@ -214,7 +220,9 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::PackageProtected | Self::DeletionProtected => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::LengthRequired => StatusCode::LENGTH_REQUIRED,

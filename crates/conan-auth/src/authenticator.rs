@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use conan_model::RevisionTime;
+use conan_model::{Name, RevisionTime};
 use conan_store::{
-    IdentityStore, Project, ProjectId, ProjectKey, SearchScope, SigningKeyId, Token, TokenId,
-    TokenKind, TokenOwner, UserId, Visibility,
+    AccessStore, PackageType, Project, ProjectId, ProjectKey, SearchScope, SigningKeyId, Token,
+    TokenId, TokenKind, TokenOwner, UserId, Visibility,
 };
 
 use crate::AuthError;
@@ -23,7 +23,7 @@ use crate::jwt::{self, Claims, ISSUER};
 use crate::limiter::LoginLimiter;
 use crate::lookup::{Lookup, now_seconds};
 use crate::password::{verify_password, waste_verification};
-use crate::policy::{Action, Decision, decide};
+use crate::policy::{Action, Decision, decide, protect};
 use crate::principal::{Principal, Source};
 use crate::token::{self, Access, DEPLOY_TOKEN_PREFIX, PERSONAL_TOKEN_PREFIX};
 
@@ -44,10 +44,11 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-/// Answers every identity question the HTTP layer has, over an [`IdentityStore`].
+/// Answers every identity question the HTTP layer has, over an [`AccessStore`] (identities and
+/// package protection rules).
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn AccessStore>,
     config: AuthConfig,
     /// Shared by every clone, so all workers of a process count together.
     limiter: Arc<LoginLimiter>,
@@ -95,7 +96,7 @@ impl Authenticator {
     }
 
     /// An authenticator over `store`.
-    pub fn new(store: Arc<dyn IdentityStore>, config: AuthConfig) -> Self {
+    pub fn new(store: Arc<dyn AccessStore>, config: AuthConfig) -> Self {
         let limiter = Arc::new(LoginLimiter::new(config.limiter_settings()));
         let cache = (config.identity_cache_entries > 0)
             .then(|| Arc::new(IdentityCache::new(config.identity_cache_entries)));
@@ -412,6 +413,36 @@ impl Authenticator {
                 let decision = decide(principal, &project, role, action);
                 (project, decision)
             }))
+    }
+
+    /// Finds the project `key` names and decides whether `principal` may perform `action` on
+    /// the Conan package (recipe) `name` there: the decision of
+    /// [`authorize_project`](Self::authorize_project), narrowed for an upload or a delete it
+    /// allows by the project's Conan protection rules whose pattern matches `name` (see
+    /// [`crate::policy::protect`]). The rules are read from the store once per call, and only
+    /// for an allowed upload or delete: a read costs what `authorize_project` costs. `None`
+    /// when there is no such project.
+    pub fn authorize_package(
+        &self,
+        principal: &Principal,
+        key: ProjectKey<'_>,
+        action: Action,
+        name: &Name,
+    ) -> Result<Option<(Project, Decision)>, AuthError> {
+        let Some((project, role)) = self.lookup()?.project_and_role(key, principal.user_id())?
+        else {
+            return Ok(None);
+        };
+        let mut decision = decide(principal, &project, role, action);
+        if decision == Decision::Allow && action != Action::Read {
+            let rules = self.store.matching_protection_rules(
+                project.id,
+                PackageType::Conan,
+                name.as_str(),
+            )?;
+            decision = protect(principal, role, action, &rules);
+        }
+        Ok(Some((project, decision)))
     }
 
     /// The projects whose packages `principal` may read, for search.

@@ -16,7 +16,7 @@ pub mod token;
 pub use authenticator::{Authenticator, IssuedToken};
 pub use config::AuthConfig;
 pub use credentials::Credentials;
-pub use policy::{Action, Decision, decide};
+pub use policy::{Action, Decision, decide, protect};
 pub use principal::{Principal, Source};
 pub use token::{Access, Scope};
 

@@ -9,8 +9,11 @@
 //!   [`Decision::Forbidden`] (403), which the client reports as "Permission denied";
 //! - an authenticated caller who may not even see the project gets [`Decision::NotFound`] (404),
 //!   so private projects do not leak their existence.
+//!
+//! Package protection rules narrow an upload or a delete that [`decide`] allowed, for the
+//! packages their patterns match ([`protect`]): a 403 that says the package is protected.
 
-use conan_store::{Project, Role, Visibility};
+use conan_store::{AccessLevel, Project, ProtectionRule, Role, Visibility};
 
 use crate::principal::Principal;
 
@@ -36,6 +39,12 @@ pub enum Decision {
     Forbidden,
     /// 404: authenticated, may not see the project at all.
     NotFound,
+    /// 403: may upload to the project, but a protection rule covers this package
+    /// (`403 Forbidden - Package protected.`).
+    PushProtected,
+    /// 403: may delete in the project, but a protection rule covers this package
+    /// (`403 Forbidden - Package is deletion protected.`).
+    DeleteProtected,
 }
 
 /// The least role an action needs from a member.
@@ -110,6 +119,48 @@ pub fn decide(
             }
         }
     }
+}
+
+/// Applies the protection rules that match a package to an `action` that [`decide`] allowed:
+/// [`Decision::Allow`] when none blocks it, else [`Decision::PushProtected`] or
+/// [`Decision::DeleteProtected`]. `rules` are the matching rules of the package's type; `role`
+/// is the caller's role in the project, as for [`decide`].
+///
+/// As in GitLab: an instance administrator is never blocked; a user is blocked by a rule whose
+/// level for the action is above their role (a rule without that level does not block them); a
+/// deploy token is blocked by every matching rule, whatever its levels, for uploads and deletes
+/// alike. Reads are never blocked.
+#[must_use]
+pub fn protect(
+    principal: &Principal,
+    role: Option<Role>,
+    action: Action,
+    rules: &[ProtectionRule],
+) -> Decision {
+    let level = |rule: &ProtectionRule| match action {
+        Action::Read => None,
+        Action::Upload => rule.minimum_access_level_for_push,
+        Action::Delete => rule.minimum_access_level_for_delete,
+    };
+    let blocks = |rule: &ProtectionRule| match principal {
+        Principal::User { user, .. } => {
+            !user.is_admin && level(rule).is_some_and(|level| !reaches(role, level))
+        }
+        // A deploy token has no role to compare: every matching rule stops it. An anonymous
+        // caller never gets here ([`decide`] wants a login first), and is stopped too.
+        Principal::DeployToken { .. } | Principal::Anonymous => true,
+    };
+    match action {
+        Action::Read => Decision::Allow,
+        _ if !rules.iter().any(blocks) => Decision::Allow,
+        Action::Upload => Decision::PushProtected,
+        Action::Delete => Decision::DeleteProtected,
+    }
+}
+
+/// Whether a member with `role` (none for a non-member) has at least `level`.
+fn reaches(role: Option<Role>, level: AccessLevel) -> bool {
+    role.is_some_and(|role| role.access_level() >= level.value())
 }
 
 #[cfg(test)]
@@ -267,6 +318,59 @@ mod tests {
                     assert_eq!(got, want, "{name} / {visibility} / {action:?}");
                 }
             }
+        }
+    }
+
+    fn rule(push: Option<AccessLevel>, delete: Option<AccessLevel>) -> ProtectionRule {
+        ProtectionRule {
+            id: conan_store::ProtectionRuleId(1),
+            project: ProjectId(1),
+            package_name_pattern: "zlib*".parse().unwrap(),
+            package_type: conan_store::PackageType::Conan,
+            minimum_access_level_for_push: push,
+            minimum_access_level_for_delete: delete,
+        }
+    }
+
+    type ProtectionRow = (
+        &'static str,
+        (Principal, Option<Role>),
+        Vec<ProtectionRule>,
+        [Decision; 2],
+    );
+
+    /// Who a set of matching rules blocks: each row gives the upload and the delete verdict.
+    #[test]
+    fn protection_rules() {
+        use AccessLevel::{Admin, Maintainer, Owner};
+        use Decision::{Allow as A, DeleteProtected as D, PushProtected as P};
+        let member = |role| (user(false, Access::FULL), Some(role));
+        let admin = (user(true, Access::FULL), None);
+        let outsider = (user(false, Access::FULL), None);
+        let token = (deploy(1, Access::FULL), None);
+        #[rustfmt::skip]
+        let rows: Vec<ProtectionRow> = vec![
+            ("no rule", member(Role::Developer), vec![], [A, A]),
+            ("developer, push maintainer", member(Role::Developer), vec![rule(Some(Maintainer), None)], [P, A]),
+            ("maintainer, push maintainer", member(Role::Maintainer), vec![rule(Some(Maintainer), None)], [A, A]),
+            ("maintainer, push owner", member(Role::Maintainer), vec![rule(Some(Owner), None)], [P, A]),
+            ("owner, push owner", member(Role::Owner), vec![rule(Some(Owner), None)], [A, A]),
+            ("owner, push admin", member(Role::Owner), vec![rule(Some(Admin), None)], [P, A]),
+            ("admin, push and delete admin", admin, vec![rule(Some(Admin), Some(Admin))], [A, A]),
+            ("maintainer, delete owner", member(Role::Maintainer), vec![rule(None, Some(Owner))], [A, D]),
+            ("owner, delete owner", member(Role::Owner), vec![rule(None, Some(Owner))], [A, A]),
+            ("owner, delete admin", member(Role::Owner), vec![rule(Some(Maintainer), Some(Admin))], [A, D]),
+            ("non-member, push maintainer", outsider, vec![rule(Some(Maintainer), None)], [P, A]),
+            ("one blocking rule is enough", member(Role::Maintainer), vec![rule(Some(Maintainer), None), rule(Some(Owner), None)], [P, A]),
+            ("deploy token, push-only rule", token.clone(), vec![rule(Some(Maintainer), None)], [P, D]),
+            ("deploy token, delete-only rule", token.clone(), vec![rule(None, Some(Owner))], [P, D]),
+            ("deploy token, no rule", token, vec![], [A, A]),
+        ];
+        for (name, (principal, role), rules, [upload, delete]) in rows {
+            let verdict = |action| protect(&principal, role, action, &rules);
+            assert_eq!(verdict(Action::Upload), upload, "{name}: upload");
+            assert_eq!(verdict(Action::Delete), delete, "{name}: delete");
+            assert_eq!(verdict(Action::Read), A, "{name}: read");
         }
     }
 }

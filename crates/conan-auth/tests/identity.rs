@@ -21,7 +21,7 @@ use conan_auth::{
     Access, Action, AuthConfig, AuthError, Authenticator, Credentials, Decision, Principal, Scope,
 };
 use conan_model::RevisionTime;
-use conan_store::{IdentityStore, ProjectKey, Role, SearchScope, TokenKind, Visibility};
+use conan_store::{AccessStore, ProjectKey, Role, SearchScope, TokenKind, Visibility};
 use support::TestDb;
 
 fn databases() -> Vec<TestDb> {
@@ -30,7 +30,7 @@ fn databases() -> Vec<TestDb> {
     all
 }
 
-fn store(db: &TestDb) -> Arc<dyn IdentityStore> {
+fn store(db: &TestDb) -> Arc<dyn AccessStore> {
     Arc::new(db.store.clone())
 }
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
+use conan_auth::policy::protect;
 use conan_auth::token::PERSONAL_TOKEN_PREFIX;
 use conan_auth::{Action, Authenticator, Credentials, Decision, Principal, decide};
-use conan_store::{MetadataStore, Project, ProjectId, ProjectKey, Role, read_scope};
+use conan_store::{MetadataStore, PackageType, Project, ProjectId, ProjectKey, Role, read_scope};
 use percent_encoding::percent_decode_str;
 
 use crate::error::RestError;
@@ -172,7 +173,9 @@ impl ProjectAccess {
                 project,
                 role,
             }),
-            Decision::Forbidden => Err(RestError::Forbidden(None)),
+            Decision::Forbidden | Decision::PushProtected | Decision::DeleteProtected => {
+                Err(RestError::Forbidden(None))
+            }
             Decision::Unauthorized | Decision::NotFound => Err(RestError::project_not_found()),
         }
     }
@@ -188,6 +191,7 @@ impl ProjectAccess {
         match decide(&self.principal, &self.project, self.role, Action::Delete) {
             Decision::Allow => Ok(()),
             Decision::NotFound => Err(RestError::project_not_found()),
+            Decision::PushProtected | Decision::DeleteProtected => Err(deletion_protected()),
             Decision::Forbidden | Decision::Unauthorized => {
                 let role_allows = match &self.principal {
                     Principal::User { user, .. } => {
@@ -201,6 +205,30 @@ impl ProjectAccess {
                     Err(RestError::Forbidden(None))
                 }
             }
+        }
+    }
+}
+
+/// GitLab's answer to a delete that a protection rule forbids.
+fn deletion_protected() -> RestError {
+    RestError::Forbidden(Some("Package is deletion protected.".to_owned()))
+}
+
+impl ProjectAccess {
+    /// Checks that the caller may delete the Conan package (recipe) `name`: the role and scope
+    /// of [`require_delete`](Self::require_delete), then the project's protection rules that
+    /// match the name, as the Conan API's deletes apply them.
+    pub(crate) fn require_delete_package(
+        &self,
+        store: &dyn MetadataStore,
+        name: &conan_model::Name,
+    ) -> Result<(), RestError> {
+        self.require_delete()?;
+        let rules =
+            store.matching_protection_rules(self.project.id, PackageType::Conan, name.as_str())?;
+        match protect(&self.principal, self.role, Action::Delete, &rules) {
+            Decision::Allow => Ok(()),
+            _ => Err(deletion_protected()),
         }
     }
 }

@@ -5,6 +5,7 @@ mod error;
 mod instance;
 mod packages;
 mod params;
+mod protection;
 
 use actix_web::web;
 
@@ -18,4 +19,5 @@ pub use instance::GITLAB_API_LEVEL;
 pub fn configure(config: &mut web::ServiceConfig) {
     instance::configure(config);
     packages::configure(config);
+    protection::configure(config);
 }

@@ -396,6 +396,7 @@ fn deletable(
     let package = store
         .catalog_package(access.project.id, id)?
         .ok_or(RestError::RecordNotFound)?;
+    access.require_delete_package(store, package.reference.name())?;
     Ok(package.reference)
 }
 

@@ -58,3 +58,10 @@ impl StoreError {
         matches!(self, Self::NotFound(_))
     }
 }
+
+impl From<conan_model::NamePatternError> for StoreError {
+    /// An invalid protection rule pattern is input the store refuses.
+    fn from(error: conan_model::NamePatternError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}

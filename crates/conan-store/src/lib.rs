@@ -14,12 +14,14 @@ pub mod transfer;
 pub use downloads::DownloadRecorder;
 pub use error::{BackendError, StoreError};
 pub use records::{
-    FileId, FileOutcome, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry,
-    PackageRevisionKey, Project, ProjectId, ProjectKey, RecipeId, RecipeMatch, RecipeRevisionKey,
-    RecordedFile, RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder,
-    TokenId, TokenKind, TokenOwner, UploadId, User, UserId, Visibility,
+    AccessLevel, FileId, FileOutcome, FileOwner, FileRecord, LevelUpdate, NewFile,
+    NewProtectionRule, NewToken, NewUser, PackageEntry, PackageRevisionKey, PackageType, Project,
+    ProjectId, ProjectKey, ProtectionRule, ProtectionRuleId, ProtectionRuleUpdate, RecipeId,
+    RecipeMatch, RecipeRevisionKey, RecordedFile, RevisionEntry, Role, SearchScope, SigningKey,
+    SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner, UploadId, User, UserId,
+    Visibility,
 };
 pub use traits::{
-    CatalogStore, FileStore, IdentityStore, MaintenanceStore, MetadataStore, PackageStore,
-    ReadScope, RecipeStore, SearchStore, read_scope, read_scope_now,
+    AccessStore, CatalogStore, FileStore, IdentityStore, MaintenanceStore, MetadataStore,
+    PackageStore, ProtectionStore, ReadScope, RecipeStore, SearchStore, read_scope, read_scope_now,
 };

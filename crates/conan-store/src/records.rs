@@ -48,6 +48,10 @@ id_type!(
     /// A stored file's numeric id (GitLab's package file id).
     FileId
 );
+id_type!(
+    /// A package protection rule's numeric id.
+    ProtectionRuleId
+);
 
 /// Declares a string-backed enum stored as lowercase text, with `FromStr` and `Display`.
 macro_rules! text_enum {
@@ -121,6 +125,21 @@ text_enum!(
         Owner => "owner",
     }
 );
+
+impl Role {
+    /// GitLab's numeric access level of the role: guest 10, reporter 20, developer 30,
+    /// maintainer 40, owner 50.
+    #[must_use]
+    pub fn access_level(self) -> u8 {
+        match self {
+            Self::Guest => 10,
+            Self::Reporter => 20,
+            Self::Developer => 30,
+            Self::Maintainer => 40,
+            Self::Owner => 50,
+        }
+    }
+}
 
 /// A project: the unit of ownership and permissions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -496,6 +515,12 @@ pub struct RecipeMatch {
     /// The project holding it.
     pub project: ProjectId,
 }
+
+mod protection;
+
+pub use protection::{
+    AccessLevel, LevelUpdate, NewProtectionRule, PackageType, ProtectionRule, ProtectionRuleUpdate,
+};
 
 #[cfg(test)]
 mod upload_id_tests {

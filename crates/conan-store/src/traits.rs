@@ -11,8 +11,9 @@ use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
 };
 use crate::records::{
-    FileId, FileOwner, FileRecord, NewFile, NewToken, NewUser, PackageEntry, PackageRevisionKey,
-    Project, ProjectId, ProjectKey, RecipeId, RecipeMatch, RecipeRevisionKey, RecordedFile,
+    FileId, FileOwner, FileRecord, NewFile, NewProtectionRule, NewToken, NewUser, PackageEntry,
+    PackageRevisionKey, PackageType, Project, ProjectId, ProjectKey, ProtectionRule,
+    ProtectionRuleId, ProtectionRuleUpdate, RecipeId, RecipeMatch, RecipeRevisionKey, RecordedFile,
     RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder, TokenId,
     TokenKind, User, UserId, Visibility,
 };
@@ -304,6 +305,68 @@ pub trait IdentityStore: Send + Sync {
     fn remove_signing_key(&self, id: SigningKeyId) -> Result<bool, StoreError>;
 }
 
+/// Package protection rules: per project, which package names only higher access levels may
+/// push or delete (GitLab's package protection rules).
+///
+/// Every change moves the identity epoch (see [`IdentityStore::identity_epoch`]) in its own
+/// transaction, as identity changes do: rules take part in authorization, so whatever a node
+/// keeps under one epoch stays true only while no rule changes.
+pub trait ProtectionStore: Send + Sync {
+    /// The rules of a project, every package type, ordered by id.
+    fn protection_rules(&self, project: ProjectId) -> Result<Vec<ProtectionRule>, StoreError>;
+
+    /// One rule of a project; `None` when there is no rule `id` in that project.
+    fn protection_rule(
+        &self,
+        project: ProjectId,
+        id: ProtectionRuleId,
+    ) -> Result<Option<ProtectionRule>, StoreError>;
+
+    /// Creates a rule in `project`. Its levels are checked ([`NewProtectionRule::check`],
+    /// [`StoreError::Invalid`]); a rule with the same pattern and package type in the project is
+    /// a [`StoreError::Conflict`]; a missing project is [`StoreError::NotFound`].
+    fn create_protection_rule(
+        &self,
+        project: ProjectId,
+        rule: &NewProtectionRule,
+    ) -> Result<ProtectionRule, StoreError>;
+
+    /// Changes the rule `id` of `project` as `update` says, returning the rule as it is now, or
+    /// `None` when there is no rule `id` in that project. A result without any level or with a
+    /// delete level of `maintainer` is [`StoreError::Invalid`]; a result with the pattern and
+    /// package type of another rule of the project is a [`StoreError::Conflict`]. A refused
+    /// update changes nothing.
+    fn update_protection_rule(
+        &self,
+        project: ProjectId,
+        id: ProtectionRuleId,
+        update: &ProtectionRuleUpdate,
+    ) -> Result<Option<ProtectionRule>, StoreError>;
+
+    /// Deletes the rule `id` of `project`. Returns whether it existed there.
+    fn delete_protection_rule(
+        &self,
+        project: ProjectId,
+        id: ProtectionRuleId,
+    ) -> Result<bool, StoreError>;
+
+    /// The rules of `project` for `package_type` whose pattern matches the package `name`
+    /// ([`conan_model::PackageNamePattern::matches`]: the same on every database), ordered by
+    /// id. For Conan, `name` is the recipe name alone.
+    fn matching_protection_rules(
+        &self,
+        project: ProjectId,
+        package_type: PackageType,
+        name: &str,
+    ) -> Result<Vec<ProtectionRule>, StoreError>;
+}
+
+/// What an access decision reads: identities, and the protection rules that may narrow what
+/// they allow. The authenticator holds one of these.
+pub trait AccessStore: IdentityStore + ProtectionStore {}
+
+impl<T> AccessStore for T where T: IdentityStore + ProtectionStore + ?Sized {}
+
 /// Maintenance: health, garbage collection of unreferenced blobs, verification.
 pub trait MaintenanceStore: Send + Sync {
     /// Checks the database answers (for a readiness probe).
@@ -424,6 +487,8 @@ pub trait MetadataStore:
     + SearchStore
     + CatalogStore
     + IdentityStore
+    + ProtectionStore
+    + AccessStore
     + MaintenanceStore
     + ReadScope
 {
@@ -436,6 +501,7 @@ impl<T> MetadataStore for T where
         + SearchStore
         + CatalogStore
         + IdentityStore
+        + ProtectionStore
         + MaintenanceStore
         + ReadScope
 {

@@ -17,6 +17,7 @@ mod access;
 mod flow;
 mod hostile;
 mod login_limits;
+mod protection;
 mod search;
 mod users;
 mod v1;

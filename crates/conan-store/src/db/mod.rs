@@ -29,6 +29,7 @@ mod lookup;
 mod maintenance;
 mod packages;
 mod pool;
+mod protection;
 mod recipes;
 mod retry;
 pub(crate) mod schema;

@@ -74,6 +74,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    package_protection_rules (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        package_name_pattern -> Text,
+        package_type -> Text,
+        minimum_access_level_for_push -> Nullable<Text>,
+        minimum_access_level_for_delete -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     recipes (id) {
         id -> BigInt,
         project_id -> BigInt,
@@ -147,6 +159,7 @@ diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
 diesel::joinable!(deploy_tokens -> projects (project_id));
+diesel::joinable!(package_protection_rules -> projects (project_id));
 diesel::joinable!(recipes -> projects (project_id));
 diesel::joinable!(recipe_revisions -> recipes (recipe_id));
 diesel::joinable!(package_references -> recipe_revisions (recipe_revision_id));
@@ -163,6 +176,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deploy_tokens,
     signing_keys,
     identity_epoch,
+    package_protection_rules,
     recipes,
     recipe_revisions,
     package_references,

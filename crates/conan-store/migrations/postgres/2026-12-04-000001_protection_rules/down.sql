@@ -1,0 +1,2 @@
+DROP TRIGGER package_protection_rules_identity_epoch ON package_protection_rules;
+DROP TABLE package_protection_rules;

@@ -1,0 +1,4 @@
+DROP TRIGGER package_protection_rules_identity_epoch_delete;
+DROP TRIGGER package_protection_rules_identity_epoch_update;
+DROP TRIGGER package_protection_rules_identity_epoch_insert;
+DROP TABLE package_protection_rules;
