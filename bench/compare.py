@@ -201,12 +201,19 @@ class Ours(Server):
             "CONAN_REGISTRY__GC__INTERVAL_SECS": "0",
         })
         env.update(extra_env or {})
+        self.env = env
         self.process = spawn(stack, [BINARY, "serve", "--bind", "127.0.0.1:0", "--data-dir", self.data],
                              log_path, env=env)
         url = wait_for_log(log_path, r"listening on (http://\S+)", self.process).group(1)
         self.base = f"{url}/api/v4/projects/1/packages/conan"
         self.authenticate("admin", ADMIN_PASSWORD)
         stack.callback(shutil.rmtree, self.data, True)
+
+    def personal_token(self):
+        """A new `api` personal access token of the administrator, from the admin CLI."""
+        created = run([BINARY, "token", "create", "admin", "--scope", "api", "--data-dir", self.data],
+                      env=self.env).stdout
+        return next(word for word in created.split() if word.startswith("crpat-"))
 
 
 REF_CONF = """[server]
@@ -979,8 +986,40 @@ def section_scale(p, work, results):
                     figures[name][connections] = {"rps": f["rps"], "p50_ms": f["p50_us"] / 1000,
                                                   "p99_ms": f["p99_us"] / 1000, "errors": f["errors"]}
                     log(f"scale: {backend} {name} c={connections}: {f['rps']:.0f}/s p99 {f['p99_us'] / 1000:.2f} ms")
-            scale["backends"][backend] = {"fill_seconds": fill_seconds, "queries": figures}
+            scale["backends"][backend] = {"fill_seconds": fill_seconds, "queries": figures,
+                                          "catalog": catalog_listing(server, count, p, work)}
     results["scale"] = scale
+
+
+def catalog_listing(server, count, p, work):
+    """GitLab's Packages API over the scale data at 1 connection: pages of the project listing
+    (first, middle, last, random), with and without a name filter (`package_name=pkgNNNN`
+    matches 100 recipes at 100,000), p99 against the 20 ms target."""
+    api = Static("catalog", server.origin)
+    api.token = server.personal_token()
+    pages = count // 20
+    rng = random.Random(5)
+    base = "api/v4/projects/1/packages?per_page=20"
+    queries = {
+        "first page": [f"{base}&page=1"],
+        "middle page": [f"{base}&page={pages // 2}"],
+        "last page": [f"{base}&page={pages}"],
+        "random pages": [f"{base}&page={rng.randrange(1, pages + 1)}" for _ in range(2000)],
+        "name filter, first page": [f"{base}&package_name=pkg{rng.randrange(count // 100):04d}" for _ in range(2000)],
+        "name filter, last page": [f"{base}&page=5&package_name=pkg{rng.randrange(count // 100):04d}" for _ in range(2000)],
+        "sorted by name desc, middle page": [f"{base}&order_by=name&sort=desc&page={pages // 2}"],
+    }
+    figures = {}
+    for name, paths in queries.items():
+        response = requests.get(f"{api.origin}/{paths[0]}", headers={"Authorization": f"Bearer {api.token}"},
+                                timeout=60)
+        if response.status_code != 200 or (name != "last page" and not response.json()):
+            raise RuntimeError(f"catalog {name}: {response.status_code} {response.text[:200]}")
+        f = wrk(api, paths, p["scale_seconds"], 1, work)
+        figures[name] = {"rps": f["rps"], "p50_ms": f["p50_us"] / 1000, "p99_ms": f["p99_us"] / 1000,
+                         "errors": f["errors"]}
+        log(f"catalog: {name}: {f['rps']:.0f}/s p99 {f['p99_us'] / 1000:.2f} ms")
+    return figures
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -1102,6 +1141,14 @@ def report(results, args, profile):
                 lines.append(f"| {backend} | {query} | {one['rps']:,.0f} | {one['p99_ms']:.2f} | {many['rps']:,.0f} | "
                              f"{many['p99_ms']:.2f} | p99 < {limit} ms | {verdict(ok1)} | {verdict(okn)} |")
                 targets.append((f"scale {backend} {query}: p99 {one['p99_ms']:.2f} ms (c=1), {many['p99_ms']:.2f} ms (c={profile['connections']})", ok1 and okn))
+        lines += ["", f"Packages API listing (`GET /api/v4/projects/1/packages`, 20 per page, 1 connection) over the same "
+                  f"{s['recipes']:,} recipes:", "",
+                  "| backend | query | req/s | p50 ms | p99 ms | target | |", "|---|---|---:|---:|---:|---|---|"]
+        for backend, b in s["backends"].items():
+            for query, v in b.get("catalog", {}).items():
+                ok = v["p99_ms"] < 20 and v["errors"] == 0
+                lines.append(f"| {backend} | {query} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | p99 < 20 ms | {verdict(ok)} |")
+                targets.append((f"catalog {backend} {query}: p99 {v['p99_ms']:.2f} ms", ok))
         lines.append("")
     if results.get("load_average"):
         lines += ["Machine load while measuring (1-minute load average on these 2 cores, before -> after each section; "

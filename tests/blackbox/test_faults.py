@@ -140,8 +140,12 @@ def test_postgres_stopped_while_requests_run(make_server):
         rrev = api.upload_revision("zlib", files)
         recipe = api.recipe_url("zlib")
         login_url = f"{server.project_remote()}/v2/users/authenticate"
+        created = server.admin("token", "create", "admin", "--scope", "api").stdout
+        pat = next(word for word in created.split() if word.startswith("crpat-"))
 
         requests_to_make = {
+            "packages api": lambda session: session.get(
+                f"{server.url}/api/v4/projects/1/packages", headers={"PRIVATE-TOKEN": pat}, timeout=15),
             "latest": lambda session: session.get(f"{recipe}/latest", headers=api.headers(), timeout=15),
             "download": lambda session: session.get(f"{recipe}/revisions/{rrev}/files/conanfile.py", headers=api.headers(), timeout=15),
             "login": lambda session: session.get(login_url, auth=("admin", "admin-password-1"), timeout=15),

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from pgserver import shared_database
 from registry_api import Api, digests, manifest_for, recipe_files, revision_of, sqlite_rows
@@ -277,3 +278,59 @@ def test_conan1_uploads_to_revision_zero_racing_readers(backend):
     assert rows(backend, "SELECT count(*) FROM recipe_revisions") in ([(1,)], [("1",)])
     verify = backend.admin("verify", check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_packages_api_deletes_racing_uploads_and_listings(backend):
+    """GitLab's Packages API deleting files and whole packages by id while revisions are uploaded
+    and the package and its files are listed: no 5xx, every answer a page or a 404, and the
+    state the Conan API shows afterwards consistent."""
+    api = Api.login(backend)
+    created = backend.admin("token", "create", "admin", "--scope", "api").stdout
+    pat = next(word for word in created.split() if word.startswith("crpat-"))
+    rest = f"{backend.url}/api/v4/projects/1/packages"
+    headers = {"PRIVATE-TOKEN": pat}
+    expected = {}
+    statuses = []
+    done = threading.Event()
+
+    def uploader(thread):
+        client = Api(backend, api.token)
+        for n in range(4):
+            files = recipe_files(f"rest-{thread}-{n}")
+            expected[revision_of(files)] = files
+            client.upload_revision("rest", files, statuses=statuses)
+
+    def rest_client(seed):
+        rng = random.Random(seed)
+        session = requests.Session()
+        while not done.is_set():
+            listing = session.get(rest, params={"package_name": "rest"}, headers=headers, timeout=60)
+            statuses.append(("LIST", "", listing.status_code, listing.text[:200]))
+            for package in listing.json() if listing.status_code == 200 else []:
+                files = session.get(f"{rest}/{package['id']}/package_files", params={"per_page": 100},
+                                    headers=headers, timeout=60)
+                statuses.append(("FILES", "", files.status_code, files.text[:200]))
+                if files.status_code != 200 or not files.json():
+                    continue
+                if rng.random() < 0.1:
+                    url = f"{rest}/{package['id']}"
+                else:
+                    url = f"{rest}/{package['id']}/package_files/{rng.choice(files.json())['id']}"
+                response = session.delete(url, headers=headers, timeout=60)
+                statuses.append(("DELETE", url, response.status_code, response.text[:200]))
+            time.sleep(rng.random() * 0.02)
+
+    def uploaders():
+        try:
+            run_all([lambda thread=thread: uploader(thread) for thread in range(THREADS - 2)], THREADS - 2)
+        finally:
+            done.set()
+
+    run_all([uploaders, lambda: rest_client(1), lambda: rest_client(2)])
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses if entry[0] in ("LIST", "FILES")} <= {200, 404}, statuses
+    assert {entry[2] for entry in statuses if entry[0] == "DELETE"} <= {204, 404}, statuses
+    assert any(entry[0] == "DELETE" and entry[2] == 204 for entry in statuses), "no delete hit anything"
+    # A revision may have lost a file other than its manifest (as in GitLab); what is listed
+    # downloads whole, and no row is duplicated or orphaned.
+    assert_consistent(backend, api, "rest", expected)

@@ -48,9 +48,16 @@ pub enum RestError {
     /// protection-rule services answer.
     #[error("{0}")]
     Unprocessable(String),
-    /// 503: the database is unavailable or busy; the cause goes to the log.
-    #[error("503 Service Unavailable")]
-    Unavailable(#[source] Source),
+    /// 503: the database is unavailable or busy (the message says which, as the Conan routes
+    /// do); the cause goes to the log.
+    #[error("503 Service Unavailable - {message}")]
+    Unavailable {
+        /// What failed.
+        message: &'static str,
+        /// The cause.
+        #[source]
+        source: Source,
+    },
     /// 500: a server-side failure; the cause goes to the log, never to the client.
     #[error("500 Internal Server Error")]
     Internal(#[source] Source),
@@ -94,9 +101,14 @@ impl From<StoreError> for RestError {
             StoreError::NotFound(_) => Self::RecordNotFound,
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::Invalid(message) => Self::BadRequest(message),
-            error @ (StoreError::Unavailable { .. } | StoreError::Busy { .. }) => {
-                Self::Unavailable(Box::new(error))
-            }
+            error @ StoreError::Unavailable { .. } => Self::Unavailable {
+                message: "the metadata database is unavailable, retry later",
+                source: Box::new(error),
+            },
+            error @ StoreError::Busy { .. } => Self::Unavailable {
+                message: "the metadata database is busy, retry later",
+                source: Box::new(error),
+            },
             error => Self::internal(error),
         }
     }
@@ -129,7 +141,7 @@ impl ResponseError for RestError {
             Self::NotFound(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,7 +167,7 @@ impl ResponseError for RestError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         ));
-        if matches!(self, Self::Unavailable(_)) {
+        if matches!(self, Self::Unavailable { .. }) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.body(body.to_string())

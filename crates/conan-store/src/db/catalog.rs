@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use conan_model::{FilePath, RecipeReference, RevisionTime};
-use diesel::dsl::{count_star, exists, not, sql};
+use diesel::dsl::{count_star, exists, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -103,23 +103,15 @@ fn count_of(value: i64) -> Result<u64, DbError> {
         .map_err(|_| DbError::Store(StoreError::Corrupt(format!("negative count {value}"))))
 }
 
-/// The recipes of a [`CatalogQuery`], boxed for one backend: every filter, no order.
+/// The recipes of a [`CatalogQuery`] from `$from` (`recipes`, or `recipes` joined with
+/// `projects` to sort by project path), boxed for one backend: every filter, no order.
 macro_rules! catalog_rows {
-    ($query:expr, $patterns:expr) => {{
+    ($from:expr, $query:expr, $patterns:expr) => {{
         let query: &CatalogQuery = $query;
-        let committed = exists(
-            recipe_revisions::table
-                .filter(recipe_revisions::recipe_id.eq(recipes::id))
-                .filter(recipe_revisions::committed_at.is_not_null()),
-        );
-        let mut rows = recipes::table
-            .inner_join(projects::table)
+        let mut rows = $from
             .filter(recipes::project_id.eq_any(query.projects.iter().map(|project| project.0)))
+            .filter(recipes::committed.eq(query.status == CatalogStatus::Committed))
             .into_boxed();
-        rows = match query.status {
-            CatalogStatus::Committed => rows.filter(committed),
-            CatalogStatus::Uploading => rows.filter(not(committed)),
-        };
         for pattern in $patterns {
             rows = rows.filter(lower(recipes::name).like(pattern.clone()).escape('\\'));
         }
@@ -367,29 +359,47 @@ impl CatalogStore for DieselStore {
         let limit = i64::from(query.limit);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
         self.read(|conn| {
-            let total: i64 = native!(conn, c => catalog_rows!(query, &patterns)
+            let total: i64 = native!(conn, c => catalog_rows!(recipes::table, query, &patterns)
                 .select(count_star())
                 .first(c))?;
-            let rows: Vec<RecipeRow> = if limit == 0 {
+            // The page's ids first, from the index alone (the skipped rows are never read),
+            // then those rows: a deferred join, so a page deep into the listing costs about
+            // what the first does.
+            let ids: Vec<i64> = if limit == 0 {
                 Vec::new()
             } else {
                 native!(conn, c => {
-                    let rows = catalog_rows!(query, &patterns).select(RECIPE_COLUMNS);
-                    let rows = match (query.order, query.descending) {
-                        (CatalogOrder::CreatedAt, false) => rows.order_by(recipes::created_at.asc()).then_order_by(recipes::id.asc()),
-                        (CatalogOrder::CreatedAt, true) => rows.order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc()),
-                        (CatalogOrder::Name, false) => rows.order_by(recipes::name.asc()).then_order_by(recipes::id.asc()),
-                        (CatalogOrder::Name, true) => rows.order_by(recipes::name.desc()).then_order_by(recipes::id.desc()),
-                        (CatalogOrder::Version, false) => rows.order_by(recipes::version.asc()).then_order_by(recipes::id.asc()),
-                        (CatalogOrder::Version, true) => rows.order_by(recipes::version.desc()).then_order_by(recipes::id.desc()),
-                        (CatalogOrder::ProjectPath, false) => rows.order_by(projects::path.asc()).then_order_by(recipes::created_at.asc()).then_order_by(recipes::id.asc()),
-                        (CatalogOrder::ProjectPath, true) => rows.order_by(projects::path.desc()).then_order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc()),
-                        (CatalogOrder::Id, false) => rows.order_by(recipes::id.asc()),
-                        (CatalogOrder::Id, true) => rows.order_by(recipes::id.desc()),
-                    };
-                    rows.limit(limit).offset(offset).load(c)
+                    if query.order == CatalogOrder::ProjectPath {
+                        let rows = catalog_rows!(recipes::table.inner_join(projects::table), query, &patterns)
+                            .select(recipes::id);
+                        let rows = if query.descending {
+                            rows.order_by(projects::path.desc()).then_order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc())
+                        } else {
+                            rows.order_by(projects::path.asc()).then_order_by(recipes::created_at.asc()).then_order_by(recipes::id.asc())
+                        };
+                        rows.limit(limit).offset(offset).load(c)
+                    } else {
+                        let rows = catalog_rows!(recipes::table, query, &patterns).select(recipes::id);
+                        let rows = match (query.order, query.descending) {
+                            (CatalogOrder::CreatedAt | CatalogOrder::ProjectPath, false) => rows.order_by(recipes::created_at.asc()).then_order_by(recipes::id.asc()),
+                            (CatalogOrder::CreatedAt | CatalogOrder::ProjectPath, true) => rows.order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc()),
+                            (CatalogOrder::Name, false) => rows.order_by(recipes::name.asc()).then_order_by(recipes::id.asc()),
+                            (CatalogOrder::Name, true) => rows.order_by(recipes::name.desc()).then_order_by(recipes::id.desc()),
+                            (CatalogOrder::Version, false) => rows.order_by(recipes::version.asc()).then_order_by(recipes::id.asc()),
+                            (CatalogOrder::Version, true) => rows.order_by(recipes::version.desc()).then_order_by(recipes::id.desc()),
+                            (CatalogOrder::Id, false) => rows.order_by(recipes::id.asc()),
+                            (CatalogOrder::Id, true) => rows.order_by(recipes::id.desc()),
+                        };
+                        rows.limit(limit).offset(offset).load(c)
+                    }
                 })?
             };
+            let mut rows: Vec<RecipeRow> = native!(conn, c => recipes::table
+                .inner_join(projects::table)
+                .filter(recipes::id.eq_any(&ids))
+                .select(RECIPE_COLUMNS)
+                .load(c))?;
+            rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
             Ok(CatalogPage {
                 total: count_of(total)?,
                 packages: Self::describe(conn, rows)?,

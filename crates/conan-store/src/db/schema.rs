@@ -96,6 +96,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_downloaded_at -> Nullable<BigInt>,
+        committed -> Bool,
     }
 }
 
