@@ -530,7 +530,7 @@ backend_tests! {
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), None, "a note never writes");
         assert_eq!(recorder.flush(store).unwrap(), 2);
         assert_eq!(recorder.pending(), 0);
-        let recorded = last_downloaded(store, p, "zlib/1.3").unwrap();
-        assert!(recorded >= before);
+        let written = last_downloaded(store, p, "zlib/1.3").unwrap();
+        assert!(written >= before);
     }
 }
