@@ -393,8 +393,11 @@ fn deletable(
     id: RecipeId,
 ) -> Result<RecipeReference, RestError> {
     access.require_delete()?;
+    // Only displayable (committed) packages, as GitLab's finder: a recipe still uploading is
+    // not found here, and must not be removed under its uploader by a delete that answers 404.
     let package = store
         .catalog_package(access.project.id, id)?
+        .filter(|package| package.latest_revision.is_some())
         .ok_or(RestError::RecordNotFound)?;
     access.require_delete_package(store, package.reference.name())?;
     Ok(package.reference)

@@ -117,6 +117,18 @@ fn level(object: &Map<String, Value>, name: &str) -> Result<LevelUpdate, RestErr
     }
 }
 
+/// The delete level: GitLab's parameter takes `owner` and `admin` only (a maintainer may delete
+/// without any rule), so `maintainer` is a 400 like any other value outside the enum.
+fn delete_level(object: &Map<String, Value>) -> Result<LevelUpdate, RestError> {
+    const NAME: &str = "minimum_access_level_for_delete";
+    match level(object, NAME)? {
+        LevelUpdate::Set(level) if !level.allowed_for_delete() => {
+            Err(RestError::invalid_param(NAME))
+        }
+        update => Ok(update),
+    }
+}
+
 /// What the store's refusals of a rule mean to a GitLab client: a 422.
 fn refused(error: StoreError) -> RestError {
     match error {
@@ -171,7 +183,7 @@ async fn create(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, 
     let package_type: PackageType = parsed(&object, "package_type")?
         .ok_or_else(|| RestError::Param("package_type is missing".to_owned()))?;
     let push = level(&object, "minimum_access_level_for_push")?;
-    let delete = level(&object, "minimum_access_level_for_delete")?;
+    let delete = delete_level(&object)?;
     if push == LevelUpdate::Keep && delete == LevelUpdate::Keep {
         return Err(RestError::Param(NO_LEVEL.to_owned()));
     }
@@ -205,7 +217,7 @@ async fn update(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, 
         package_name_pattern: parsed(&object, "package_name_pattern")?,
         package_type: parsed(&object, "package_type")?,
         minimum_access_level_for_push: level(&object, "minimum_access_level_for_push")?,
-        minimum_access_level_for_delete: level(&object, "minimum_access_level_for_delete")?,
+        minimum_access_level_for_delete: delete_level(&object)?,
     };
     let caller = Caller::of(&request)?;
     let updated = access::run(&state, caller, false, move |store, principal| {

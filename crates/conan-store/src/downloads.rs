@@ -98,3 +98,126 @@ impl DownloadRecorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use conan_model::RecipeReference;
+
+    use super::DownloadRecorder;
+    use crate::StoreError;
+    use crate::catalog::{
+        CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
+    };
+    use crate::records::{FileId, ProjectId, RecipeId};
+    use crate::traits::CatalogStore;
+
+    type Download = (ProjectId, RecipeReference, conan_model::RevisionTime);
+
+    /// A catalog that only records downloads, failing while `failing` is set.
+    #[derive(Default)]
+    struct Recording {
+        failing: Mutex<bool>,
+        written: Mutex<Vec<Download>>,
+    }
+
+    impl CatalogStore for Recording {
+        fn catalog_packages(&self, _: &CatalogQuery) -> Result<CatalogPage, StoreError> {
+            Err(StoreError::Invalid("not used".to_owned()))
+        }
+
+        fn catalog_package(
+            &self,
+            _: ProjectId,
+            _: RecipeId,
+        ) -> Result<Option<CatalogPackage>, StoreError> {
+            Ok(None)
+        }
+
+        fn catalog_files(
+            &self,
+            _: ProjectId,
+            _: RecipeId,
+            _: &FileQuery,
+        ) -> Result<Option<CatalogFilePage>, StoreError> {
+            Ok(None)
+        }
+
+        fn catalog_file(
+            &self,
+            _: ProjectId,
+            _: RecipeId,
+            _: FileId,
+        ) -> Result<Option<CatalogFile>, StoreError> {
+            Ok(None)
+        }
+
+        fn delete_catalog_file(
+            &self,
+            _: ProjectId,
+            _: RecipeId,
+            _: FileId,
+        ) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+
+        fn record_downloads(&self, downloads: &[Download]) -> Result<(), StoreError> {
+            if *self.failing.lock().unwrap() {
+                return Err(StoreError::Busy { source: None });
+            }
+            self.written.lock().unwrap().extend_from_slice(downloads);
+            Ok(())
+        }
+    }
+
+    fn zlib() -> RecipeReference {
+        "zlib/1.3".parse().unwrap()
+    }
+
+    #[test]
+    fn a_flush_writes_each_noted_recipe_once_with_its_newest_time() {
+        let store = Recording::default();
+        let recorder = DownloadRecorder::new();
+        recorder.note(ProjectId(1), &zlib());
+        recorder.note(ProjectId(1), &zlib());
+        recorder.note(ProjectId(2), &zlib());
+        assert_eq!(recorder.pending(), 2);
+        assert!(
+            store.written.lock().unwrap().is_empty(),
+            "notes never write"
+        );
+
+        assert_eq!(recorder.flush(&store).unwrap(), 2);
+        assert_eq!(recorder.pending(), 0);
+        let mut written = store.written.lock().unwrap().clone();
+        written.sort_by_key(|(project, _, _)| *project);
+        let projects: Vec<ProjectId> = written.iter().map(|(project, _, _)| *project).collect();
+        assert_eq!(projects, [ProjectId(1), ProjectId(2)]);
+        assert_eq!(recorder.flush(&store).unwrap(), 0, "nothing left");
+        assert_eq!(store.written.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_failed_flush_keeps_its_notes_for_the_next() {
+        let store = Recording::default();
+        let recorder = DownloadRecorder::new();
+        recorder.note(ProjectId(1), &zlib());
+        *store.failing.lock().unwrap() = true;
+        assert!(matches!(
+            recorder.flush(&store),
+            Err(StoreError::Busy { .. })
+        ));
+        assert_eq!(recorder.pending(), 1, "kept");
+        // Noted meanwhile: merged with the kept notes, one per recipe.
+        recorder.note(ProjectId(1), &zlib());
+        recorder.note(ProjectId(3), &zlib());
+        assert_eq!(recorder.pending(), 2);
+
+        *store.failing.lock().unwrap() = false;
+        assert_eq!(recorder.flush(&store).unwrap(), 2);
+        assert_eq!(recorder.pending(), 0);
+        let written = store.written.lock().unwrap();
+        assert_eq!(written.len(), 2);
+    }
+}

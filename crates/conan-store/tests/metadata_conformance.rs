@@ -7,13 +7,14 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
+mod fixtures;
 mod support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use conan_model::{CaseSensitivity, FilePath, PackageId, RecipeReference, Revision, SearchPattern};
+use conan_model::{CaseSensitivity, PackageId, Revision, SearchPattern};
 use conan_store::blob::Digests;
 use conan_store::db::{DatabaseConfig, DieselStore};
 use conan_store::{
@@ -22,127 +23,10 @@ use conan_store::{
     SearchScope, SearchStore, SigningKeyId, StoreError, TokenHolder, TokenKind, TokenOwner,
     UploadId, Visibility, read_scope, read_scope_now,
 };
-use md5::Digest as _;
-
-/// Real digests of `content`, with the md5 (that uploads leave to `record_md5`).
-fn digests(content: &str) -> Digests {
-    Digests {
-        size: content.len() as u64,
-        md5: Some(format!("{:x}", md5::Md5::digest(content.as_bytes()))),
-        sha1: format!("{:x}", sha1::Sha1::digest(content.as_bytes())),
-        sha256: format!("{:x}", sha2::Sha256::digest(content.as_bytes()))
-            .parse()
-            .unwrap(),
-    }
-}
-
-fn project(store: &DieselStore, path: &str) -> ProjectId {
-    store.create_project(path, Visibility::Public).unwrap().id
-}
-
-fn reference(text: &str) -> RecipeReference {
-    text.parse().unwrap()
-}
-
-/// A 32-hex revision built from a small number, so tests read `rev(1)`, `rev(2)`.
-fn rev(n: u32) -> Revision {
-    format!("{n:032x}").parse().unwrap()
-}
-
-fn pkg(n: u32) -> PackageId {
-    format!("{n:040x}").parse().unwrap()
-}
-
-fn path(text: &str) -> FilePath {
-    text.parse().unwrap()
-}
-
-fn recipe_key(project: ProjectId, recipe: &str, revision: u32) -> RecipeRevisionKey {
-    RecipeRevisionKey {
-        project,
-        recipe: reference(recipe),
-        revision: rev(revision),
-    }
-}
-
-fn package_key(recipe: &RecipeRevisionKey, package: u32, revision: u32) -> PackageRevisionKey {
-    PackageRevisionKey {
-        recipe: recipe.clone(),
-        package_id: pkg(package),
-        revision: rev(revision),
-    }
-}
-
-/// Records one file as the upload path does once its blob is published.
-fn put(
-    store: &DieselStore,
-    owner: &FileOwner,
-    file: &str,
-    content: &str,
-) -> conan_store::RecordedFile {
-    try_put(store, owner, file, content).unwrap()
-}
-
-fn try_put(
-    store: &DieselStore,
-    owner: &FileOwner,
-    file: &str,
-    content: &str,
-) -> Result<conan_store::RecordedFile, StoreError> {
-    let digests = digests(content);
-    let file_path = path(file);
-    let conaninfo = (file == "conaninfo.txt").then_some(content);
-    let file = NewFile {
-        path: &file_path,
-        digests: &digests,
-        conaninfo,
-        upload: None,
-        same_files_as: None,
-    };
-    // The blob store is not part of this suite: its object "exists".
-    store.record_file(owner, file, &mut || Ok(()))
-}
-
-/// Uploads a whole recipe revision, manifest last, as the client does.
-fn upload_recipe(store: &DieselStore, key: &RecipeRevisionKey) {
-    let owner = FileOwner::Recipe(key.clone());
-    put(
-        store,
-        &owner,
-        "conanfile.py",
-        &format!("# recipe {}", key.revision),
-    );
-    put(store, &owner, "conan_export.tgz", "export");
-    put(
-        store,
-        &owner,
-        "conanmanifest.txt",
-        &format!("1\nconanfile.py: {}\n", key.revision),
-    );
-}
-
-/// Uploads a whole package revision, manifest last.
-fn upload_package(store: &DieselStore, key: &PackageRevisionKey) {
-    let owner = FileOwner::Package(key.clone());
-    put(
-        store,
-        &owner,
-        "conaninfo.txt",
-        &format!("[settings]\nos=Linux\n# {}\n", key.revision),
-    );
-    put(
-        store,
-        &owner,
-        "conan_package.tgz",
-        &format!("binary {}", key.revision),
-    );
-    put(
-        store,
-        &owner,
-        "conanmanifest.txt",
-        &format!("1\nconaninfo.txt: {}\n", key.revision),
-    );
-}
+use fixtures::{
+    digests, package_key, path, pkg, project, put, recipe_key, reference, rev, try_put,
+    upload_package, upload_recipe,
+};
 
 fn revisions_of(store: &DieselStore, project: ProjectId, recipe: &str) -> Vec<Revision> {
     store

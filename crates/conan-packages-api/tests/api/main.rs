@@ -1,0 +1,26 @@
+//! GitLab's Packages REST API through `actix_web::test`: every route, filter, order, page,
+//! permission and protection rule, over the real diesel store on a temporary SQLite file and,
+//! when `CONAN_REGISTRY_TEST_POSTGRES_URL` is set, on PostgreSQL (each test on both, see
+//! `registry_tests!`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines,
+    unreachable_pub,
+    reason = "test code: a panic is the failure report"
+)]
+
+// conan-store's test databases and upload fixtures, shared rather than copied.
+#[path = "../../../conan-store/tests/support/mod.rs"]
+mod db;
+#[path = "../../../conan-store/tests/fixtures/mod.rs"]
+mod fixtures;
+mod support;
+
+mod access;
+mod hostile;
+mod lists;
+mod packages;
+mod protection;
