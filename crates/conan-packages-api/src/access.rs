@@ -78,7 +78,7 @@ impl Caller {
             return Err(RestError::Unauthorized);
         }
         let headers = request.headers();
-        if headers.contains_key("JOB-TOKEN") {
+        if headers.contains_key("JOB-TOKEN") || headers.contains_key("Deploy-Token") {
             return Err(RestError::Unauthorized);
         }
         let token = if let Some(value) = headers.get("PRIVATE-TOKEN") {

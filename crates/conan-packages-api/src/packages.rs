@@ -6,7 +6,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::{FileKind, RecipeReference};
 use conan_store::catalog::{
-    CatalogFile, CatalogOrder, CatalogPackage, CatalogQuery, CatalogStatus, FileOrder, FileQuery,
+    COUNT_LIMIT, CatalogFile, CatalogOrder, CatalogPackage, CatalogQuery, CatalogStatus, FileOrder,
+    FileQuery,
 };
 use conan_store::{
     FileId, MetadataStore, PackageRevisionKey, ProjectId, RecipeId, RecipeRevisionKey, SearchScope,
@@ -92,6 +93,7 @@ fn listing(query: &Query, group: bool, page: Page) -> Result<Option<CatalogQuery
         descending,
         offset: page.offset(),
         limit: page.per_page,
+        count_limit: COUNT_LIMIT,
     }))
 }
 
@@ -184,7 +186,7 @@ fn paged(
     state: &RestState,
     query: &Query,
     page: Page,
-    total: u64,
+    total: (Option<u64>, bool),
     body: Vec<Value>,
 ) -> HttpResponse {
     let mut response = HttpResponse::Ok();
@@ -219,7 +221,7 @@ pub(crate) async fn list_project(request: HttpRequest) -> Result<HttpResponse, R
     let (total, body) = access::read(&state, caller, move |store, principal| {
         let access = ProjectAccess::read(store, principal, &key)?;
         let Some(mut listing) = listing else {
-            return Ok((0, Vec::new()));
+            return Ok(((Some(0), false), Vec::new()));
         };
         listing.projects = vec![access.project.id];
         let found = store.catalog_packages(&listing)?;
@@ -229,7 +231,7 @@ pub(crate) async fn list_project(request: HttpRequest) -> Result<HttpResponse, R
             .iter()
             .map(|package| package_json(package, &base, may_delete, false))
             .collect();
-        Ok((found.total, body))
+        Ok(((found.total, found.has_next), body))
     })
     .await?;
     Ok(paged(&request, &state, &query, page, total, body))
@@ -277,7 +279,7 @@ pub(crate) async fn list_group(request: HttpRequest) -> Result<HttpResponse, Res
             return Err(RestError::NotFound("Group Not Found".to_owned()));
         }
         let Some(mut listing) = listing else {
-            return Ok((0, Vec::new()));
+            return Ok(((Some(0), false), Vec::new()));
         };
         let deletable: Vec<ProjectId> = projects
             .iter()
@@ -298,7 +300,7 @@ pub(crate) async fn list_group(request: HttpRequest) -> Result<HttpResponse, Res
             .iter()
             .map(|package| package_json(package, &base, deletable.contains(&package.project), true))
             .collect();
-        Ok((found.total, body))
+        Ok(((found.total, found.has_next), body))
     })
     .await?;
     Ok(paged(&request, &state, &query, page, total, body))
@@ -328,6 +330,7 @@ pub(crate) async fn get_package(request: HttpRequest) -> Result<HttpResponse, Re
             descending: false,
             offset: 0,
             limit: MAX_VERSIONS,
+            count_limit: COUNT_LIMIT,
         })?;
         let versions: Vec<Value> = others
             .packages
@@ -380,7 +383,10 @@ pub(crate) async fn list_files(request: HttpRequest) -> Result<HttpResponse, Res
                 },
             )?
             .ok_or(RestError::RecordNotFound)?;
-        Ok((found.total, found.files.iter().map(file_json).collect()))
+        Ok((
+            (Some(found.total), false),
+            found.files.iter().map(file_json).collect(),
+        ))
     })
     .await?;
     Ok(paged(&request, &state, &query, page, total, body))

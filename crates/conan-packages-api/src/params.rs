@@ -95,26 +95,35 @@ impl Page {
         (self.page - 1).saturating_mul(u64::from(self.per_page))
     }
 
-    /// Adds GitLab's pagination headers for `total` items to `response`.
+    /// Adds GitLab's pagination headers to `response`: with the `total` when it was counted
+    /// (`X-Total`, `X-Total-Pages` and the `last` link, which GitLab too leaves out above
+    /// 10,000 items), else with `has_next` telling whether a next page exists.
     pub(crate) fn headers(
         self,
         response: &mut HttpResponseBuilder,
         request: &HttpRequest,
         state: &RestState,
         query: &Query,
-        total: u64,
+        (total, has_next): (Option<u64>, bool),
     ) {
-        let pages = total.div_ceil(u64::from(self.per_page)).max(1);
-        let next = (self.page < pages).then(|| self.page + 1);
+        let pages = total.map(|total| total.div_ceil(u64::from(self.per_page)).max(1));
+        let next = match pages {
+            Some(pages) => self.page < pages,
+            None => has_next,
+        }
+        .then(|| self.page + 1);
         let prev = (self.page > 1).then(|| self.page - 1);
         let text = |page: Option<u64>| page.map(|page| page.to_string()).unwrap_or_default();
         response
             .insert_header(("X-Page", self.page.to_string()))
             .insert_header(("X-Per-Page", self.per_page.to_string()))
-            .insert_header(("X-Total", total.to_string()))
-            .insert_header(("X-Total-Pages", pages.to_string()))
             .insert_header(("X-Next-Page", text(next)))
             .insert_header(("X-Prev-Page", text(prev)));
+        if let (Some(total), Some(pages)) = (total, pages) {
+            response
+                .insert_header(("X-Total", total.to_string()))
+                .insert_header(("X-Total-Pages", pages.to_string()));
+        }
         let base = format!("{}{}", state.base_url(request), request.uri().path());
         let link = |page: u64, rel: &str| {
             let mut params = query.0.clone();
@@ -131,7 +140,9 @@ impl Page {
             links.push(link(next, "next"));
         }
         links.push(link(1, "first"));
-        links.push(link(pages, "last"));
+        if let Some(pages) = pages {
+            links.push(link(pages, "last"));
+        }
         response.insert_header(("Link", links.join(", ")));
     }
 }

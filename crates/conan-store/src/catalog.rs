@@ -56,6 +56,8 @@ pub struct CatalogQuery {
     pub offset: u64,
     /// At most this many recipes.
     pub limit: u32,
+    /// Count the matches only up to this many ([`COUNT_LIMIT`] for GitLab's behaviour).
+    pub count_limit: u64,
 }
 
 /// One recipe of the catalog, with what a listing shows of it.
@@ -86,11 +88,19 @@ pub struct CatalogPackage {
     pub size: u64,
 }
 
+/// How many recipes a listing counts at most, by default. Above it the total is not counted (`None`), as
+/// GitLab omits its count headers above 10,000: counting every match of a large project would
+/// cost more than the page itself.
+pub const COUNT_LIMIT: u64 = 10_000;
+
 /// A page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogPage {
-    /// How many recipes match in all.
-    pub total: u64,
+    /// How many recipes match in all: known when at most the query's `count_limit` match, or
+    /// when this page is the last.
+    pub total: Option<u64>,
+    /// Whether recipes follow this page.
+    pub has_next: bool,
     /// The page.
     pub packages: Vec<CatalogPackage>,
 }

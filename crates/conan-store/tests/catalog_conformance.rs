@@ -14,7 +14,8 @@ mod support;
 
 use conan_model::{RecipeReference, RevisionTime};
 use conan_store::catalog::{
-    CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery, CatalogStatus, FileOrder, FileQuery,
+    COUNT_LIMIT, CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery, CatalogStatus, FileOrder,
+    FileQuery,
 };
 use conan_store::db::{DbConnection, DieselStore};
 use conan_store::{
@@ -38,6 +39,7 @@ fn all(projects: &[ProjectId]) -> CatalogQuery {
         descending: false,
         offset: 0,
         limit: 100,
+        count_limit: COUNT_LIMIT,
     }
 }
 
@@ -160,7 +162,7 @@ backend_tests! {
         assert_eq!(words(&["1.3"]), Vec::<String>::new(), "only the name is searched");
         let mut query = all(&[p]);
         query.name_words = vec!["lib".to_owned()];
-        assert_eq!(store.catalog_packages(&query).unwrap().total, 4);
+        assert_eq!(store.catalog_packages(&query).unwrap().total, Some(4));
     }
 
     fn exact_name_and_version_filters(store: &DieselStore) {
@@ -189,11 +191,11 @@ backend_tests! {
 
         let mut query = all(&[p]);
         assert_eq!(listed(store, &query), ["done/1.0", "both/1.0"]);
-        assert_eq!(store.catalog_packages(&query).unwrap().total, 2);
+        assert_eq!(store.catalog_packages(&query).unwrap().total, Some(2));
         query.status = CatalogStatus::Uploading;
         let page = store.catalog_packages(&query).unwrap();
         assert_eq!(references(&page), ["pending/1.0"]);
-        assert_eq!(page.total, 1);
+        assert_eq!(page.total, Some(1));
         let pending = &page.packages[0];
         assert_eq!(pending.latest_revision, None);
         assert_eq!((pending.revision_count, pending.binary_count, pending.size), (0, 0, 0));
@@ -274,7 +276,7 @@ backend_tests! {
             query.offset = offset;
             query.limit = limit;
             let page = store.catalog_packages(&query).unwrap();
-            assert_eq!(page.total, 5, "offset {offset} limit {limit}");
+            assert_eq!(page.total, Some(5), "offset {offset} limit {limit}");
             references(&page)
         };
         assert_eq!(page(0, 2), recipes[0..2]);
@@ -287,6 +289,34 @@ backend_tests! {
         assert_eq!(page(0, u32::MAX), recipes);
     }
 
+    fn counting_stops_at_the_count_limit(store: &DieselStore) {
+        let p = project(store, "p");
+        let recipes: Vec<String> = (1..=5).map(|n| format!("pkg{n}/1.0")).collect();
+        for recipe in &recipes {
+            upload_recipe(store, &recipe_key(p, recipe, 1));
+        }
+        let page = |offset: u64, limit: u32, count_limit: u64| {
+            let mut query = all(&[p]);
+            query.offset = offset;
+            query.limit = limit;
+            query.count_limit = count_limit;
+            let page = store.catalog_packages(&query).unwrap();
+            (page.total, page.has_next, references(&page))
+        };
+        assert_eq!(page(0, 2, 3), (None, true, recipes[0..2].to_vec()), "more than the limit match");
+        assert_eq!(
+            page(2, 2, 3),
+            (None, true, recipes[2..4].to_vec()),
+            "a page ending one past the limit still sees the next"
+        );
+        assert_eq!(page(4, 2, 3), (Some(5), false, recipes[4..5].to_vec()), "the last page knows");
+        assert_eq!(page(6, 2, 3), (None, false, Vec::new()), "past the end, still uncounted");
+        assert_eq!(page(0, 4, 4), (None, true, recipes[0..4].to_vec()));
+        assert_eq!(page(0, 2, 5), (Some(5), true, recipes[0..2].to_vec()), "exactly the limit is counted");
+        assert_eq!(page(4, 1, 5), (Some(5), false, recipes[4..5].to_vec()));
+        assert_eq!(page(0, 0, 3), (None, true, Vec::new()), "limit 0 still says what follows");
+    }
+
     fn projects_select_what_is_listed(store: &DieselStore) {
         let a = project(store, "a");
         let b = project(store, "b");
@@ -297,14 +327,14 @@ backend_tests! {
         upload_recipe(store, &recipe_key(b, "bzip2/1.0", 1));
 
         let none = store.catalog_packages(&all(&[])).unwrap();
-        assert_eq!((none.total, none.packages.len()), (0, 0), "no project lists nothing");
+        assert_eq!((none.total, none.packages.len()), (Some(0), 0), "no project lists nothing");
         let page = store.catalog_packages(&all(&[a, b])).unwrap();
-        assert_eq!(page.total, 3);
+        assert_eq!(page.total, Some(3));
         let projects: Vec<ProjectId> = page.packages.iter().map(|package| package.project).collect();
         assert_eq!(projects, [a, b, b]);
         assert_eq!(page.packages[0].project_path, "a");
-        assert_eq!(store.catalog_packages(&all(&[c])).unwrap().total, 1);
-        assert_eq!(store.catalog_packages(&all(&[ProjectId(i64::MAX)])).unwrap().total, 0);
+        assert_eq!(store.catalog_packages(&all(&[c])).unwrap().total, Some(1));
+        assert_eq!(store.catalog_packages(&all(&[ProjectId(i64::MAX)])).unwrap().total, Some(0));
     }
 
     fn a_listing_describes_revisions_binaries_and_committed_size(store: &DieselStore) {

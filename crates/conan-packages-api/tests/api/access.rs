@@ -123,6 +123,7 @@ registry_tests! {
             ("PRIVATE-TOKEN", "crpat-0000000000000000000000000000000000000000".to_owned()),
             ("PRIVATE-TOKEN", String::new()),
             ("JOB-TOKEN", "a-ci-job-token".to_owned()),
+            ("Deploy-Token", "a-deploy-token".to_owned()),
             ("Authorization", "Negotiate abc".to_owned()),
         ] {
             let reply = send(&app, with(name, &value)).await;
@@ -132,8 +133,9 @@ registry_tests! {
             let reply = get(&app, &format!("{uri}?{query}"), None).await;
             assert_eq!(reply.message(StatusCode::UNAUTHORIZED), "401 Unauthorized", "{query}: a token in the URL");
         }
-        // GitLab ignores a Deploy-Token header on these routes: the caller is anonymous.
+        // GitLab probably ignores a Deploy-Token header on these routes (the caller would be
+        // anonymous, a private project a 404); a 401 says plainly that it is not taken here.
         let reply = send(&app, with("Deploy-Token", deploy)).await;
-        assert_eq!(reply.message(StatusCode::NOT_FOUND), "404 Project Not Found");
+        assert_eq!(reply.message(StatusCode::UNAUTHORIZED), "401 Unauthorized");
     }
 }

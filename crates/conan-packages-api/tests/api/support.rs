@@ -14,7 +14,9 @@ use actix_web::{App, test, web};
 use conan_auth::{AuthConfig, Authenticator, Scope, admin};
 use conan_model::RevisionTime;
 use conan_packages_api::RestState;
-use conan_store::catalog::{CatalogOrder, CatalogQuery, CatalogStatus, FileOrder, FileQuery};
+use conan_store::catalog::{
+    COUNT_LIMIT, CatalogOrder, CatalogQuery, CatalogStatus, FileOrder, FileQuery,
+};
 use conan_store::db::DieselStore;
 use conan_store::{
     CatalogStore, FileOwner, IdentityStore, MetadataStore, Project, ProtectionStore, RecipeId,
@@ -227,6 +229,7 @@ impl Registry {
                 descending: false,
                 offset: 0,
                 limit: 1000,
+                count_limit: COUNT_LIMIT,
             })
             .unwrap()
             .packages

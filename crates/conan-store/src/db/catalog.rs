@@ -106,14 +106,26 @@ fn count_of(value: i64) -> Result<u64, DbError> {
 /// The recipes of a [`CatalogQuery`] from `$from` (`recipes`, or `recipes` joined with
 /// `projects` to sort by project path), boxed for one backend: every filter, no order.
 macro_rules! catalog_rows {
-    ($from:expr, $query:expr, $patterns:expr) => {{
+    ($from:expr, $query:expr, $patterns:expr, $sqlite:expr) => {{
         let query: &CatalogQuery = $query;
         let mut rows = $from
-            .filter(recipes::project_id.eq_any(query.projects.iter().map(|project| project.0)))
             .filter(recipes::committed.eq(query.status == CatalogStatus::Committed))
             .into_boxed();
+        // One project is an equality, which lets PostgreSQL read the page in index order; a
+        // list (`= ANY`) would make it sort.
+        rows = match query.projects.as_slice() {
+            [project] => rows.filter(recipes::project_id.eq(project.0)),
+            projects => {
+                rows.filter(recipes::project_id.eq_any(projects.iter().map(|project| project.0)))
+            }
+        };
         for pattern in $patterns {
-            rows = rows.filter(lower(recipes::name).like(pattern.clone()).escape('\\'));
+            rows = if $sqlite {
+                // SQLite's LIKE ignores ASCII case by itself; lower() would cost a call per row.
+                rows.filter(recipes::name.like(pattern.clone()).escape('\\'))
+            } else {
+                rows.filter(lower(recipes::name).like(pattern.clone()).escape('\\'))
+            };
         }
         if let Some(name) = &query.name {
             rows = rows.filter(recipes::name.eq(name.clone()));
@@ -347,7 +359,8 @@ impl CatalogStore for DieselStore {
     fn catalog_packages(&self, query: &CatalogQuery) -> Result<CatalogPage, StoreError> {
         if query.projects.is_empty() {
             return Ok(CatalogPage {
-                total: 0,
+                total: Some(0),
+                has_next: false,
                 packages: Vec::new(),
             });
         }
@@ -356,21 +369,14 @@ impl CatalogStore for DieselStore {
             .iter()
             .map(|word| contains_pattern(word))
             .collect();
-        let limit = i64::from(query.limit);
-        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
         self.read(|conn| {
-            let total: i64 = native!(conn, c => catalog_rows!(recipes::table, query, &patterns)
-                .select(count_star())
-                .first(c))?;
-            // The page's ids first, from the index alone (the skipped rows are never read),
-            // then those rows: a deferred join, so a page deep into the listing costs about
-            // what the first does.
-            let ids: Vec<i64> = if limit == 0 {
-                Vec::new()
-            } else {
+            let ordered_ids = |conn: &mut DbConnection, offset: u64, limit: u64| -> QueryResult<Vec<i64>> {
+                let sqlite = matches!(conn, DbConnection::Sqlite(_));
+                let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 native!(conn, c => {
                     if query.order == CatalogOrder::ProjectPath {
-                        let rows = catalog_rows!(recipes::table.inner_join(projects::table), query, &patterns)
+                        let rows = catalog_rows!(recipes::table.inner_join(projects::table), query, &patterns, sqlite)
                             .select(recipes::id);
                         let rows = if query.descending {
                             rows.order_by(projects::path.desc()).then_order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc())
@@ -379,7 +385,7 @@ impl CatalogStore for DieselStore {
                         };
                         rows.limit(limit).offset(offset).load(c)
                     } else {
-                        let rows = catalog_rows!(recipes::table, query, &patterns).select(recipes::id);
+                        let rows = catalog_rows!(recipes::table, query, &patterns, sqlite).select(recipes::id);
                         let rows = match (query.order, query.descending) {
                             (CatalogOrder::CreatedAt | CatalogOrder::ProjectPath, false) => rows.order_by(recipes::created_at.asc()).then_order_by(recipes::id.asc()),
                             (CatalogOrder::CreatedAt | CatalogOrder::ProjectPath, true) => rows.order_by(recipes::created_at.desc()).then_order_by(recipes::id.desc()),
@@ -392,7 +398,35 @@ impl CatalogStore for DieselStore {
                         };
                         rows.limit(limit).offset(offset).load(c)
                     }
-                })?
+                })
+            };
+            // The ids only, from the index (the skipped rows are never read), then the page's
+            // rows: a deferred join. A page within the first `count_limit` matches comes out of
+            // the same ordered read that counts them (up to one past the limit, which also tells
+            // whether a next page exists), so the common listing reads once.
+            let cap = query.count_limit;
+            let end = query.offset.saturating_add(u64::from(query.limit));
+            let (total, has_next, ids) = if end <= cap {
+                let head = ordered_ids(conn, 0, cap.saturating_add(1))?;
+                let total = u64::try_from(head.len()).unwrap_or(u64::MAX);
+                let from = usize::try_from(query.offset).unwrap_or(usize::MAX).min(head.len());
+                let to = usize::try_from(end).unwrap_or(usize::MAX).min(head.len());
+                ((total <= cap).then_some(total), total > end, head[from..to].to_vec())
+            } else {
+                let mut ids = ordered_ids(conn, query.offset, u64::from(query.limit) + 1)?;
+                let has_next = ids.len() > usize::try_from(query.limit).unwrap_or(usize::MAX);
+                ids.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+                // The last page knows the total; past the end, a capped count tells whether the
+                // listing is short enough to count.
+                let total = if !has_next && !ids.is_empty() {
+                    Some(query.offset.saturating_add(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
+                } else if ids.is_empty() {
+                    let head = u64::try_from(ordered_ids(conn, 0, cap.saturating_add(1))?.len()).unwrap_or(u64::MAX);
+                    (head <= cap).then_some(head)
+                } else {
+                    None
+                };
+                (total, has_next, ids)
             };
             let mut rows: Vec<RecipeRow> = native!(conn, c => recipes::table
                 .inner_join(projects::table)
@@ -401,7 +435,8 @@ impl CatalogStore for DieselStore {
                 .load(c))?;
             rows.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
             Ok(CatalogPage {
-                total: count_of(total)?,
+                total,
+                has_next,
                 packages: Self::describe(conn, rows)?,
             })
         })

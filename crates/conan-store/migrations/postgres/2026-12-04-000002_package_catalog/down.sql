@@ -1,3 +1,5 @@
+-- pg_trgm stays: other objects of the database may use it.
+DROP INDEX IF EXISTS recipes_name_trigrams;
 DROP INDEX recipes_project_version;
 DROP INDEX recipes_project_name;
 DROP INDEX recipes_project_created;

@@ -35,7 +35,22 @@ CREATE TRIGGER recipe_revisions_committed_delete AFTER DELETE ON recipe_revision
     FOR EACH ROW WHEN (OLD.committed_at IS NOT NULL) EXECUTE FUNCTION refresh_recipe_committed();
 
 -- Listings page through a project's listed recipes in creation, name or version order, with the
--- id as the tie-breaker: these indexes serve the filter, the order, the offset and the count.
-CREATE INDEX recipes_project_created ON recipes (project_id, committed, created_at, id);
+-- id as the tie-breaker: these indexes serve the filter, the order, the offset and the count,
+-- and carry the name, so that a name search reads the index alone.
+CREATE INDEX recipes_project_created ON recipes (project_id, committed, created_at, id, name);
 CREATE INDEX recipes_project_name ON recipes (project_id, committed, name, id);
-CREATE INDEX recipes_project_version ON recipes (project_id, committed, version, id);
+CREATE INDEX recipes_project_version ON recipes (project_id, committed, version, id, name);
+
+-- A name search (`package_name`: words anywhere in the name) would read every recipe of the
+-- project; pg_trgm's GIN index finds the matches directly. pg_trgm ships with PostgreSQL
+-- (contrib) and is a trusted extension since PostgreSQL 13, so the database owner may create
+-- it; where it is missing or not allowed, the index is skipped and the search scans, correct but
+-- slower (the migration says so in a notice).
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX recipes_name_trigrams ON recipes USING gin (lower(name) gin_trgm_ops);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pg_trgm is not available (%): package name searches will scan', SQLERRM;
+END;
+$$;

@@ -33,7 +33,8 @@ BEGIN
 END;
 
 -- Listings page through a project's listed recipes in creation, name or version order, with the
--- id as the tie-breaker: these indexes serve the filter, the order, the offset and the count.
-CREATE INDEX recipes_project_created ON recipes (project_id, committed, created_at, id);
+-- id as the tie-breaker: these indexes serve the filter, the order, the offset and the count,
+-- and carry the name, so that a name search reads the index alone.
+CREATE INDEX recipes_project_created ON recipes (project_id, committed, created_at, id, name);
 CREATE INDEX recipes_project_name ON recipes (project_id, committed, name, id);
-CREATE INDEX recipes_project_version ON recipes (project_id, committed, version, id);
+CREATE INDEX recipes_project_version ON recipes (project_id, committed, version, id, name);
