@@ -556,6 +556,10 @@ def section_metadata(p, work, results):
                                                         for r in shuffled],
             "recipe search (q=pkgNNN*)": [f"v2/conans/search?q={urllib.parse.quote(prefix + '*')}"
                                           for prefix in prefixes],
+            # A small file download: what the download recorder (last_downloaded_at) costs, per
+            # request, shows here if anywhere.
+            "recipe file download (conanmanifest.txt)": [
+                f"v2/conans/{r.path}/revisions/{r.latest[0]}/files/conanmanifest.txt" for r in shuffled],
         }
         table = {}
         for endpoint, paths in endpoints.items():

@@ -143,7 +143,11 @@ STATE_QUERIES = {
     "personal_access_tokens": "SELECT id, user_id, token_hash, scopes, expires_at, revoked_at FROM personal_access_tokens ORDER BY id",
     "deploy_tokens": "SELECT * FROM deploy_tokens ORDER BY id",
     "signing_keys": "SELECT * FROM signing_keys ORDER BY id",
-    "recipes": "SELECT * FROM recipes ORDER BY id",
+    # Not last_downloaded_at: the download recorder writes it on its own schedule, after any
+    # download, so it may move during a block that downloads nothing.
+    "recipes": "SELECT id, project_id, name, version, user_name, channel, created_at, updated_at, committed "
+               "FROM recipes ORDER BY id",
+    "package_protection_rules": "SELECT * FROM package_protection_rules ORDER BY id",
     "recipe_revisions": "SELECT * FROM recipe_revisions ORDER BY id",
     "package_references": "SELECT * FROM package_references ORDER BY id",
     "package_revisions": "SELECT * FROM package_revisions ORDER BY id",

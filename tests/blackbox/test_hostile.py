@@ -771,6 +771,95 @@ def test_tokens_of_revoked_sources_and_disabled_users(hostile):
 
 
 # ---------------------------------------------------------------------------------------------
+# GitLab's Packages API (/api/v4/projects/:id/packages...): hostile ids, bodies and encodings.
+# Its errors are GitLab's REST bodies ({"message": ...} or {"error": ...}), not the Conan routes'.
+
+REST = "/api/v4/projects/1/packages"
+
+
+@pytest.fixture(scope="module")
+def rest(hostile):
+    """An admin personal access token with the `api` scope, and one protection rule to PATCH."""
+    created = hostile.admin("token", "create", "admin", "--scope", "api").stdout
+    token = next(word for word in created.split() if word.startswith("crpat-"))
+    response = requests.post(f"{hostile.url}{REST}/protection/rules", headers={"PRIVATE-TOKEN": token},
+                             json={"package_name_pattern": "hostile-*", "package_type": "conan",
+                                   "minimum_access_level_for_push": "maintainer"}, timeout=30)
+    assert response.status_code == 201, response.text
+    return {"token": token, "rule": response.json()["id"],
+            "package": requests.get(f"{hostile.url}{REST}", headers={"PRIVATE-TOKEN": token}, timeout=30).json()[0]["id"]}
+
+
+def assert_rest_refused(response, statuses):
+    assert response is not None, "the server closed the connection without answering"
+    assert response.status in statuses, response
+    assert response.headers.get("content-type") == "application/json", response
+    body = response.json()
+    assert body.get("message") or body.get("error"), body
+
+
+@pytest.mark.parametrize("case", sorted(JSON_BODIES))
+def test_rest_malformed_json_bodies(hostile, rest, case):
+    """Protection-rule bodies: malformed, nested past the parser's depth, non-objects, huge
+    numbers, wrong types: a 400 and no rule created or changed."""
+    headers = [("PRIVATE-TOKEN", rest["token"]), ("Content-Type", "application/json")]
+    with Unchanged(hostile):
+        for method, target in (("POST", f"{REST}/protection/rules"), ("PATCH", f"{REST}/protection/rules/{rest['rule']}")):
+            response = rawhttp.request(hostile.url, method, target, headers, JSON_BODIES[case])
+            if method == "PATCH" and case in ("empty", "wrong-types", "traversal-ids"):
+                # No body, or a JSON object naming no field of a rule: GitLab's PATCH changes
+                # nothing and answers the rule as it is.
+                assert response.status == 200, response
+                continue
+            assert_rest_refused(response, (400,))
+
+
+@pytest.mark.parametrize("size", [16 * 1024 + 1, 300 * 1024, MAX_UPLOAD + 1])
+def test_rest_oversized_rule_bodies(hostile, rest, size):
+    body = b'{"package_name_pattern": "' + b"a" * size + b'"}'
+    headers = [("PRIVATE-TOKEN", rest["token"]), ("Content-Type", "application/json")]
+    with Unchanged(hostile):
+        response = rawhttp.request(hostile.url, "POST", f"{REST}/protection/rules", headers, body)
+        assert response is not None and response.status in (400, 413), response
+
+
+REST_IDS = ["-1", "0", "99999999999999999999999", "1e3", "0x10", "%00", "..%2f..%2fetc", "1%2f..%2f2",
+            "abc", "%ff", "%201", "1%20", "1.0", "a" * 2000]
+
+
+@pytest.mark.parametrize("bad", REST_IDS, ids=lambda bad: bad[:16])
+def test_rest_ids_that_name_nothing(hostile, rest, bad):
+    """Package, file and rule ids that are not ids (or name nothing): a 4xx with GitLab's body
+    on every route and method, nothing deleted or changed."""
+    token = ("PRIVATE-TOKEN", rest["token"])
+    package = rest["package"]
+    targets = [
+        ("GET", f"{REST}/{bad}"), ("GET", f"{REST}/{bad}/package_files"), ("DELETE", f"{REST}/{bad}"),
+        ("DELETE", f"{REST}/{package}/package_files/{bad}"), ("DELETE", f"{REST}/{bad}/package_files/1"),
+        ("PATCH", f"{REST}/protection/rules/{bad}"), ("DELETE", f"{REST}/protection/rules/{bad}"),
+        ("GET", f"/api/v4/projects/{bad}/packages"), ("GET", f"/api/v4/groups/{bad}/packages"),
+        ("DELETE", f"/api/v4/projects/{bad}/packages/{package}"),
+    ]
+    with Unchanged(hostile):
+        for method, target in targets:
+            body = b'{"minimum_access_level_for_push": "owner"}' if method == "PATCH" else b""
+            response = rawhttp.request(hostile.url, method, target, [token, ("Content-Type", "application/json")], body)
+            assert_rest_refused(response, (400, 404))
+
+
+@pytest.mark.parametrize("target", [
+    "/api/v4/projects/demo%ff/packages", "/api/v4/groups/d%c0%afmo/packages",
+    b"/api/v4/projects/de\xffmo%2fpackages/packages",
+    "/api/v4/projects/1/packages?package_name=%ff%fe", "/api/v4/projects/1/packages?order_by=%00",
+    "/api/v4/projects/1/packages?page=%ff&per_page=%c0%af",
+], ids=lambda target: str(target)[:40])
+def test_rest_invalid_utf8(hostile, rest, target):
+    with Unchanged(hostile):
+        response = rawhttp.request(hostile.url, "GET", target, [("PRIVATE-TOKEN", rest["token"])])
+        assert response is not None and 400 <= response.status < 500, response
+
+
+# ---------------------------------------------------------------------------------------------
 # Login rate limiting (its own server: small limits, a short window).
 
 WINDOW = 5

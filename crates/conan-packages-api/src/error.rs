@@ -76,6 +76,12 @@ impl RestError {
         Self::Param(format!("{name} does not have a valid value"))
     }
 
+    /// `400 {"error": "<param> is invalid"}`: a value of the wrong type (Grape's coercion error).
+    #[must_use]
+    pub fn malformed_param(name: &str) -> Self {
+        Self::Param(format!("{name} is invalid"))
+    }
+
     /// A 500 from a cause.
     pub fn internal(source: impl Into<Source>) -> Self {
         Self::Internal(source.into())

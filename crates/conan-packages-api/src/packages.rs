@@ -201,7 +201,7 @@ fn path_id(request: &HttpRequest, name: &str) -> Result<i64, RestError> {
         .match_info()
         .get(name)
         .and_then(|value| value.parse::<i64>().ok())
-        .ok_or_else(|| RestError::Param(format!("{name} is invalid")))
+        .ok_or_else(|| RestError::malformed_param(name))
 }
 
 /// The raw `{id}` of a project or group route.

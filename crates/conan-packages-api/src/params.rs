@@ -20,11 +20,30 @@ pub(crate) const MAX_PER_PAGE: u32 = 100;
 pub(crate) struct Query(BTreeMap<String, String>);
 
 impl Query {
-    /// Parses the request's query string; one that does not decode is a 400.
+    /// Parses the request's query string (`application/x-www-form-urlencoded`). A value that
+    /// does not decode to UTF-8 is GitLab's 400 naming its parameter (a name that does not, a
+    /// plain 400): never a lossy value that would match something else.
     pub(crate) fn of(request: &HttpRequest) -> Result<Self, RestError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
-            .map_err(|_| RestError::BadRequest("the query string does not decode".to_owned()))?;
-        Ok(Self(pairs.into_iter().collect()))
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(&text.replace('+', " "))
+                .decode_utf8()
+                .map(std::borrow::Cow::into_owned)
+                .ok()
+        };
+        let mut params = BTreeMap::new();
+        for pair in request
+            .query_string()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+        {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(name).ok_or_else(|| {
+                RestError::BadRequest("the query string does not decode".to_owned())
+            })?;
+            let value = decode(value).ok_or_else(|| RestError::malformed_param(&name))?;
+            params.insert(name, value);
+        }
+        Ok(Self(params))
     }
 
     /// A parameter's value, if given.
@@ -54,7 +73,7 @@ impl Query {
         match self.get(name).map(str::to_ascii_lowercase).as_deref() {
             Some("true" | "t" | "1" | "yes" | "y" | "on") => Ok(true),
             None | Some("false" | "f" | "0" | "no" | "n" | "off" | "") => Ok(false),
-            Some(_) => Err(RestError::Param(format!("{name} is invalid"))),
+            Some(_) => Err(RestError::malformed_param(name)),
         }
     }
 
@@ -66,7 +85,7 @@ impl Query {
                 Some(value) => value
                     .trim()
                     .parse::<i64>()
-                    .map_err(|_| RestError::Param(format!("{name} is invalid"))),
+                    .map_err(|_| RestError::malformed_param(name)),
             }
         };
         // GitLab (Kaminari) treats a page below 1 as the first and caps `per_page` at 100; a

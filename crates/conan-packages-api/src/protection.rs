@@ -146,7 +146,7 @@ fn rule_id(request: &HttpRequest) -> Result<ProtectionRuleId, RestError> {
         .get("rule_id")
         .and_then(|value| value.parse().ok())
         .map(ProtectionRuleId)
-        .ok_or_else(|| RestError::Param("package_protection_rule_id is invalid".to_owned()))
+        .ok_or_else(|| RestError::malformed_param("package_protection_rule_id"))
 }
 
 fn project(request: &HttpRequest) -> Result<OwnedProjectKey, RestError> {

@@ -26,6 +26,8 @@ registry_tests! {
             (format!("{list}?page=99999999999999999999"), "page is invalid"),
             (format!("{list}?per_page=1e3"), "per_page is invalid"),
             (format!("{list}?per_page=%FF"), "per_page is invalid"),
+            (format!("{list}?package_name=%FF%FE"), "package_name is invalid"),
+            (format!("{list}?package_version=1.%C0%AF"), "package_version is invalid"),
             (format!("{files}?sort=sideways"), "sort does not have a valid value"),
             (format!("{files}?order_by=name"), "order_by does not have a valid value"),
             (format!("{files}?page=-"), "page is invalid"),
