@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from conftest import ADMIN_PASSWORD, Server, write_recipe
+from registry_api import Api, manifest_for, recipe_files
 
 POSTGRES_URL = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL")
 
@@ -120,3 +121,39 @@ def test_identity_changes_from_the_cli_count_at_the_servers_next_request(backend
     assert search() == 200, "older keys verify until removed"
     server.admin("signing-key", "remove", old_key)
     assert search() == 401
+
+
+def test_project_stats_from_the_cli_and_the_api_agree(backend_server):
+    """`project stats` counts what was uploaded (committed revisions only), as bytes downloaded
+    and as bytes stored after deduplication, and GitLab's `?statistics=true` says the same."""
+    server = backend_server
+    api = Api.login(server)
+    uploaded = []
+    for seed in range(3):
+        # The same conan_export.tgz in every revision: stored once.
+        files = recipe_files(seed)
+        files["conan_export.tgz"] = b"\x1f\x8bshared export bytes"
+        files["conanmanifest.txt"] = manifest_for({k: v for k, v in files.items() if k != "conanmanifest.txt"})
+        api.upload_revision("statspkg", files)
+        uploaded.append(files)
+    logical = sum(len(body) for files in uploaded for body in files.values())
+    distinct = sum(len(body) for body in {body for files in uploaded for body in files.values()})
+    assert distinct < logical
+
+    result = server.admin("project", "stats", "demo/packages")
+    header, row = result.stdout.strip().splitlines()
+    assert header.split()[0] == "PROJECT"
+    assert row.split() == ["demo/packages", "1", "3", "0", "0", str(3 * len(uploaded[0])), str(logical), str(distinct)]
+    every = server.admin("project", "stats").stdout.strip().splitlines()
+    assert row in every
+
+    created = server.admin("token", "create", "admin", "--scope", "api").stdout
+    pat = next(word for word in created.split() if word.startswith("crpat-"))
+    project = requests.get(f"{server.url}/api/v4/projects/demo%2Fpackages", params={"statistics": "true"},
+                           headers={"PRIVATE-TOKEN": pat}, timeout=30).json()
+    assert project["statistics"]["packages_size"] == logical
+    assert project["statistics"]["conan_stored_size"] == distinct
+    assert project["statistics"]["conan_recipe_revisions_count"] == 3
+
+    missing = server.admin("project", "stats", "no/such", check=False)
+    assert missing.returncode != 0 and "unknown project" in missing.stderr

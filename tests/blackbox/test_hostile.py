@@ -851,7 +851,8 @@ def test_rest_ids_that_name_nothing(hostile, rest, bad):
     "/api/v4/projects/demo%ff/packages", "/api/v4/groups/d%c0%afmo/packages",
     b"/api/v4/projects/de\xffmo%2fpackages/packages",
     "/api/v4/projects/1/packages?package_name=%ff%fe", "/api/v4/projects/1/packages?order_by=%00",
-    "/api/v4/projects/1/packages?page=%ff&per_page=%c0%af",
+    "/api/v4/projects/1/packages?page=%ff&per_page=%c0%af", "/api/v4/projects/1?statistics=%ff",
+    "/api/v4/projects/1?statistics=maybe",
 ], ids=lambda target: str(target)[:40])
 def test_rest_invalid_utf8(hostile, rest, target):
     with Unchanged(hostile):

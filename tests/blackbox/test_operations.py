@@ -216,6 +216,8 @@ def test_health_ready_metrics_and_one_log_line_per_request(tmp_path):
         assert metric(text, "conan_registry_db_pool_max_connections") == 16
         assert metric(text, "conan_registry_db_pool_connections") is not None
         assert metric(text, "conan_registry_http_requests_in_flight") == 1  # this scrape
+        # The per-project gauges name projects: off unless configured.
+        assert metric(text, "conan_registry_project_files", project="demo/packages") is None
 
         # The blob store disappears: not ready, and the failure is named and counted.
         blobs = tmp_path / "data" / "blobs"
@@ -240,6 +242,41 @@ def test_health_ready_metrics_and_one_log_line_per_request(tmp_path):
     assert len([line for line in access if "path=/metrics" in line]) == 2
     assert ADMIN_PASSWORD not in log and token not in log
     assert "stopping" in log and "SIGTERM" in log
+
+
+def test_project_statistics_gauges_follow_uploads(tmp_path):
+    """The per-project gauges of /metrics are recounted on their schedule: an upload shows up
+    within an interval, counted as `project stats` counts it."""
+    server = Server(tmp_path / "data", {"CONAN_REGISTRY__CATALOG__STATS_INTERVAL_SECS": "1"})
+    try:
+        def gauges():
+            text = requests.get(f"{server.url}/metrics", timeout=10).text
+            return {name: metric(text, f"conan_registry_project_{name}", project="demo/packages")
+                    for name in ("references", "recipe_revisions", "binaries", "package_revisions", "files",
+                                 "bytes", "stored_bytes")}
+
+        def settle(expected_files):
+            deadline = time.time() + 20
+            while (found := gauges())["files"] != expected_files:
+                assert time.time() < deadline, found
+                time.sleep(0.2)
+            return found
+
+        assert settle(0)["references"] == 0
+        token = token_for(server)
+        shared = b"\x1f\x8b the same export bytes"
+        for seed in range(2):
+            upload_revision(server, token, "gauged", {"conanfile.py": f"# recipe {seed}\n".encode(),
+                                                       "conan_export.tgz": shared})
+        found = settle(6)
+        assert (found["references"], found["recipe_revisions"], found["binaries"]) == (1, 2, 0)
+        assert found["stored_bytes"] < found["bytes"], found
+        row = server.admin("project", "stats", "demo/packages").stdout.strip().splitlines()[1].split()
+        assert [int(value) for value in row[1:]] == [int(found[name]) for name in
+                                                     ("references", "recipe_revisions", "binaries", "package_revisions",
+                                                      "files", "bytes", "stored_bytes")]
+    finally:
+        server.stop()
 
 
 def test_json_logs(tmp_path):

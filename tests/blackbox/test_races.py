@@ -306,6 +306,14 @@ def test_packages_api_deletes_racing_uploads_and_listings(backend):
         while not done.is_set():
             listing = session.get(rest, params={"package_name": "rest"}, headers=headers, timeout=60)
             statuses.append(("LIST", "", listing.status_code, listing.text[:200]))
+            # Project statistics read one snapshot while revisions commit and go.
+            stats = session.get(rest.rsplit("/", 1)[0], params={"statistics": "true"}, headers=headers, timeout=60)
+            statuses.append(("LIST", "", stats.status_code, stats.text[:200]))
+            if stats.status_code == 200:
+                numbers = stats.json()["statistics"]
+                assert numbers["conan_stored_size"] <= numbers["packages_size"], numbers
+                # Other files may be deleted alone; a revision never outlives its manifest.
+                assert numbers["conan_files_count"] >= numbers["conan_recipe_revisions_count"], numbers
             for package in listing.json() if listing.status_code == 200 else []:
                 files = session.get(f"{rest}/{package['id']}/package_files", params={"per_page": 100},
                                     headers=headers, timeout=60)

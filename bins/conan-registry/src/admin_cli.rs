@@ -17,8 +17,9 @@ use conan_auth::{AuthConfig, Authenticator, Scope};
 use conan_model::PackageNamePattern;
 use conan_model::RevisionTime;
 use conan_store::{
-    AccessLevel, AccessStore, IdentityStore, NewProtectionRule, PackageType, ProtectionRuleId,
-    Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner, Visibility,
+    AccessLevel, AccessStore, CatalogStore, IdentityStore, NewProtectionRule, PackageType,
+    ProtectionRuleId, Role, SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner,
+    Visibility,
 };
 
 /// How a command receives a password (never as an argument, which other users could see).
@@ -212,6 +213,12 @@ pub(crate) enum ProjectCommand {
     },
     /// List projects.
     List,
+    /// What projects store: references, revisions, binaries, files, and bytes (as downloaded,
+    /// and in the blob store after deduplication), counting committed revisions only.
+    Stats {
+        /// One project's full path; every project when left out.
+        path: Option<String>,
+    },
     /// Change a project's visibility.
     SetVisibility {
         /// The full path.
@@ -480,7 +487,10 @@ pub(crate) fn user(store: &dyn IdentityStore, command: UserCommand) -> anyhow::R
 }
 
 /// Runs a `project` command.
-pub(crate) fn project(store: &dyn IdentityStore, command: ProjectCommand) -> anyhow::Result<()> {
+pub(crate) fn project<S>(store: &S, command: ProjectCommand) -> anyhow::Result<()>
+where
+    S: IdentityStore + CatalogStore,
+{
     match command {
         ProjectCommand::Create { path, visibility } => {
             let project = admin::create_project(store, &path, visibility.into())?;
@@ -495,6 +505,37 @@ pub(crate) fn project(store: &dyn IdentityStore, command: ProjectCommand) -> any
                 println!(
                     "{:<6} {:<48} {}",
                     project.id, project.path, project.visibility
+                );
+            }
+        }
+        ProjectCommand::Stats { path } => {
+            let projects = match path {
+                Some(path) => vec![admin::find_project(store, &path)?],
+                None => store.projects()?,
+            };
+            println!(
+                "{:<48} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16} {:>16}",
+                "PROJECT",
+                "REFERENCES",
+                "RREVS",
+                "BINARIES",
+                "PREVS",
+                "FILES",
+                "BYTES",
+                "STORED BYTES"
+            );
+            for project in projects {
+                let stats = store.project_stats(project.id)?;
+                println!(
+                    "{:<48} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16} {:>16}",
+                    project.path,
+                    stats.references,
+                    stats.recipe_revisions,
+                    stats.binaries,
+                    stats.package_revisions,
+                    stats.files,
+                    stats.logical_bytes,
+                    stats.stored_bytes
                 );
             }
         }

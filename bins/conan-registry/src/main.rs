@@ -163,7 +163,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::User(command) => admin_cli::user(&*identity(&settings)?, command)?,
-        Command::Project(command) => admin_cli::project(&*identity(&settings)?, command)?,
+        Command::Project(command) => {
+            std::fs::create_dir_all(settings.data_dir()).ok();
+            admin_cli::project(&serve::open_metadata(&settings)?, command)?;
+        }
         Command::Member(command) => admin_cli::member(&*identity(&settings)?, command)?,
         Command::Token(command) => admin_cli::token(&*identity(&settings)?, command)?,
         Command::DeployToken(command) => admin_cli::deploy_token(&*identity(&settings)?, command)?,

@@ -18,7 +18,7 @@ use conan_auth::admin::{self, BootstrapOptions, BootstrapReport};
 use conan_store::blob::{BlobStore, open_blob_store};
 use conan_store::db::DieselStore;
 use conan_store::transfer::collect_garbage;
-use conan_store::{DownloadRecorder, IdentityStore, MetadataStore};
+use conan_store::{DownloadRecorder, IdentityStore, MetadataStore, StoreError};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::signal::unix::{SignalKind, signal};
@@ -137,10 +137,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
 
-    if settings.gc.interval_secs > 0 {
-        spawn_collector(&settings, Arc::clone(&metadata), blobs);
-    }
-    spawn_download_flusher(&settings, Arc::clone(&metadata), Arc::clone(&downloads));
+    spawn_background_work(&settings, &metadata, blobs, &downloads, metrics);
     let server = server.run();
     stop_on_signal(server.handle(), settings.server.shutdown_timeout_secs);
     server.await.context("the server stopped with an error")?;
@@ -209,6 +206,24 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// Starts what each node does on its own schedule: garbage collection, writing the downloads
+/// it noted, recounting project statistics.
+fn spawn_background_work(
+    settings: &Settings,
+    metadata: &Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    downloads: &Arc<DownloadRecorder>,
+    metrics: Arc<Metrics>,
+) {
+    if settings.gc.interval_secs > 0 {
+        spawn_collector(settings, Arc::clone(metadata), blobs);
+    }
+    spawn_download_flusher(settings, Arc::clone(metadata), Arc::clone(downloads));
+    if settings.catalog.stats_interval_secs > 0 {
+        spawn_stats_refresher(settings, Arc::clone(metadata), metrics);
+    }
+}
+
 /// Runs the garbage collector every `gc.interval_secs` on this node; several nodes may each
 /// run one.
 fn spawn_collector(
@@ -271,6 +286,39 @@ fn spawn_download_flusher(
         loop {
             ticker.tick().await;
             flush_downloads(Arc::clone(&metadata), Arc::clone(&downloads)).await;
+        }
+    });
+}
+
+/// Recounts what every project stores for `/metrics` every `catalog.stats_interval_secs`,
+/// starting at once: one read snapshot per project, on a blocking thread, so a large registry
+/// costs the database a few grouped queries per project per interval, never a request's time.
+fn spawn_stats_refresher(
+    settings: &Settings,
+    metadata: Arc<dyn MetadataStore>,
+    metrics: Arc<Metrics>,
+) {
+    let interval = Duration::from_secs(settings.catalog.stats_interval_secs);
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let metadata = Arc::clone(&metadata);
+            let metrics = Arc::clone(&metrics);
+            let counted = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
+                let projects = metadata.projects()?;
+                for project in &projects {
+                    metrics.set_project_stats(&project.path, &metadata.project_stats(project.id)?);
+                }
+                Ok(projects.len())
+            })
+            .await;
+            match counted {
+                Ok(Ok(projects)) => tracing::debug!(projects, "project statistics recounted"),
+                Ok(Err(error)) => tracing::warn!(%error, "recounting project statistics failed"),
+                Err(error) => tracing::warn!(%error, "recounting project statistics panicked"),
+            }
         }
     });
 }

@@ -188,12 +188,17 @@ pub(crate) struct CatalogSettings {
     /// How often each node writes the downloads it noted to `last_downloaded_at`, in seconds
     /// (at least 1): how stale that time may be.
     pub(crate) download_flush_secs: u64,
+    /// How often each node recounts what every project stores for `/metrics`, in seconds; 0
+    /// (the default) turns the per-project gauges off. They name every project, private ones
+    /// too, on the unauthenticated `/metrics`: an operator turns them on knowingly.
+    pub(crate) stats_interval_secs: u64,
 }
 
 impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
             download_flush_secs: 60,
+            stats_interval_secs: 0,
         }
     }
 }

@@ -20,6 +20,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, web};
 use bytes::Bytes;
+use conan_store::catalog::ProjectStats;
 use futures::StreamExt as _;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -99,7 +100,62 @@ pub(crate) struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     blob_errors: Family<OperationLabels, Counter>,
+    projects: ProjectGauges,
     pool_probe: PoolProbe,
+}
+
+/// The label of the per-project gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabels {
+    project: String,
+}
+
+/// What each project stores ([`ProjectStats`]), one gauge family per measure.
+struct ProjectGauges {
+    references: Family<ProjectLabels, Gauge>,
+    recipe_revisions: Family<ProjectLabels, Gauge>,
+    binaries: Family<ProjectLabels, Gauge>,
+    package_revisions: Family<ProjectLabels, Gauge>,
+    files: Family<ProjectLabels, Gauge>,
+    bytes: Family<ProjectLabels, Gauge>,
+    stored_bytes: Family<ProjectLabels, Gauge>,
+}
+
+impl ProjectGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let mut family = |name: &str, help: &str| {
+            let family = Family::<ProjectLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        Self {
+            references: family(
+                "project_references",
+                "Recipe references with a committed revision, by project",
+            ),
+            recipe_revisions: family(
+                "project_recipe_revisions",
+                "Committed recipe revisions, by project",
+            ),
+            binaries: family(
+                "project_binaries",
+                "Package ids with a committed package revision, by project",
+            ),
+            package_revisions: family(
+                "project_package_revisions",
+                "Committed package revisions, by project",
+            ),
+            files: family("project_files", "Files of committed revisions, by project"),
+            bytes: family(
+                "project_bytes",
+                "Bytes of the files of committed revisions, each file counted, by project",
+            ),
+            stored_bytes: family(
+                "project_stored_bytes",
+                "Bytes of the distinct blobs those files are stored in (after deduplication), by project",
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -167,6 +223,7 @@ impl Metrics {
             "Blob store operations that failed on the backend's side, by operation",
             blob_errors.clone(),
         );
+        let projects = ProjectGauges::register(&mut registry);
         Self {
             registry,
             requests,
@@ -177,7 +234,29 @@ impl Metrics {
             pool_connections,
             pool_idle,
             blob_errors,
+            projects,
             pool_probe,
+        }
+    }
+
+    /// Sets the per-project gauges of `project` to `stats`.
+    pub(crate) fn set_project_stats(&self, project: &str, stats: &ProjectStats) {
+        let labels = ProjectLabels {
+            project: project.to_owned(),
+        };
+        let gauges = &self.projects;
+        for (family, value) in [
+            (&gauges.references, stats.references),
+            (&gauges.recipe_revisions, stats.recipe_revisions),
+            (&gauges.binaries, stats.binaries),
+            (&gauges.package_revisions, stats.package_revisions),
+            (&gauges.files, stats.files),
+            (&gauges.bytes, stats.logical_bytes),
+            (&gauges.stored_bytes, stats.stored_bytes),
+        ] {
+            family
+                .get_or_create(&labels)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
         }
     }
 

@@ -180,6 +180,17 @@ impl ProjectAccess {
         }
     }
 
+    /// Whether the caller may see the project's statistics: reporters and above, and instance
+    /// admins, as GitLab.
+    pub(crate) fn may_see_statistics(&self) -> bool {
+        match &self.principal {
+            Principal::User { user, .. } => {
+                user.is_admin || self.role.is_some_and(|role| role >= Role::Reporter)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the caller may delete the project's packages (for `_links.delete_api_path`).
     pub(crate) fn may_delete(&self) -> bool {
         decide(&self.principal, &self.project, self.role, Action::Delete) == Decision::Allow

@@ -4,11 +4,13 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_auth::Principal;
+use conan_store::catalog::ProjectStats;
 use serde_json::{Value, json};
 
 use crate::access::{self, Caller, ProjectAccess};
 use crate::error::RestError;
 use crate::packages::resource;
+use crate::params::Query;
 
 /// The GitLab API level this crate implements, which `GET /version` reports so that scripts
 /// checking for protection rules (GitLab 17.11 for Conan) take the right path.
@@ -61,14 +63,22 @@ async fn version(request: HttpRequest) -> Result<HttpResponse, RestError> {
     })))
 }
 
-/// `GET /projects/:id`: the project as far as package scripts use it.
+/// `GET /projects/:id`: the project as far as package scripts use it; with `statistics=true`,
+/// for reporters and above (as GitLab), what it stores.
 async fn project(request: HttpRequest) -> Result<HttpResponse, RestError> {
     let state = access::state(&request)?;
     let key = access::project_key(request.match_info().get("id").unwrap_or_default())?;
+    let statistics = Query::of(&request)?.flag("statistics")?;
     let caller = Caller::of(&request)?;
     let base = state.base_url(&request);
     let body = access::read(&state, caller, move |store, principal| {
-        let project = ProjectAccess::read(store, principal, &key)?.project;
+        let access = ProjectAccess::read(store, principal, &key)?;
+        let statistics = if statistics && access.may_see_statistics() {
+            Some(statistics_json(&store.project_stats(access.project.id)?))
+        } else {
+            None
+        };
+        let project = access.project;
         let name = project
             .path
             .rsplit('/')
@@ -91,9 +101,31 @@ async fn project(request: HttpRequest) -> Result<HttpResponse, RestError> {
             "web_url": format!("{base}/{}", project.path),
             "packages_enabled": true,
         }))
+        .map(|mut body| {
+            if let Some(statistics) = statistics {
+                body["statistics"] = statistics;
+            }
+            body
+        })
     })
     .await?;
     Ok(json_ok(&body))
+}
+
+/// GitLab's `statistics` object as far as packages go (`packages_size`, and `storage_size`,
+/// which is the same here: a project holds nothing but packages), with the Conan counts and
+/// the bytes after deduplication added.
+fn statistics_json(stats: &ProjectStats) -> Value {
+    json!({
+        "packages_size": stats.logical_bytes,
+        "storage_size": stats.logical_bytes,
+        "conan_stored_size": stats.stored_bytes,
+        "conan_references_count": stats.references,
+        "conan_recipe_revisions_count": stats.recipe_revisions,
+        "conan_binaries_count": stats.binaries,
+        "conan_package_revisions_count": stats.package_revisions,
+        "conan_files_count": stats.files,
+    })
 }
 
 /// The routes of this module, under `/api/v4`.

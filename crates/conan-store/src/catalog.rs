@@ -88,9 +88,9 @@ pub struct CatalogPackage {
     pub size: u64,
 }
 
-/// How many recipes a listing counts at most, by default. Above it the total is not counted (`None`), as
-/// GitLab omits its count headers above 10,000: counting every match of a large project would
-/// cost more than the page itself.
+/// How many recipes a listing counts at most, by default. Above it the total is not counted
+/// (`None`), as GitLab omits its count headers above 10,000: counting every match of a large
+/// project would cost more than the page itself.
 pub const COUNT_LIMIT: u64 = 10_000;
 
 /// A page of a listing.
@@ -156,4 +156,25 @@ pub struct CatalogFilePage {
     pub total: u64,
     /// The page.
     pub files: Vec<CatalogFile>,
+}
+
+/// What one project stores, counting committed revisions only (an upload in progress is not
+/// there yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProjectStats {
+    /// Recipe references with at least one committed revision.
+    pub references: u64,
+    /// Committed recipe revisions.
+    pub recipe_revisions: u64,
+    /// Binaries: package ids of a committed recipe revision with a committed package revision.
+    pub binaries: u64,
+    /// Committed package revisions of committed recipe revisions.
+    pub package_revisions: u64,
+    /// Files of every committed recipe and package revision.
+    pub files: u64,
+    /// Their bytes, each file counted (what clients download).
+    pub logical_bytes: u64,
+    /// The bytes of the distinct blobs those files are stored in: what the project takes in the
+    /// blob store, were it alone there (blobs shared with other projects count in each).
+    pub stored_bytes: u64,
 }

@@ -109,6 +109,7 @@ mod tests {
     use crate::StoreError;
     use crate::catalog::{
         CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
+        ProjectStats,
     };
     use crate::records::{FileId, ProjectId, RecipeId};
     use crate::traits::CatalogStore;
@@ -160,6 +161,10 @@ mod tests {
             _: FileId,
         ) -> Result<bool, StoreError> {
             Ok(false)
+        }
+
+        fn project_stats(&self, _: ProjectId) -> Result<ProjectStats, StoreError> {
+            Err(StoreError::Invalid("not used".to_owned()))
         }
 
         fn record_downloads(&self, downloads: &[Download]) -> Result<(), StoreError> {

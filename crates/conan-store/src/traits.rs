@@ -9,6 +9,7 @@ use crate::StoreError;
 use crate::blob::{Digests, Sha256Hex};
 use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
+    ProjectStats,
 };
 use crate::records::{
     FileId, FileOwner, FileRecord, NewFile, NewProtectionRule, NewToken, NewUser, PackageEntry,
@@ -197,6 +198,9 @@ pub trait CatalogStore: Send + Sync {
         recipe: RecipeId,
         file: FileId,
     ) -> Result<bool, StoreError>;
+
+    /// What `project` stores, from one snapshot; an unknown project stores nothing.
+    fn project_stats(&self, project: ProjectId) -> Result<ProjectStats, StoreError>;
 
     /// Records that files of these recipes were downloaded at these times, in one transaction;
     /// a recorded time only moves forward, and recipes that no longer exist are skipped.

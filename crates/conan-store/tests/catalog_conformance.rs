@@ -15,7 +15,7 @@ mod support;
 use conan_model::{RecipeReference, RevisionTime};
 use conan_store::catalog::{
     COUNT_LIMIT, CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery, CatalogStatus, FileOrder,
-    FileQuery,
+    FileQuery, ProjectStats,
 };
 use conan_store::db::{DbConnection, DieselStore};
 use conan_store::{
@@ -124,6 +124,39 @@ fn file_names(
         .iter()
         .map(|file| file.path.to_string())
         .collect()
+}
+
+/// zlib/1.3 in `project`: revision 1 with binaries 1 and 2, revision 2 with binary 1 in two
+/// package revisions, all committed; uncommitted, a third recipe revision and a binary 3 of
+/// revision 2. Returns the keys of revisions 1 and 2 and the owners of the committed files.
+fn zlib_with_history(
+    store: &DieselStore,
+    project: ProjectId,
+) -> (RecipeRevisionKey, RecipeRevisionKey, Vec<FileOwner>) {
+    let first = recipe_key(project, "zlib/1.3", 1);
+    let second = recipe_key(project, "zlib/1.3", 2);
+    upload_recipe(store, &first);
+    upload_package(store, &package_key(&first, 1, 1));
+    upload_package(store, &package_key(&first, 2, 1));
+    upload_recipe(store, &second);
+    upload_package(store, &package_key(&second, 1, 1));
+    upload_package(store, &package_key(&second, 1, 2));
+    start_upload(store, &recipe_key(project, "zlib/1.3", 3));
+    put(
+        store,
+        &FileOwner::Package(package_key(&second, 3, 1)),
+        "conaninfo.txt",
+        "[settings]\n",
+    );
+    let committed = vec![
+        FileOwner::Recipe(first.clone()),
+        FileOwner::Package(package_key(&first, 1, 1)),
+        FileOwner::Package(package_key(&first, 2, 1)),
+        FileOwner::Recipe(second.clone()),
+        FileOwner::Package(package_key(&second, 1, 1)),
+        FileOwner::Package(package_key(&second, 1, 2)),
+    ];
+    (first, second, committed)
 }
 
 /// Sums what `store.files` lists for each committed owner.
@@ -339,17 +372,7 @@ backend_tests! {
 
     fn a_listing_describes_revisions_binaries_and_committed_size(store: &DieselStore) {
         let p = project(store, "group/p");
-        let first = recipe_key(p, "zlib/1.3", 1);
-        let second = recipe_key(p, "zlib/1.3", 2);
-        upload_recipe(store, &first);
-        upload_package(store, &package_key(&first, 1, 1));
-        upload_package(store, &package_key(&first, 2, 1));
-        upload_recipe(store, &second);
-        upload_package(store, &package_key(&second, 1, 1));
-        upload_package(store, &package_key(&second, 1, 2));
-        // Uncommitted: a third recipe revision and a second binary of the newest revision.
-        start_upload(store, &recipe_key(p, "zlib/1.3", 3));
-        put(store, &FileOwner::Package(package_key(&second, 3, 1)), "conaninfo.txt", "[settings]\n");
+        let (_, second, committed) = zlib_with_history(store, p);
 
         let package = package_of(store, p, "zlib/1.3");
         assert_eq!(package.project, p);
@@ -358,14 +381,6 @@ backend_tests! {
         assert_eq!(package.latest_revision.as_ref().unwrap().revision, rev(2));
         assert_eq!(package.revision_count, 2);
         assert_eq!(package.binary_count, 1, "binaries of the newest revision only, committed only");
-        let committed = [
-            FileOwner::Recipe(first.clone()),
-            FileOwner::Package(package_key(&first, 1, 1)),
-            FileOwner::Package(package_key(&first, 2, 1)),
-            FileOwner::Recipe(second.clone()),
-            FileOwner::Package(package_key(&second, 1, 1)),
-            FileOwner::Package(package_key(&second, 1, 2)),
-        ];
         assert_eq!(package.size, bytes_of(store, &committed));
         assert!(package.created_at <= package.latest_revision.as_ref().unwrap().time);
         assert_eq!(package.last_downloaded_at, None);
@@ -377,6 +392,66 @@ backend_tests! {
         assert_eq!(package.latest_revision.unwrap().revision, rev(1));
         assert_eq!((package.revision_count, package.binary_count), (1, 2));
         assert_eq!(package.size, bytes_of(store, &committed[..3]));
+    }
+
+    fn project_stats_count_committed_content_and_distinct_blobs(store: &DieselStore) {
+        let p = project(store, "group/p");
+        let other = project(store, "group/other");
+        let empty = project(store, "group/empty");
+        let (_, second, committed) = zlib_with_history(store, p);
+        let bzip2 = recipe_key(p, "bzip2/1.0", 1);
+        upload_recipe(store, &bzip2);
+        // Uncommitted too: a recipe whose first upload is in progress.
+        start_upload(store, &recipe_key(p, "pending/1.0", 1));
+        // Another project holding the same content counts in its own stats only.
+        upload_recipe(store, &recipe_key(other, "zlib/1.3", 1));
+
+        let mut committed = committed;
+        committed.push(FileOwner::Recipe(bzip2.clone()));
+        // The oracle: the files the store lists for each committed owner, and their distinct
+        // blobs (`conan_export.tgz` is the same bytes in every recipe revision, and a package
+        // revision's files repeat in every binary with the same revision).
+        let distinct = |owners: &[FileOwner]| -> u64 {
+            let mut blobs = std::collections::BTreeMap::new();
+            for file in owners.iter().flat_map(|owner| store.files(owner).unwrap().unwrap()) {
+                blobs.insert(file.digests.sha256.to_string(), file.digests.size);
+            }
+            blobs.values().sum()
+        };
+        let stats = store.project_stats(p).unwrap();
+        assert_eq!(
+            stats,
+            ProjectStats {
+                references: 2,
+                recipe_revisions: 3,
+                binaries: 3,
+                package_revisions: 4,
+                files: 21,
+                logical_bytes: bytes_of(store, &committed),
+                stored_bytes: distinct(&committed),
+            }
+        );
+        assert!(stats.stored_bytes < stats.logical_bytes, "{stats:?}");
+        let other_stats = store.project_stats(other).unwrap();
+        assert_eq!((other_stats.references, other_stats.files), (1, 3));
+        assert_eq!(store.project_stats(empty).unwrap(), ProjectStats::default());
+        assert_eq!(store.project_stats(ProjectId(i64::MAX)).unwrap(), ProjectStats::default());
+
+        // A removed revision leaves the stats with what it took.
+        assert!(store.delete_recipe_revision(&second).unwrap());
+        let kept = [committed[0].clone(), committed[1].clone(), committed[2].clone(), committed[6].clone()];
+        assert_eq!(
+            store.project_stats(p).unwrap(),
+            ProjectStats {
+                references: 2,
+                recipe_revisions: 2,
+                binaries: 2,
+                package_revisions: 2,
+                files: 12,
+                logical_bytes: bytes_of(store, &kept),
+                stored_bytes: distinct(&kept),
+            }
+        );
     }
 
     fn catalog_package_is_scoped_to_its_project(store: &DieselStore) {

@@ -222,6 +222,37 @@ registry_tests! {
         assert_eq!(get(&app, &private, Some(registry.tokens.outsider.as_str())).await.message(StatusCode::NOT_FOUND), "404 Project Not Found");
         assert_eq!(get(&app, &private, Some(registry.tokens.guest.as_str())).await.expect(StatusCode::OK)["visibility"], "private");
 
+        // Statistics: for reporters and above and admins, as GitLab; others get the project
+        // without them, and the counts are the store's.
+        registry.upload(&registry.private, "zlib/1.3", 2, 2);
+        let stats = registry.store().project_stats(registry.private.id).unwrap();
+        assert_eq!((stats.references, stats.recipe_revisions, stats.binaries), (1, 2, 2));
+        let with_stats = format!("{private}?statistics=true");
+        for token in [&registry.tokens.reporter, &registry.tokens.maintainer, &registry.tokens.admin, &registry.tokens.read_api] {
+            let project = get(&app, &with_stats, Some(token.as_str())).await.expect(StatusCode::OK);
+            assert_eq!(
+                project["statistics"],
+                json!({
+                    "packages_size": stats.logical_bytes,
+                    "storage_size": stats.logical_bytes,
+                    "conan_stored_size": stats.stored_bytes,
+                    "conan_references_count": 1,
+                    "conan_recipe_revisions_count": 2,
+                    "conan_binaries_count": 2,
+                    "conan_package_revisions_count": 2,
+                    "conan_files_count": stats.files,
+                })
+            );
+        }
+        let guest = get(&app, &with_stats, Some(registry.tokens.guest.as_str())).await.expect(StatusCode::OK);
+        assert_eq!(guest.get("statistics"), None, "a guest sees the project, not its statistics");
+        let public = format!("/api/v4/projects/{}?statistics=true", registry.public.id);
+        assert_eq!(get(&app, &public, None).await.expect(StatusCode::OK).get("statistics"), None);
+        let reporter = Some(registry.tokens.reporter.as_str());
+        assert_eq!(get(&app, &private, reporter).await.expect(StatusCode::OK).get("statistics"), None, "only when asked");
+        assert_eq!(get(&app, &format!("{private}?statistics=maybe"), reporter).await.param_error(), "statistics is invalid");
+        assert_eq!(get(&app, &with_stats, Some(registry.tokens.outsider.as_str())).await.message(StatusCode::NOT_FOUND), "404 Project Not Found");
+
         // Other methods on these routes: Grape's 405, as JSON.
         let reply = send(&app, request("POST", "/api/v4/user", token)).await;
         assert_eq!(reply.expect(StatusCode::METHOD_NOT_ALLOWED), json!({"error": "405 Not Allowed"}));

@@ -14,14 +14,14 @@ use diesel::sql_types::BigInt;
 
 use super::lookup::{find_recipe, lock_recipe, stored_reference};
 use super::schema::{
-    files, package_references, package_revisions, projects, recipe_revisions, recipes,
+    blobs, files, package_references, package_revisions, projects, recipe_revisions, recipes,
 };
 use super::{DbConnection, DbError, DieselStore, parse_stored, time_of};
 use crate::StoreError;
 use crate::blob::Digests;
 use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery,
-    CatalogStatus, FileOrder, FileQuery,
+    CatalogStatus, FileOrder, FileQuery, ProjectStats,
 };
 use crate::records::{FileId, ProjectId, RecipeId, RevisionEntry};
 use crate::traits::CatalogStore;
@@ -517,6 +517,72 @@ impl CatalogStore for DieselStore {
             }
             let deleted = native!(conn, c => diesel::delete(files::table.find(file.0)).execute(c))?;
             Ok(deleted > 0)
+        })
+    }
+
+    fn project_stats(&self, project: ProjectId) -> Result<ProjectStats, StoreError> {
+        let p = project.0;
+        // The files of the project's committed recipe and package revisions.
+        macro_rules! committed_files {
+            () => {
+                files::table
+                    .inner_join(recipe_revisions::table.inner_join(recipes::table))
+                    .left_join(package_revisions::table)
+                    .filter(recipes::project_id.eq(p))
+                    .filter(recipe_revisions::committed_at.is_not_null())
+                    .filter(
+                        files::package_revision_id
+                            .is_null()
+                            .or(package_revisions::committed_at.is_not_null()),
+                    )
+            };
+        }
+        self.read(|conn| {
+            let references: i64 = native!(conn, c => recipes::table
+                .filter(recipes::project_id.eq(p))
+                .filter(recipes::committed.eq(true))
+                .select(count_star())
+                .first(c))?;
+            let recipe_revisions: i64 = native!(conn, c => recipe_revisions::table
+                .inner_join(recipes::table)
+                .filter(recipes::project_id.eq(p))
+                .filter(recipe_revisions::committed_at.is_not_null())
+                .select(count_star())
+                .first(c))?;
+            let binaries: i64 = native!(conn, c => package_references::table
+                .inner_join(recipe_revisions::table.inner_join(recipes::table))
+                .filter(recipes::project_id.eq(p))
+                .filter(recipe_revisions::committed_at.is_not_null())
+                .filter(exists(
+                    package_revisions::table
+                        .filter(package_revisions::package_reference_id.eq(package_references::id))
+                        .filter(package_revisions::committed_at.is_not_null()),
+                ))
+                .select(count_star())
+                .first(c))?;
+            let package_revisions: i64 = native!(conn, c => package_revisions::table
+                .inner_join(package_references::table.inner_join(recipe_revisions::table.inner_join(recipes::table)))
+                .filter(recipes::project_id.eq(p))
+                .filter(recipe_revisions::committed_at.is_not_null())
+                .filter(package_revisions::committed_at.is_not_null())
+                .select(count_star())
+                .first(c))?;
+            let (files, logical_bytes): (i64, i64) = native!(conn, c => committed_files!()
+                .select((count_star(), sql::<BigInt>("CAST(COALESCE(SUM(files.size), 0) AS BIGINT)")))
+                .first(c))?;
+            let stored_bytes: i64 = native!(conn, c => blobs::table
+                .filter(blobs::sha256.eq_any(committed_files!().select(files::sha256)))
+                .select(sql::<BigInt>("CAST(COALESCE(SUM(blobs.size), 0) AS BIGINT)"))
+                .first(c))?;
+            Ok(ProjectStats {
+                references: count_of(references)?,
+                recipe_revisions: count_of(recipe_revisions)?,
+                binaries: count_of(binaries)?,
+                package_revisions: count_of(package_revisions)?,
+                files: count_of(files)?,
+                logical_bytes: count_of(logical_bytes)?,
+                stored_bytes: count_of(stored_bytes)?,
+            })
         })
     }
 
