@@ -163,10 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::User(command) => admin_cli::user(&*identity(&settings)?, command)?,
-        Command::Project(command) => {
-            std::fs::create_dir_all(settings.data_dir()).ok();
-            admin_cli::project(&serve::open_metadata(&settings)?, command)?;
-        }
+        Command::Project(command) => admin_cli::project(&metadata(&settings)?, command)?,
         Command::Member(command) => admin_cli::member(&*identity(&settings)?, command)?,
         Command::Token(command) => admin_cli::token(&*identity(&settings)?, command)?,
         Command::DeployToken(command) => admin_cli::deploy_token(&*identity(&settings)?, command)?,
@@ -206,8 +203,13 @@ fn print_stdout(text: &str) {
 
 /// The identity and protection rule store the admin commands work on.
 fn identity(settings: &Settings) -> anyhow::Result<Arc<dyn AccessStore>> {
+    Ok(Arc::new(metadata(settings)?))
+}
+
+/// The configured metadata database, creating the data directory an embedded one lives in.
+fn metadata(settings: &Settings) -> anyhow::Result<conan_store::db::DieselStore> {
     std::fs::create_dir_all(settings.data_dir()).ok();
-    Ok(Arc::new(serve::open_metadata(settings)?))
+    serve::open_metadata(settings)
 }
 
 /// Parses each reference with the domain model and reports it, so the rules can be tried by hand.

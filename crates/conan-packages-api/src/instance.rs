@@ -89,7 +89,7 @@ async fn project(request: HttpRequest) -> Result<HttpResponse, RestError> {
             .path
             .rsplit_once('/')
             .map(|(namespace, _)| namespace.to_owned());
-        Ok(json!({
+        let mut body = json!({
             "id": project.id.0,
             "name": name,
             "path": name,
@@ -100,13 +100,11 @@ async fn project(request: HttpRequest) -> Result<HttpResponse, RestError> {
             "created_at": crate::params::gitlab_time(project.created_at),
             "web_url": format!("{base}/{}", project.path),
             "packages_enabled": true,
-        }))
-        .map(|mut body| {
-            if let Some(statistics) = statistics {
-                body["statistics"] = statistics;
-            }
-            body
-        })
+        });
+        if let Some(statistics) = statistics {
+            body["statistics"] = statistics;
+        }
+        Ok(body)
     })
     .await?;
     Ok(json_ok(&body))

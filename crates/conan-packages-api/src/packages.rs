@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::access::{self, Caller, ProjectAccess, RestState};
 use crate::error::RestError;
-use crate::params::{Page, Query, gitlab_time, search_words};
+use crate::params::{Extent, Page, Query, gitlab_time, search_words};
 
 /// Every package type GitLab knows; only `conan` has packages here.
 const PACKAGE_TYPES: &[&str] = &[
@@ -186,11 +186,11 @@ fn paged(
     state: &RestState,
     query: &Query,
     page: Page,
-    total: (Option<u64>, bool),
+    extent: Extent,
     body: Vec<Value>,
 ) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    page.headers(&mut response, request, state, query, total);
+    page.headers(&mut response, request, state, query, extent);
     json_response(response, &Value::Array(body))
 }
 
@@ -218,10 +218,10 @@ pub(crate) async fn list_project(request: HttpRequest) -> Result<HttpResponse, R
     let key = access::project_key(raw_id(&request))?;
     let caller = Caller::of(&request)?;
     let base = state.base_url(&request);
-    let (total, body) = access::read(&state, caller, move |store, principal| {
+    let (extent, body) = access::read(&state, caller, move |store, principal| {
         let access = ProjectAccess::read(store, principal, &key)?;
         let Some(mut listing) = listing else {
-            return Ok(((Some(0), false), Vec::new()));
+            return Ok((Extent::Counted(0), Vec::new()));
         };
         listing.projects = vec![access.project.id];
         let found = store.catalog_packages(&listing)?;
@@ -231,10 +231,10 @@ pub(crate) async fn list_project(request: HttpRequest) -> Result<HttpResponse, R
             .iter()
             .map(|package| package_json(package, &base, may_delete, false))
             .collect();
-        Ok(((found.total, found.has_next), body))
+        Ok((Extent::of(found.total, found.has_next), body))
     })
     .await?;
-    Ok(paged(&request, &state, &query, page, total, body))
+    Ok(paged(&request, &state, &query, page, extent, body))
 }
 
 /// `GET /groups/:id/packages`: a group is a path prefix (`team` covers `team/*` and deeper;
@@ -254,7 +254,7 @@ pub(crate) async fn list_group(request: HttpRequest) -> Result<HttpResponse, Res
     let caller = Caller::of(&request)?;
     let base = state.base_url(&request);
     let shared = web::Data::clone(&state);
-    let (total, body) = access::read(&state, caller, move |store, principal| {
+    let (extent, body) = access::read(&state, caller, move |store, principal| {
         let prefix = format!("{group}/");
         let readable = shared.auth.readable_projects(&principal)?;
         let roles = match principal.user_id() {
@@ -279,7 +279,7 @@ pub(crate) async fn list_group(request: HttpRequest) -> Result<HttpResponse, Res
             return Err(RestError::NotFound("Group Not Found".to_owned()));
         }
         let Some(mut listing) = listing else {
-            return Ok(((Some(0), false), Vec::new()));
+            return Ok((Extent::Counted(0), Vec::new()));
         };
         let deletable: Vec<ProjectId> = projects
             .iter()
@@ -300,10 +300,10 @@ pub(crate) async fn list_group(request: HttpRequest) -> Result<HttpResponse, Res
             .iter()
             .map(|package| package_json(package, &base, deletable.contains(&package.project), true))
             .collect();
-        Ok(((found.total, found.has_next), body))
+        Ok((Extent::of(found.total, found.has_next), body))
     })
     .await?;
-    Ok(paged(&request, &state, &query, page, total, body))
+    Ok(paged(&request, &state, &query, page, extent, body))
 }
 
 /// `GET /projects/:id/packages/:package_id`: the package with `versions`, the project's other
@@ -369,7 +369,7 @@ pub(crate) async fn list_files(request: HttpRequest) -> Result<HttpResponse, Res
     let key = access::project_key(raw_id(&request))?;
     let id = RecipeId(path_id(&request, "package_id")?);
     let caller = Caller::of(&request)?;
-    let (total, body) = access::read(&state, caller, move |store, principal| {
+    let (extent, body) = access::read(&state, caller, move |store, principal| {
         let access = ProjectAccess::read(store, principal, &key)?;
         let found = store
             .catalog_files(
@@ -384,12 +384,12 @@ pub(crate) async fn list_files(request: HttpRequest) -> Result<HttpResponse, Res
             )?
             .ok_or(RestError::RecordNotFound)?;
         Ok((
-            (Some(found.total), false),
+            Extent::Counted(found.total),
             found.files.iter().map(file_json).collect(),
         ))
     })
     .await?;
-    Ok(paged(&request, &state, &query, page, total, body))
+    Ok(paged(&request, &state, &query, page, extent, body))
 }
 
 /// Finds the project and the recipe for a delete, checking that the caller may delete there.

@@ -108,29 +108,50 @@ pub(crate) struct Page {
     pub(crate) per_page: u32,
 }
 
+/// How many items a paginated listing holds, as far as they were counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extent {
+    /// Counted: this many.
+    Counted(u64),
+    /// Not counted (more than a listing counts); whether a page follows this one.
+    Uncounted {
+        /// Whether items follow this page.
+        has_next: bool,
+    },
+}
+
+impl Extent {
+    /// A catalog page's extent: its total when counted.
+    pub(crate) fn of(total: Option<u64>, has_next: bool) -> Self {
+        total.map_or(Self::Uncounted { has_next }, Self::Counted)
+    }
+}
+
 impl Page {
     /// How many items the pages before this one hold.
     pub(crate) fn offset(self) -> u64 {
         (self.page - 1).saturating_mul(u64::from(self.per_page))
     }
 
-    /// Adds GitLab's pagination headers to `response`: with the `total` when it was counted
-    /// (`X-Total`, `X-Total-Pages` and the `last` link, which GitLab too leaves out above
-    /// 10,000 items), else with `has_next` telling whether a next page exists.
+    /// Adds GitLab's pagination headers to `response`: with the total when the listing was
+    /// counted (`X-Total`, `X-Total-Pages` and the `last` link, which GitLab too leaves out above
+    /// 10,000 items).
     pub(crate) fn headers(
         self,
         response: &mut HttpResponseBuilder,
         request: &HttpRequest,
         state: &RestState,
         query: &Query,
-        (total, has_next): (Option<u64>, bool),
+        extent: Extent,
     ) {
-        let pages = total.map(|total| total.div_ceil(u64::from(self.per_page)).max(1));
-        let next = match pages {
-            Some(pages) => self.page < pages,
-            None => has_next,
-        }
-        .then(|| self.page + 1);
+        let (counted, has_next) = match extent {
+            Extent::Counted(total) => {
+                let pages = total.div_ceil(u64::from(self.per_page)).max(1);
+                (Some((total, pages)), self.page < pages)
+            }
+            Extent::Uncounted { has_next } => (None, has_next),
+        };
+        let next = has_next.then(|| self.page + 1);
         let prev = (self.page > 1).then(|| self.page - 1);
         let text = |page: Option<u64>| page.map(|page| page.to_string()).unwrap_or_default();
         response
@@ -138,7 +159,7 @@ impl Page {
             .insert_header(("X-Per-Page", self.per_page.to_string()))
             .insert_header(("X-Next-Page", text(next)))
             .insert_header(("X-Prev-Page", text(prev)));
-        if let (Some(total), Some(pages)) = (total, pages) {
+        if let Some((total, pages)) = counted {
             response
                 .insert_header(("X-Total", total.to_string()))
                 .insert_header(("X-Total-Pages", pages.to_string()));
@@ -159,7 +180,7 @@ impl Page {
             links.push(link(next, "next"));
         }
         links.push(link(1, "first"));
-        if let Some(pages) = pages {
+        if let Some((_, pages)) = counted {
             links.push(link(pages, "last"));
         }
         response.insert_header(("Link", links.join(", ")));
