@@ -545,6 +545,18 @@ def test_invalid_utf8_in_paths(hostile, case):
             assert_refused(response, statuses=expected, json_body=case != "raw-path")
 
 
+@pytest.mark.parametrize("prefix", [PROJECT, INSTANCE])
+def test_invalid_utf8_in_query_strings(hostile, prefix):
+    """A query value that is not UTF-8 is a 400, never searched for with the bytes replaced."""
+    seed = hostile.seeds[prefix]
+    recipe = f"{prefix}/v2/conans/seed/1.0/{seed['user']}/{seed['channel']}"
+    with Unchanged(hostile):
+        for target in (f"{prefix}/v2/conans/search?q=se%ff%fed", f"{prefix}/v1/conans/search?q=%c0%af",
+                       f"{recipe}/revisions/{seed['rrev']}/search?q=os%3D%ff"):
+            response = rawhttp.request(hostile.url, "GET", target, [auth(hostile)])
+            assert_refused(response, statuses=(400,), mentions="not UTF-8")
+
+
 @pytest.mark.parametrize("header", ["Authorization", "X-Checksum-Sha1", "X-Checksum-Deploy", "Range"])
 def test_invalid_utf8_in_headers(hostile, header):
     value = b"\xff\xfe\xc0\xaf" if header != "Authorization" else b"Bearer \xff\xfe\xc0\xaf"

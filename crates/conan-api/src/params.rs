@@ -13,9 +13,17 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
 
-/// The request's query string deserialized into `T`; anything malformed is a 400.
+/// The request's query string deserialized into `T`; anything malformed is a 400, and so is
+/// one that does not decode to UTF-8 (the deserializer would replace those bytes and go on
+/// with a value the client never sent).
 pub(crate) fn query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
-    actix_web::web::Query::<T>::from_query(request.query_string())
+    let raw = request.query_string();
+    if percent_decode_str(raw).decode_utf8().is_err() {
+        return Err(ApiError::bad_request(
+            "invalid query string: not UTF-8".to_owned(),
+        ));
+    }
+    actix_web::web::Query::<T>::from_query(raw)
         .map(actix_web::web::Query::into_inner)
         .map_err(|error| ApiError::bad_request(format!("invalid query string: {error}")))
 }
