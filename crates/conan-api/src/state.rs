@@ -23,7 +23,7 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The API's settings.
     pub config: ApiConfig,
-    /// Where file downloads note their recipe for `last_downloaded_at`; the binary flushes it.
+    /// Where file downloads note their revision for `last_downloaded_at`; the binary flushes it.
     pub downloads: Arc<DownloadRecorder>,
 }
 

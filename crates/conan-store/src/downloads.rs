@@ -1,5 +1,5 @@
-//! Last-download tracking that costs a download nothing measurable: a download notes its recipe
-//! in memory ([`DownloadRecorder::note`], a lock and a hash lookup), and a background task
+//! Last-download tracking that costs a download nothing measurable: a download notes its
+//! revision (recipe or package) in memory ([`DownloadRecorder::note`], a lock and a hash lookup), and a background task
 //! writes what was noted in one transaction per interval ([`DownloadRecorder::flush`]). The
 //! recorded time is therefore behind by at most the flush interval (plus the time one flush
 //! takes), and a node that dies loses at most one interval of notes: `last_downloaded_at` is a
@@ -9,16 +9,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use conan_model::{RecipeReference, RevisionTime};
+use conan_model::RevisionTime;
 
 use crate::StoreError;
-use crate::records::ProjectId;
+use crate::records::FileOwner;
 use crate::traits::CatalogStore;
 
-/// The recipes downloaded since the last flush, with the newest download time of each.
+/// The revisions downloaded since the last flush, with the newest download time of each.
 #[derive(Debug, Default)]
 pub struct DownloadRecorder {
-    pending: Mutex<HashMap<ProjectId, HashMap<RecipeReference, RevisionTime>>>,
+    pending: Mutex<HashMap<FileOwner, RevisionTime>>,
 }
 
 impl DownloadRecorder {
@@ -28,8 +28,8 @@ impl DownloadRecorder {
         Self::default()
     }
 
-    /// Notes that a file of `recipe` was downloaded now. Never touches the database.
-    pub fn note(&self, project: ProjectId, recipe: &RecipeReference) {
+    /// Notes that a file of `owner` was downloaded now. Never touches the database.
+    pub fn note(&self, owner: &FileOwner) {
         let Ok(now) = RevisionTime::from_system_time(SystemTime::now()) else {
             return;
         };
@@ -38,28 +38,25 @@ impl DownloadRecorder {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let recipes = pending.entry(project).or_default();
-        if let Some(time) = recipes.get_mut(recipe) {
+        if let Some(time) = pending.get_mut(owner) {
             *time = (*time).max(now);
         } else {
-            recipes.insert(recipe.clone(), now);
+            pending.insert(owner.clone(), now);
         }
     }
 
-    /// How many recipes wait for the next flush.
+    /// How many revisions wait for the next flush.
     #[must_use]
     pub fn pending(&self) -> usize {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .map(HashMap::len)
-            .sum()
+            .len()
     }
 
     /// Writes every noted download (synchronous: call it on a blocking thread). On failure the
     /// notes are kept for the next flush, merged with those noted meanwhile. Returns how many
-    /// recipes were written.
+    /// revisions were written.
     pub fn flush(&self, store: &dyn CatalogStore) -> Result<usize, StoreError> {
         let taken = std::mem::take(
             &mut *self
@@ -67,14 +64,7 @@ impl DownloadRecorder {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        let downloads: Vec<(ProjectId, RecipeReference, RevisionTime)> = taken
-            .into_iter()
-            .flat_map(|(project, recipes)| {
-                recipes
-                    .into_iter()
-                    .map(move |(recipe, time)| (project, recipe, time))
-            })
-            .collect();
+        let downloads: Vec<(FileOwner, RevisionTime)> = taken.into_iter().collect();
         if downloads.is_empty() {
             return Ok(0);
         }
@@ -85,12 +75,8 @@ impl DownloadRecorder {
                     .pending
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                for (project, recipe, time) in downloads {
-                    let entry = pending
-                        .entry(project)
-                        .or_default()
-                        .entry(recipe)
-                        .or_insert(time);
+                for (owner, time) in downloads {
+                    let entry = pending.entry(owner).or_insert(time);
                     *entry = (*entry).max(time);
                 }
                 Err(error)
@@ -111,10 +97,10 @@ mod tests {
         CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
         ProjectStats,
     };
-    use crate::records::{FileId, ProjectId, RecipeId};
+    use crate::records::{FileId, FileOwner, ProjectId, RecipeId, RecipeRevisionKey};
     use crate::traits::CatalogStore;
 
-    type Download = (ProjectId, RecipeReference, conan_model::RevisionTime);
+    type Download = (FileOwner, conan_model::RevisionTime);
 
     /// A catalog that only records downloads, failing while `failing` is set.
     #[derive(Default)]
@@ -176,17 +162,22 @@ mod tests {
         }
     }
 
-    fn zlib() -> RecipeReference {
-        "zlib/1.3".parse().unwrap()
+    /// A recipe revision of `zlib/1.3` in `project`.
+    fn zlib(project: i64) -> FileOwner {
+        FileOwner::Recipe(RecipeRevisionKey {
+            project: ProjectId(project),
+            recipe: "zlib/1.3".parse::<RecipeReference>().unwrap(),
+            revision: "0".parse().unwrap(),
+        })
     }
 
     #[test]
     fn a_flush_writes_each_noted_recipe_once_with_its_newest_time() {
         let store = Recording::default();
         let recorder = DownloadRecorder::new();
-        recorder.note(ProjectId(1), &zlib());
-        recorder.note(ProjectId(1), &zlib());
-        recorder.note(ProjectId(2), &zlib());
+        recorder.note(&zlib(1));
+        recorder.note(&zlib(1));
+        recorder.note(&zlib(2));
         assert_eq!(recorder.pending(), 2);
         assert!(
             store.written.lock().unwrap().is_empty(),
@@ -196,8 +187,11 @@ mod tests {
         assert_eq!(recorder.flush(&store).unwrap(), 2);
         assert_eq!(recorder.pending(), 0);
         let mut written = store.written.lock().unwrap().clone();
-        written.sort_by_key(|(project, _, _)| *project);
-        let projects: Vec<ProjectId> = written.iter().map(|(project, _, _)| *project).collect();
+        written.sort_by_key(|(owner, _)| owner.recipe().project);
+        let projects: Vec<ProjectId> = written
+            .iter()
+            .map(|(owner, _)| owner.recipe().project)
+            .collect();
         assert_eq!(projects, [ProjectId(1), ProjectId(2)]);
         assert_eq!(recorder.flush(&store).unwrap(), 0, "nothing left");
         assert_eq!(store.written.lock().unwrap().len(), 2);
@@ -207,7 +201,7 @@ mod tests {
     fn a_failed_flush_keeps_its_notes_for_the_next() {
         let store = Recording::default();
         let recorder = DownloadRecorder::new();
-        recorder.note(ProjectId(1), &zlib());
+        recorder.note(&zlib(1));
         *store.failing.lock().unwrap() = true;
         assert!(matches!(
             recorder.flush(&store),
@@ -215,8 +209,8 @@ mod tests {
         ));
         assert_eq!(recorder.pending(), 1, "kept");
         // Noted meanwhile: merged with the kept notes, one per recipe.
-        recorder.note(ProjectId(1), &zlib());
-        recorder.note(ProjectId(3), &zlib());
+        recorder.note(&zlib(1));
+        recorder.note(&zlib(3));
         assert_eq!(recorder.pending(), 2);
 
         *store.failing.lock().unwrap() = false;

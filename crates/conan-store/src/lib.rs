@@ -3,6 +3,7 @@
 pub mod blob;
 mod bulk;
 pub mod catalog;
+pub mod cleanup;
 #[cfg(feature = "db")]
 pub mod db;
 mod downloads;
@@ -22,6 +23,7 @@ pub use records::{
     Visibility,
 };
 pub use traits::{
-    AccessStore, CatalogStore, FileStore, IdentityStore, MaintenanceStore, MetadataStore,
-    PackageStore, ProtectionStore, ReadScope, RecipeStore, SearchStore, read_scope, read_scope_now,
+    AccessStore, CatalogStore, CleanupStore, FileStore, IdentityStore, MaintenanceStore,
+    MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore, SearchStore, read_scope,
+    read_scope_now,
 };

@@ -11,6 +11,10 @@ use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
     ProjectStats,
 };
+use crate::cleanup::{
+    CleanupPolicy, CleanupRun, CleanupRunId, RecipeHistory, Removal, RemovedItem, RunClaim,
+    StoredCleanupPolicy,
+};
 use crate::records::{
     FileId, FileOwner, FileRecord, NewFile, NewProtectionRule, NewToken, NewUser, PackageEntry,
     PackageRevisionKey, PackageType, Project, ProjectId, ProjectKey, ProtectionRule,
@@ -202,12 +206,99 @@ pub trait CatalogStore: Send + Sync {
     /// What `project` stores, from one snapshot; an unknown project stores nothing.
     fn project_stats(&self, project: ProjectId) -> Result<ProjectStats, StoreError>;
 
-    /// Records that files of these recipes were downloaded at these times, in one transaction;
-    /// a recorded time only moves forward, and recipes that no longer exist are skipped.
-    fn record_downloads(
+    /// Records that files of these revisions were downloaded at these times, in one
+    /// transaction: on the recipe, the recipe revision (for a package's file too: using a binary
+    /// uses its recipe revision) and the package revision. A recorded time only moves forward,
+    /// and what no longer exists is skipped.
+    fn record_downloads(&self, downloads: &[(FileOwner, RevisionTime)]) -> Result<(), StoreError>;
+}
+
+/// Cleanup policies, the reads and guarded removals their runs make, and the runs' records (see
+/// [`crate::cleanup`]).
+pub trait CleanupStore: Send + Sync {
+    /// A project's policy; the default (disabled, no rules) when it never saved one.
+    fn cleanup_policy(&self, project: ProjectId) -> Result<StoredCleanupPolicy, StoreError>;
+
+    /// Saves a project's policy (checked by the caller), scheduling its next run one cadence
+    /// after `now` when enabled. A missing project is [`StoreError::NotFound`].
+    fn set_cleanup_policy(
         &self,
-        downloads: &[(ProjectId, RecipeReference, RevisionTime)],
-    ) -> Result<(), StoreError>;
+        project: ProjectId,
+        policy: &CleanupPolicy,
+        now: RevisionTime,
+    ) -> Result<StoredCleanupPolicy, StoreError>;
+
+    /// Up to `limit` recipes of `project` with an id above `after`, in id order, each with its
+    /// committed revisions, binaries and files as [`crate::cleanup::plan`] needs them, all from
+    /// one snapshot. Recipes with no committed revision are included with no revisions.
+    fn cleanup_histories(
+        &self,
+        project: ProjectId,
+        after: Option<RecipeId>,
+        limit: usize,
+    ) -> Result<Vec<RecipeHistory>, StoreError>;
+
+    /// Carries out one planned removal for run `run` held by `owner`, in one transaction under
+    /// the recipe's lock (the lock the delete routes take), recording it in the run. Removes
+    /// nothing and returns `None` when the plan no longer holds: the run is not held by `owner`
+    /// any more, the revision is gone or was committed again, it became the newest of its recipe
+    /// or binary (unless [`Removal::may_be_latest`]), or a download at or after
+    /// [`Removal::unused_before`] was recorded for it since.
+    fn cleanup_remove(
+        &self,
+        run: CleanupRunId,
+        owner: &str,
+        removal: &Removal,
+        now: RevisionTime,
+    ) -> Result<Option<RemovedItem>, StoreError>;
+
+    /// For each of these contents that is indexed: how many files reference it.
+    fn blob_references(&self, sha256: &[Sha256Hex]) -> Result<Vec<(Sha256Hex, u64)>, StoreError>;
+
+    /// Claims a run as `claim` says, in one transaction: at most one run per project is running,
+    /// whatever the number of nodes. `None` when there is nothing to claim.
+    fn claim_cleanup_run(&self, claim: &RunClaim<'_>) -> Result<Option<CleanupRun>, StoreError>;
+
+    /// Records a finished batch (the last recipe done, how many recipes it examined and skipped
+    /// as protected) and renews the lease, if `owner` still holds the run. Returns whether it
+    /// does.
+    fn renew_cleanup_run(
+        &self,
+        run: CleanupRunId,
+        owner: &str,
+        resume_after: Option<RecipeId>,
+        examined: u64,
+        skipped_protected: u64,
+        lease_until: RevisionTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a run `owner` holds: finished, or failed with `error`. Returns whether it held it.
+    fn finish_cleanup_run(
+        &self,
+        run: CleanupRunId,
+        owner: &str,
+        error: Option<&str>,
+        now: RevisionTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The newest `limit` runs of a project, newest first, with their totals.
+    fn cleanup_runs(&self, project: ProjectId, limit: usize)
+    -> Result<Vec<CleanupRun>, StoreError>;
+
+    /// One run of a project.
+    fn cleanup_run(
+        &self,
+        project: ProjectId,
+        run: CleanupRunId,
+    ) -> Result<Option<CleanupRun>, StoreError>;
+
+    /// What a run removed, in the order it removed it, skipping `offset`, at most `limit`.
+    fn cleanup_removals(
+        &self,
+        run: CleanupRunId,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<RemovedItem>, StoreError>;
 }
 
 /// Users, projects, memberships, tokens and JWT signing keys.
@@ -490,6 +581,7 @@ pub trait MetadataStore:
     + FileStore
     + SearchStore
     + CatalogStore
+    + CleanupStore
     + IdentityStore
     + ProtectionStore
     + AccessStore
@@ -504,6 +596,7 @@ impl<T> MetadataStore for T where
         + FileStore
         + SearchStore
         + CatalogStore
+        + CleanupStore
         + IdentityStore
         + ProtectionStore
         + MaintenanceStore

@@ -11,18 +11,18 @@
 
 mod fixtures;
 mod support;
+use support::execute_sql;
 
-use conan_model::{RecipeReference, RevisionTime};
+use conan_model::RevisionTime;
 use conan_store::catalog::{
     COUNT_LIMIT, CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery, CatalogStatus, FileOrder,
     FileQuery, ProjectStats,
 };
-use conan_store::db::{DbConnection, DieselStore};
+use conan_store::db::DieselStore;
 use conan_store::{
     CatalogStore, DownloadRecorder, FileId, FileOwner, FileStore, ProjectId, RecipeId,
     RecipeRevisionKey, RecipeStore, StoreError,
 };
-use diesel::RunQueryDsl;
 use fixtures::{
     package_key, project, put, recipe_key, reference, rev, upload_package, upload_recipe,
 };
@@ -71,20 +71,14 @@ fn package_of(store: &DieselStore, project: ProjectId, recipe: &str) -> CatalogP
     panic!("{recipe} is not in the catalog")
 }
 
-/// Runs one statement on the store's database (to set times the clock would never repeat).
-fn execute(store: &DieselStore, statement: &str) {
-    store
-        .with_connection(|conn| match conn {
-            DbConnection::Sqlite(conn) => diesel::sql_query(statement).execute(conn),
-            DbConnection::Postgresql(conn) => diesel::sql_query(statement).execute(conn),
-        })
-        .unwrap()
-        .unwrap();
+/// Revision 1 of `reference` in `project`, as a download names it.
+fn owner(project: ProjectId, reference: &str) -> FileOwner {
+    FileOwner::Recipe(recipe_key(project, reference, 1))
 }
 
 /// Gives every recipe the same creation time, so only the tie-breaker orders them.
 fn same_creation_time(store: &DieselStore) {
-    execute(store, "UPDATE recipes SET created_at = 1700000000000000");
+    execute_sql(store, "UPDATE recipes SET created_at = 1700000000000000");
 }
 
 fn time(micros: i64) -> RevisionTime {
@@ -505,7 +499,7 @@ backend_tests! {
         assert_eq!(file_names(store, p, recipe, &file_query(FileOrder::CreatedAt, false, 0, 100)), names);
 
         // Equal times: the id decides, in the same direction.
-        execute(store, "UPDATE files SET created_at = 1700000000000000");
+        execute_sql(store, "UPDATE files SET created_at = 1700000000000000");
         assert_eq!(file_names(store, p, recipe, &file_query(FileOrder::CreatedAt, false, 0, 100)), names);
         assert_eq!(file_names(store, p, recipe, &file_query(FileOrder::CreatedAt, true, 0, 100)), reversed);
 
@@ -596,25 +590,24 @@ backend_tests! {
         let other = project(store, "other");
         upload_recipe(store, &recipe_key(p, "zlib/1.3", 1));
         upload_recipe(store, &recipe_key(p, "bzip2/1.0", 1));
-        let zlib: RecipeReference = reference("zlib/1.3");
         store.record_downloads(&[]).unwrap();
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), None);
 
-        store.record_downloads(&[(p, zlib.clone(), time(2_000))]).unwrap();
+        store.record_downloads(&[(owner(p, "zlib/1.3"), time(2_000))]).unwrap();
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), Some(time(2_000)));
-        store.record_downloads(&[(p, zlib.clone(), time(1_000))]).unwrap();
+        store.record_downloads(&[(owner(p, "zlib/1.3"), time(1_000))]).unwrap();
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), Some(time(2_000)), "never backwards");
-        store.record_downloads(&[(p, zlib.clone(), time(2_000))]).unwrap();
+        store.record_downloads(&[(owner(p, "zlib/1.3"), time(2_000))]).unwrap();
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), Some(time(2_000)));
 
         // Unknown recipes (and the same recipe in another project) are skipped; the rest of the
         // batch is written.
         store
             .record_downloads(&[
-                (p, reference("gone/1.0"), time(9_000)),
-                (other, zlib.clone(), time(9_000)),
-                (p, zlib.clone(), time(3_000)),
-                (p, reference("bzip2/1.0"), time(4_000)),
+                (owner(p, "gone/1.0"), time(9_000)),
+                (owner(other, "zlib/1.3"), time(9_000)),
+                (owner(p, "zlib/1.3"), time(3_000)),
+                (owner(p, "bzip2/1.0"), time(4_000)),
             ])
             .unwrap();
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), Some(time(3_000)));
@@ -628,10 +621,10 @@ backend_tests! {
         let recorder = DownloadRecorder::new();
         assert_eq!(recorder.flush(store).unwrap(), 0, "nothing noted");
         let before = RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
-        recorder.note(p, &reference("zlib/1.3"));
-        recorder.note(p, &reference("zlib/1.3"));
-        recorder.note(p, &reference("gone/1.0"));
-        assert_eq!(recorder.pending(), 2, "one note per recipe");
+        recorder.note(&owner(p, "zlib/1.3"));
+        recorder.note(&owner(p, "zlib/1.3"));
+        recorder.note(&owner(p, "gone/1.0"));
+        assert_eq!(recorder.pending(), 2, "one note per revision");
         assert_eq!(last_downloaded(store, p, "zlib/1.3"), None, "a note never writes");
         assert_eq!(recorder.flush(store).unwrap(), 2);
         assert_eq!(recorder.pending(), 0);

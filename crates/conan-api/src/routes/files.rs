@@ -73,10 +73,7 @@ pub(super) async fn download(
         })
         .await?;
     let record = record.ok_or_else(|| ApiError::not_found(missing))?;
-    target
-        .state
-        .downloads
-        .note(target.project.id, &target.recipe);
+    target.state.downloads.note(&target.owner()?);
     let range = request
         .headers()
         .get(header::RANGE)

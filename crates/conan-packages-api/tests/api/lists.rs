@@ -2,7 +2,7 @@
 //! filter and order, and GitLab's offset pagination headers.
 
 use actix_web::http::StatusCode;
-use conan_store::CatalogStore;
+use conan_store::{CatalogStore, FileOwner, RecipeRevisionKey};
 
 use crate::fixtures::{reference, rev};
 use crate::registry_tests;
@@ -24,7 +24,7 @@ registry_tests! {
         registry.start_upload(public, "pending/1.0");
         registry.upload(&registry.private, "secret/1.0", 1, 0);
         let downloaded = crate::support::now();
-        registry.store().record_downloads(&[(public.id, reference("openssl/3.0@acme/stable"), downloaded)]).unwrap();
+        registry.store().record_downloads(&[(FileOwner::Recipe(RecipeRevisionKey { project: public.id, recipe: reference("openssl/3.0@acme/stable"), revision: rev(1) }), downloaded)]).unwrap();
         let app = registry.app().await;
 
         let reply = get(&app, &packages_of(public), None).await;

@@ -7,12 +7,15 @@
 
 use std::collections::HashMap;
 
-use conan_model::{FilePath, RecipeReference, RevisionTime};
+use conan_model::{FilePath, RevisionTime};
 use diesel::dsl::{count_star, exists, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::lookup::{find_recipe, lock_recipe, stored_reference};
+use super::lookup::{
+    find_package_reference, find_package_revision, find_recipe, find_recipe_revision, lock_recipe,
+    stored_reference,
+};
 use super::schema::{
     blobs, files, package_references, package_revisions, projects, recipe_revisions, recipes,
 };
@@ -23,7 +26,7 @@ use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogOrder, CatalogPackage, CatalogPage, CatalogQuery,
     CatalogStatus, FileOrder, FileQuery, ProjectStats,
 };
-use crate::records::{FileId, ProjectId, RecipeId, RevisionEntry};
+use crate::records::{FileId, FileOwner, ProjectId, RecipeId, RevisionEntry};
 use crate::traits::CatalogStore;
 
 diesel::define_sql_function!(
@@ -586,16 +589,14 @@ impl CatalogStore for DieselStore {
         })
     }
 
-    fn record_downloads(
-        &self,
-        downloads: &[(ProjectId, RecipeReference, RevisionTime)],
-    ) -> Result<(), StoreError> {
+    fn record_downloads(&self, downloads: &[(FileOwner, RevisionTime)]) -> Result<(), StoreError> {
         if downloads.is_empty() {
             return Ok(());
         }
         self.transaction(|conn| {
-            for (project, reference, time) in downloads {
-                let Some(recipe_id) = find_recipe(conn, *project, reference)? else {
+            for (owner, time) in downloads {
+                let recipe = owner.recipe();
+                let Some(recipe_id) = find_recipe(conn, recipe.project, &recipe.recipe)? else {
                     continue;
                 };
                 let time = time.unix_micros();
@@ -607,6 +608,42 @@ impl CatalogStore for DieselStore {
                     ),
                 )
                 .set(recipes::last_downloaded_at.eq(time))
+                .execute(c))?;
+                let Some((revision_id, _)) =
+                    find_recipe_revision(conn, recipe_id, recipe.revision.as_str())?
+                else {
+                    continue;
+                };
+                native!(conn, c => diesel::update(
+                    recipe_revisions::table.find(revision_id).filter(
+                        recipe_revisions::last_downloaded_at
+                            .is_null()
+                            .or(recipe_revisions::last_downloaded_at.lt(time)),
+                    ),
+                )
+                .set(recipe_revisions::last_downloaded_at.eq(time))
+                .execute(c))?;
+                let FileOwner::Package(package) = owner else {
+                    continue;
+                };
+                let Some(reference_id) =
+                    find_package_reference(conn, revision_id, &package.package_id)?
+                else {
+                    continue;
+                };
+                let Some((package_revision_id, _)) =
+                    find_package_revision(conn, reference_id, package.revision.as_str())?
+                else {
+                    continue;
+                };
+                native!(conn, c => diesel::update(
+                    package_revisions::table.find(package_revision_id).filter(
+                        package_revisions::last_downloaded_at
+                            .is_null()
+                            .or(package_revisions::last_downloaded_at.lt(time)),
+                    ),
+                )
+                .set(package_revisions::last_downloaded_at.eq(time))
                 .execute(c))?;
             }
             Ok(())

@@ -21,6 +21,7 @@ macro_rules! native {
 }
 
 mod catalog;
+mod cleanup;
 mod config;
 mod files;
 mod identity;

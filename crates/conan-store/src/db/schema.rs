@@ -107,6 +107,7 @@ diesel::table! {
         revision -> Text,
         committed_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        last_downloaded_at -> Nullable<BigInt>,
     }
 }
 
@@ -127,6 +128,7 @@ diesel::table! {
         committed_at -> Nullable<BigInt>,
         conaninfo -> Nullable<Text>,
         created_at -> BigInt,
+        last_downloaded_at -> Nullable<BigInt>,
     }
 }
 
@@ -156,6 +158,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cleanup_policies (project_id) {
+        project_id -> BigInt,
+        enabled -> Bool,
+        cadence -> Text,
+        keep_n_duplicated_package_files -> Text,
+        keep_n_recipe_revisions -> Nullable<BigInt>,
+        keep_n_package_revisions -> Nullable<BigInt>,
+        unused_days -> Nullable<BigInt>,
+        include_patterns -> Text,
+        exclude_patterns -> Text,
+        next_run_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    cleanup_runs (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        started_by -> Text,
+        policy -> Text,
+        state -> Text,
+        owner -> Text,
+        lease_until -> BigInt,
+        resume_after -> Nullable<BigInt>,
+        recipes_examined -> BigInt,
+        skipped_protected -> BigInt,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    cleanup_removals (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        kind -> Text,
+        reference -> Text,
+        package_revisions -> BigInt,
+        files -> BigInt,
+        logical_bytes -> BigInt,
+        stored_bytes -> BigInt,
+        reason -> Text,
+        removed_at -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -168,6 +219,9 @@ diesel::joinable!(package_revisions -> package_references (package_reference_id)
 diesel::joinable!(files -> recipe_revisions (recipe_revision_id));
 diesel::joinable!(files -> package_revisions (package_revision_id));
 diesel::joinable!(files -> blobs (sha256));
+diesel::joinable!(cleanup_policies -> projects (project_id));
+diesel::joinable!(cleanup_runs -> projects (project_id));
+diesel::joinable!(cleanup_removals -> cleanup_runs (run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
@@ -184,4 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     package_revisions,
     blobs,
     files,
+    cleanup_policies,
+    cleanup_runs,
+    cleanup_removals,
 );

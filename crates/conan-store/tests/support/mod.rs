@@ -138,6 +138,18 @@ fn database_url(admin_url: &str, database: &str) -> String {
     url
 }
 
+/// Runs one statement on the store's database (to set times the clock would never repeat).
+pub fn execute_sql(store: &DieselStore, statement: &str) {
+    use conan_store::db::DbConnection;
+    store
+        .with_connection(|conn| match conn {
+            DbConnection::Sqlite(conn) => diesel::sql_query(statement).execute(conn),
+            DbConnection::Postgresql(conn) => diesel::sql_query(statement).execute(conn),
+        })
+        .unwrap()
+        .unwrap();
+}
+
 /// Declares each test once and runs it on SQLite and on PostgreSQL:
 /// `backend_tests! { fn name(store: &DieselStore) { ... } }`.
 #[macro_export]

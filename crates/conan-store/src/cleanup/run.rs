@@ -1,0 +1,465 @@
+//! Running a policy over a project: dry runs that change nothing, and recorded runs that remove
+//! in bounded batches under a lease.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use conan_model::RevisionTime;
+use serde::Serialize;
+
+use super::{CleanupPolicy, RecipeHistory, Removal, plan};
+use crate::StoreError;
+use crate::blob::Sha256Hex;
+use crate::records::{PackageType, ProjectId, ProtectionRule, RecipeId};
+use crate::traits::{CleanupStore, ProtectionStore};
+
+/// A recorded run's numeric id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct CleanupRunId(pub i64);
+
+impl fmt::Display for CleanupRunId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// A node is running it (or died doing so, and the next node to look resumes it once the
+    /// lease runs out).
+    Running,
+    /// It walked the whole project.
+    Finished,
+    /// It stopped on an error (recorded); what it removed before stays removed and recorded.
+    Failed,
+}
+
+impl RunState {
+    /// The stored form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(Self::Running),
+            "finished" => Some(Self::Finished),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Who started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// The schedule (`next_run_at` passed).
+    Schedule,
+    /// A request to the HTTP API.
+    Api,
+    /// The admin CLI.
+    Cli,
+}
+
+impl RunTrigger {
+    /// The stored form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Api => "api",
+            Self::Cli => "cli",
+        }
+    }
+
+    /// Parses the stored form.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "schedule" => Some(Self::Schedule),
+            "api" => Some(Self::Api),
+            "cli" => Some(Self::Cli),
+            _ => None,
+        }
+    }
+}
+
+/// What a run examined and removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct CleanupTotals {
+    /// Recipes the run looked at (selected by the filter or not).
+    pub recipes_examined: u64,
+    /// Recipes left alone because a protection rule covers their name.
+    pub skipped_protected: u64,
+    /// Recipe revisions removed (each with its packages).
+    pub recipe_revisions: u64,
+    /// Package revisions removed, alone or with their recipe revision.
+    pub package_revisions: u64,
+    /// Files removed.
+    pub files: u64,
+    /// Their bytes, each file counted.
+    pub logical_bytes: u64,
+    /// Bytes of the contents no file references any more: what garbage collection reclaims.
+    pub stored_bytes: u64,
+}
+
+impl CleanupTotals {
+    /// Adds one removal.
+    pub fn add(&mut self, item: &RemovedItem) {
+        if item.kind == RemovedKind::RecipeRevision {
+            self.recipe_revisions += 1;
+        }
+        self.package_revisions += item.package_revisions;
+        self.files += item.files;
+        self.logical_bytes += item.logical_bytes;
+        self.stored_bytes += item.stored_bytes;
+    }
+}
+
+/// What a removal removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedKind {
+    /// A recipe revision with its packages.
+    RecipeRevision,
+    /// One package revision.
+    PackageRevision,
+}
+
+impl RemovedKind {
+    /// The stored form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RecipeRevision => "recipe_revision",
+            Self::PackageRevision => "package_revision",
+        }
+    }
+
+    /// Parses the stored form.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "recipe_revision" => Some(Self::RecipeRevision),
+            "package_revision" => Some(Self::PackageRevision),
+            _ => None,
+        }
+    }
+}
+
+/// One removal of a run (or of a dry run: what would be removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedItem {
+    /// A recipe revision or a package revision.
+    pub kind: RemovedKind,
+    /// `name/version@user/channel#rrev`, with `:package_id#prev` for a package revision.
+    pub reference: String,
+    /// The rule that removed it (`keep_n_recipe_revisions`, `keep_n_package_revisions`,
+    /// `unused_days`).
+    pub reason: String,
+    /// Package revisions removed with it (itself for a package revision).
+    pub package_revisions: u64,
+    /// Files removed.
+    pub files: u64,
+    /// Their bytes.
+    pub logical_bytes: u64,
+    /// Bytes of contents left unreferenced by this removal (0 in a dry run's items: a dry run
+    /// counts these for the whole run, in its totals).
+    pub stored_bytes: u64,
+    /// When it was removed; `None` in a dry run.
+    pub removed_at: Option<RevisionTime>,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupRun {
+    /// Its id.
+    pub id: CleanupRunId,
+    /// The project.
+    pub project: ProjectId,
+    /// Who started it.
+    pub trigger: RunTrigger,
+    /// The policy it applies, as it was when the run started.
+    pub policy: CleanupPolicy,
+    /// Where it is.
+    pub state: RunState,
+    /// The node's claim (a random id per claim); `None` when read back for display.
+    pub owner: String,
+    /// The last recipe it finished; a resumed run continues after it.
+    pub resume_after: Option<RecipeId>,
+    /// When it started.
+    pub started_at: RevisionTime,
+    /// When it finished or failed.
+    pub finished_at: Option<RevisionTime>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// What it examined and removed so far.
+    pub totals: CleanupTotals,
+}
+
+/// How a node asks for a run to do.
+#[derive(Debug, Clone)]
+pub enum RunClaim<'a> {
+    /// Any project whose enabled policy is due (its `next_run_at` passed; the claim moves it one
+    /// cadence on) or whose running run's lease ran out (the claim resumes it).
+    Due {
+        /// The time now.
+        now: RevisionTime,
+        /// This claim's owner id.
+        owner: &'a str,
+        /// Until when the claim holds unless renewed.
+        lease_until: RevisionTime,
+    },
+    /// A run of this project now, by hand: `None` when one is running under a live lease; a run
+    /// whose lease ran out is resumed.
+    Now {
+        /// The project.
+        project: ProjectId,
+        /// Who asks.
+        trigger: RunTrigger,
+        /// The time now.
+        now: RevisionTime,
+        /// This claim's owner id.
+        owner: &'a str,
+        /// Until when the claim holds unless renewed.
+        lease_until: RevisionTime,
+    },
+}
+
+/// What a dry run would remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DryRunReport {
+    /// Everything it would remove, counted in full.
+    pub totals: CleanupTotals,
+    /// The first removals, at most the limit asked for.
+    pub items: Vec<RemovedItem>,
+    /// Whether there are more removals than `items` holds.
+    pub truncated: bool,
+}
+
+/// The Conan protection rules of a project, to skip the recipes they cover.
+fn conan_rules(
+    store: &(impl ProtectionStore + ?Sized),
+    project: ProjectId,
+) -> Result<Vec<ProtectionRule>, StoreError> {
+    Ok(store
+        .protection_rules(project)?
+        .into_iter()
+        .filter(|rule| rule.package_type == PackageType::Conan)
+        .collect())
+}
+
+/// Whether a protection rule covers the recipe: cleanup never removes a protected package,
+/// whatever levels the rule sets.
+fn protected(rules: &[ProtectionRule], recipe: &RecipeHistory) -> bool {
+    rules.iter().any(|rule| {
+        rule.package_name_pattern
+            .matches(recipe.reference.name().as_str())
+    })
+}
+
+fn planned_item(removal: &Removal) -> RemovedItem {
+    RemovedItem {
+        kind: removal.kind(),
+        reference: removal.reference(),
+        reason: removal.reason.as_str().to_owned(),
+        package_revisions: removal.package_revisions,
+        files: removal.files.len() as u64,
+        logical_bytes: removal.logical_bytes(),
+        stored_bytes: 0,
+        removed_at: None,
+    }
+}
+
+/// What `policy` would remove from `project` at `now`, changing nothing. Reads the project in
+/// batches of `batch` recipes; lists at most `max_items` removals (the totals count them all).
+/// The bytes after deduplication count each content that no file outside the removals
+/// references; the run keeps one entry per distinct content it would remove to know that.
+pub fn dry_run<S: CleanupStore + ProtectionStore + ?Sized>(
+    store: &S,
+    project: ProjectId,
+    policy: &CleanupPolicy,
+    now: RevisionTime,
+    batch: usize,
+    max_items: usize,
+) -> Result<DryRunReport, StoreError> {
+    let rules = conan_rules(store, project)?;
+    let mut report = DryRunReport {
+        totals: CleanupTotals::default(),
+        items: Vec::new(),
+        truncated: false,
+    };
+    // Per content: its size and how many of the removed files hold it.
+    let mut contents: HashMap<Sha256Hex, (u64, u64)> = HashMap::new();
+    let mut after = None;
+    loop {
+        let recipes = store.cleanup_histories(project, after, batch.max(1))?;
+        let Some(last) = recipes.last() else { break };
+        after = Some(last.id);
+        for recipe in &recipes {
+            report.totals.recipes_examined += 1;
+            if protected(&rules, recipe) {
+                report.totals.skipped_protected += 1;
+                continue;
+            }
+            for removal in plan(policy, recipe, now) {
+                let item = planned_item(&removal);
+                report.totals.add(&item);
+                for (sha256, size) in &removal.files {
+                    contents.entry(sha256.clone()).or_insert((*size, 0)).1 += 1;
+                }
+                if report.items.len() < max_items {
+                    report.items.push(item);
+                } else {
+                    report.truncated = true;
+                }
+            }
+        }
+    }
+    let shas: Vec<Sha256Hex> = contents.keys().cloned().collect();
+    for chunk in shas.chunks(500) {
+        for (sha256, references) in store.blob_references(chunk)? {
+            if let Some((size, removed)) = contents.get(&sha256)
+                && *removed >= references
+            {
+                report.totals.stored_bytes += size;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Carries out a claimed run: walks the project after `run.resume_after` in batches of `batch`
+/// recipes, removing what the run's policy decides at `run.started_at` (so a resumed run
+/// decides as the first attempt did), each removal in its own transaction, renewing the lease
+/// for `lease` after every batch. Returns the run's totals as recorded when it finished; fails
+/// when the store fails or the lease was lost to another node (which then carries the run on).
+pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
+    store: &S,
+    run: &CleanupRun,
+    batch: usize,
+    lease: Duration,
+    clock: &dyn Fn() -> RevisionTime,
+    on_removed: &mut dyn FnMut(&RemovedItem),
+) -> Result<CleanupTotals, StoreError> {
+    let lease_micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let until = |now: RevisionTime| {
+        RevisionTime::from_unix_micros(now.unix_micros().saturating_add(lease_micros))
+            .unwrap_or(RevisionTime::MAX)
+    };
+    let lost = || {
+        StoreError::Conflict(format!(
+            "cleanup run {} lost its lease to another node",
+            run.id
+        ))
+    };
+    let mut after = run.resume_after;
+    let mut totals = run.totals;
+    loop {
+        let rules = conan_rules(store, run.project)?;
+        let recipes = store.cleanup_histories(run.project, after, batch.max(1))?;
+        let Some(batch_end) = recipes.last() else {
+            break;
+        };
+        let mut examined = 0;
+        let mut skipped = 0;
+        for recipe in &recipes {
+            examined += 1;
+            if protected(&rules, recipe) {
+                skipped += 1;
+                continue;
+            }
+            for removal in plan(&run.policy, recipe, run.started_at) {
+                match store.cleanup_remove(run.id, &run.owner, &removal, clock())? {
+                    Some(item) => {
+                        totals.add(&item);
+                        on_removed(&item);
+                    }
+                    None if !store.renew_cleanup_run(
+                        run.id,
+                        &run.owner,
+                        after,
+                        0,
+                        0,
+                        until(clock()),
+                    )? =>
+                    {
+                        return Err(lost());
+                    }
+                    None => {}
+                }
+            }
+        }
+        after = Some(batch_end.id);
+        totals.recipes_examined += examined;
+        totals.skipped_protected += skipped;
+        if !store.renew_cleanup_run(run.id, &run.owner, after, examined, skipped, until(clock()))? {
+            return Err(lost());
+        }
+    }
+    if !store.finish_cleanup_run(run.id, &run.owner, None, clock())? {
+        return Err(lost());
+    }
+    Ok(totals)
+}
+
+/// How a node carries out runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Recipes planned from one snapshot.
+    pub batch: usize,
+    /// How long a claim holds without renewal (renewed after every batch).
+    pub lease: Duration,
+}
+
+/// What a node does with the progress of its runs: logs and metrics, kept out of the store.
+pub trait RunObserver: Send + Sync {
+    /// A removal a run made.
+    fn removed(&self, run: &CleanupRun, item: &RemovedItem);
+    /// A run ended on this node: finished with its totals, or failed (also when it lost its lease
+    /// to another node, which carries it on).
+    fn ended(&self, run: &CleanupRun, outcome: &Result<CleanupTotals, StoreError>);
+}
+
+/// Carries out a claimed run with [`execute`] and tells `observer`. A run that fails for a
+/// reason other than a lost lease is recorded as failed (if the store takes the record: when it
+/// does not, the lease runs out and a node resumes the run).
+pub fn carry_out<S: CleanupStore + ProtectionStore + ?Sized>(
+    store: &S,
+    run: &CleanupRun,
+    settings: RunSettings,
+    observer: &dyn RunObserver,
+) -> Result<CleanupTotals, StoreError> {
+    let clock = || {
+        RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap_or(RevisionTime::MAX)
+    };
+    let outcome = execute(
+        store,
+        run,
+        settings.batch,
+        settings.lease,
+        &clock,
+        &mut |item| {
+            observer.removed(run, item);
+        },
+    );
+    if let Err(error) = &outcome
+        && !matches!(error, StoreError::Conflict(_))
+    {
+        // Best effort: the outcome reported is the run's failure either way.
+        let _ = store.finish_cleanup_run(run.id, &run.owner, Some(&error.to_string()), clock());
+    }
+    observer.ended(run, &outcome);
+    outcome
+}
