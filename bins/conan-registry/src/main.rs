@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin_cli;
+mod cleanup_cli;
 mod maintenance;
 mod probes;
 mod serve;
@@ -68,6 +69,9 @@ enum Command {
     /// Manage package protection rules (who may push or delete which packages).
     #[command(subcommand)]
     ProtectionRule(admin_cli::ProtectionRuleCommand),
+    /// Manage cleanup policies: show, set, dry-run, run now, and the record of runs.
+    #[command(subcommand)]
+    Cleanup(cleanup_cli::CleanupCommand),
     /// Check Conan references and print them in canonical and URL form.
     CheckRef {
         /// References such as `zlib/1.3` or `pkg/1.0@user/channel#rrev:package_id#prev`.
@@ -172,6 +176,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::ProtectionRule(command) => {
             admin_cli::protection_rule(&*identity(&settings)?, command)?;
+        }
+        Command::Cleanup(command) => {
+            let store: Arc<dyn conan_store::MetadataStore> = Arc::new(metadata(&settings)?);
+            cleanup_cli::cleanup(&settings, &store, command)?;
         }
         Command::CheckRef { .. } | Command::Config(ConfigCommand::Init { .. }) => {}
     }

@@ -16,6 +16,7 @@ use conan_api::AppState;
 use conan_auth::Authenticator;
 use conan_auth::admin::{self, BootstrapOptions, BootstrapReport};
 use conan_store::blob::{BlobStore, open_blob_store};
+use conan_store::cleanup::CleanupRunner;
 use conan_store::db::DieselStore;
 use conan_store::transfer::collect_garbage;
 use conan_store::{DownloadRecorder, IdentityStore, MetadataStore, StoreError};
@@ -25,7 +26,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::probes::{self, MeteredBlobStore, Probes};
 use crate::settings::{Settings, TlsSettings};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, CleanupTelemetry, Metrics};
 
 /// The environment variable that gives the first administrator a password instead of a token.
 pub(crate) const ADMIN_PASSWORD_VAR: &str = "CONAN_REGISTRY_ADMIN_PASSWORD";
@@ -44,12 +45,7 @@ pub(crate) fn open_metadata(settings: &Settings) -> anyhow::Result<DieselStore> 
 /// Runs the server until SIGTERM or SIGINT, then lets in-flight requests finish (up to
 /// `server.shutdown_timeout_secs`) and returns.
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(settings.data_dir()).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir().display()
-        )
-    })?;
+    create_data_dir(&settings)?;
     let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
     let database = Arc::new(open_metadata(&settings)?);
     let pool = Arc::clone(&database);
@@ -78,12 +74,18 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         metadata: Arc::clone(&metadata),
         auth: state.auth.clone(),
         external_url: settings.api.external_url.clone(),
+        cleanup: CleanupRunner::new(
+            Arc::clone(&metadata),
+            settings.cleanup.run_settings(),
+            Arc::new(CleanupTelemetry(Arc::clone(&metrics))),
+        ),
     });
     let probes = web::Data::new(Probes {
         database: Arc::clone(&database),
         blobs: Arc::clone(&blobs),
     });
     let metrics_data = web::Data::from(Arc::clone(&metrics));
+    let cleanup = rest.cleanup.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(telemetry::observe))
@@ -137,7 +139,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
 
-    spawn_background_work(&settings, &metadata, blobs, &downloads, metrics);
+    spawn_background_work(&settings, &metadata, blobs, &downloads, metrics, cleanup);
     let server = server.run();
     stop_on_signal(server.handle(), settings.server.shutdown_timeout_secs);
     server.await.context("the server stopped with an error")?;
@@ -206,15 +208,27 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// Starts what each node does on its own schedule: garbage collection, writing the downloads
-/// it noted, recounting project statistics.
+/// Creates the data directory (the embedded database's and the filesystem blobs' default home).
+fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(settings.data_dir()).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir().display()
+        )
+    })
+}
+
+/// Starts what each node does on its own schedule: cleanup runs, garbage collection, writing
+/// the downloads it noted, recounting project statistics.
 fn spawn_background_work(
     settings: &Settings,
     metadata: &Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
     downloads: &Arc<DownloadRecorder>,
     metrics: Arc<Metrics>,
+    cleanup: CleanupRunner,
 ) {
+    spawn_cleanup_scheduler(settings, cleanup);
     if settings.gc.interval_secs > 0 {
         spawn_collector(settings, Arc::clone(metadata), blobs);
     }
@@ -257,6 +271,46 @@ fn spawn_collector(
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "garbage collection failed");
                 }
+            }
+        }
+    });
+}
+
+/// Every `cleanup.poll_interval_secs` (first soon after the start, to resume a run a stopped
+/// node left), claims due cleanup runs one at a time and carries each out on a blocking thread.
+/// Every node polls; the database's claim lets exactly one node run a project's policy.
+fn spawn_cleanup_scheduler(settings: &Settings, runner: CleanupRunner) {
+    if settings.cleanup.poll_interval_secs == 0 {
+        return;
+    }
+    let interval = Duration::from_secs(settings.cleanup.poll_interval_secs);
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let runner = runner.clone();
+            // Runs every due run, then waits for the next tick.
+            let ran = tokio::task::spawn_blocking(move || -> Result<u64, StoreError> {
+                let mut ran = 0;
+                while let Some(run) = runner.claim_due()? {
+                    tracing::info!(
+                        run = run.id.0,
+                        project = run.project.0,
+                        trigger = run.trigger.as_str(),
+                        "cleanup run started"
+                    );
+                    // The observer logs and counts the outcome; a failed run is recorded.
+                    let _ = runner.carry_out(&run);
+                    ran += 1;
+                }
+                Ok(ran)
+            })
+            .await;
+            match ran {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "claiming a cleanup run failed"),
+                Err(error) => tracing::warn!(%error, "the cleanup scheduler panicked"),
             }
         }
     });

@@ -3,6 +3,7 @@
 //! Everything derives from one data directory unless set explicitly.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use conan_api::ApiConfig;
@@ -35,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) gc: GcSettings,
     /// The package catalog (GitLab's Packages API).
     pub(crate) catalog: CatalogSettings,
+    /// Cleanup policies' runs.
+    pub(crate) cleanup: CleanupSettings,
     /// Logging.
     pub(crate) log: LogSettings,
 }
@@ -199,6 +202,42 @@ impl Default for CatalogSettings {
         Self {
             download_flush_secs: 60,
             stats_interval_secs: 0,
+        }
+    }
+}
+
+/// How this node runs cleanup policies (the policies themselves are per project, in the
+/// database).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct CleanupSettings {
+    /// How often this node looks for a due policy or an abandoned run, in seconds; 0 turns the
+    /// scheduler off on this node (runs started by hand still run).
+    pub(crate) poll_interval_secs: u64,
+    /// Recipes planned from one snapshot (at least 1); each removal is its own short
+    /// transaction.
+    pub(crate) batch_recipes: usize,
+    /// How long a node's claim on a run holds without renewal, in seconds (renewed after every
+    /// batch): how soon another node resumes a run whose node died.
+    pub(crate) lease_secs: u64,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_secs: 300,
+            batch_recipes: 100,
+            lease_secs: 120,
+        }
+    }
+}
+
+impl CleanupSettings {
+    /// The run settings of [`conan_store::cleanup`].
+    pub(crate) fn run_settings(&self) -> conan_store::cleanup::RunSettings {
+        conan_store::cleanup::RunSettings {
+            batch: self.batch_recipes.max(1),
+            lease: Duration::from_secs(self.lease_secs.max(1)),
         }
     }
 }

@@ -20,7 +20,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, web};
 use bytes::Bytes;
+use conan_store::StoreError;
 use conan_store::catalog::ProjectStats;
+use conan_store::cleanup::{CleanupRun, CleanupTotals, RemovedItem, RemovedKind, RunObserver};
 use futures::StreamExt as _;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -101,7 +103,118 @@ pub(crate) struct Metrics {
     pool_idle: Gauge,
     blob_errors: Family<OperationLabels, Counter>,
     projects: ProjectGauges,
+    cleanup: CleanupCounters,
     pool_probe: PoolProbe,
+}
+
+/// The label of the cleanup runs counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// What cleanup runs did on this node (no project label: runs are in the API and the log).
+struct CleanupCounters {
+    runs: Family<ResultLabels, Counter>,
+    recipe_revisions: Counter,
+    package_revisions: Counter,
+    bytes: Counter,
+    stored_bytes: Counter,
+}
+
+impl CleanupCounters {
+    fn register(registry: &mut Registry) -> Self {
+        let runs = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "cleanup_runs",
+            "Cleanup runs that ended on this node, by result (finished or failed)",
+            runs.clone(),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        Self {
+            runs,
+            recipe_revisions: counter(
+                "cleanup_removed_recipe_revisions",
+                "Recipe revisions cleanup runs removed on this node",
+            ),
+            package_revisions: counter(
+                "cleanup_removed_package_revisions",
+                "Package revisions cleanup runs removed on this node (with their recipe revisions or alone)",
+            ),
+            bytes: counter(
+                "cleanup_removed_bytes",
+                "Bytes of the files cleanup runs removed on this node, each file counted",
+            ),
+            stored_bytes: counter(
+                "cleanup_reclaimable_bytes",
+                "Bytes of blobs cleanup runs left unreferenced on this node (garbage collection reclaims them)",
+            ),
+        }
+    }
+}
+
+/// Logs and counts what cleanup runs do on this node.
+pub(crate) struct CleanupTelemetry(pub(crate) Arc<Metrics>);
+
+impl RunObserver for CleanupTelemetry {
+    fn removed(&self, run: &CleanupRun, item: &RemovedItem) {
+        let counters = &self.0.cleanup;
+        if item.kind == RemovedKind::RecipeRevision {
+            counters.recipe_revisions.inc();
+        }
+        counters.package_revisions.inc_by(item.package_revisions);
+        counters.bytes.inc_by(item.logical_bytes);
+        counters.stored_bytes.inc_by(item.stored_bytes);
+        tracing::info!(
+            run = run.id.0,
+            project = run.project.0,
+            reference = %item.reference,
+            reason = %item.reason,
+            package_revisions = item.package_revisions,
+            bytes = item.logical_bytes,
+            stored_bytes = item.stored_bytes,
+            "cleanup removed"
+        );
+    }
+
+    fn ended(&self, run: &CleanupRun, outcome: &Result<CleanupTotals, StoreError>) {
+        let result = if outcome.is_ok() {
+            "finished"
+        } else {
+            "failed"
+        };
+        self.0
+            .cleanup
+            .runs
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        match outcome {
+            Ok(totals) => tracing::info!(
+                run = run.id.0,
+                project = run.project.0,
+                trigger = run.trigger.as_str(),
+                recipes_examined = totals.recipes_examined,
+                skipped_protected = totals.skipped_protected,
+                recipe_revisions = totals.recipe_revisions,
+                package_revisions = totals.package_revisions,
+                files = totals.files,
+                bytes = totals.logical_bytes,
+                stored_bytes = totals.stored_bytes,
+                "cleanup run finished"
+            ),
+            Err(error) => tracing::warn!(
+                run = run.id.0,
+                project = run.project.0,
+                trigger = run.trigger.as_str(),
+                %error,
+                "cleanup run failed"
+            ),
+        }
+    }
 }
 
 /// The label of the per-project gauges.
@@ -224,6 +337,7 @@ impl Metrics {
             blob_errors.clone(),
         );
         let projects = ProjectGauges::register(&mut registry);
+        let cleanup = CleanupCounters::register(&mut registry);
         Self {
             registry,
             requests,
@@ -235,6 +349,7 @@ impl Metrics {
             pool_idle,
             blob_errors,
             projects,
+            cleanup,
             pool_probe,
         }
     }

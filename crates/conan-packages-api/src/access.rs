@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, web};
 use conan_auth::policy::protect;
 use conan_auth::token::PERSONAL_TOKEN_PREFIX;
 use conan_auth::{Action, Authenticator, Credentials, Decision, Principal, decide};
+use conan_store::cleanup::CleanupRunner;
 use conan_store::{MetadataStore, PackageType, Project, ProjectId, ProjectKey, Role, read_scope};
 use percent_encoding::percent_decode_str;
 
@@ -27,6 +28,8 @@ pub struct RestState {
     /// The URL clients reach the registry at (`api.external_url`), for `Link` headers and
     /// `_links`; without it, the request's own scheme and host.
     pub external_url: Option<String>,
+    /// Carries out cleanup runs started through the API, and dry runs.
+    pub cleanup: CleanupRunner,
 }
 
 impl std::fmt::Debug for RestState {

@@ -212,6 +212,12 @@ pub(crate) fn search_words(text: &str) -> Vec<String> {
     }
 }
 
+/// The time now, as the store records times.
+pub(crate) fn now() -> Result<conan_model::RevisionTime, RestError> {
+    conan_model::RevisionTime::from_system_time(std::time::SystemTime::now())
+        .map_err(|_| RestError::internal("the system clock is outside the range of revision times"))
+}
+
 /// A time as GitLab writes it: ISO 8601 in UTC with milliseconds.
 pub(crate) fn gitlab_time(time: conan_model::RevisionTime) -> String {
     // `RevisionTime` shows microseconds: `2025-05-02T09:14:03.512345Z`.

@@ -34,7 +34,7 @@ fn rule_json(rule: &ProtectionRule) -> Value {
     })
 }
 
-fn json_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+pub(crate) fn json_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .body(body.to_string())
@@ -43,7 +43,7 @@ fn json_response(status: actix_web::http::StatusCode, body: &Value) -> HttpRespo
 /// Checks that the caller administers the project's packages (maintainer, owner or instance
 /// administrator), with a token scope that allows writing when `write`: 401 for anonymous
 /// callers (GitLab's `authenticate!`), 404 for a project they may not see, 403 otherwise.
-fn administer(
+pub(crate) fn administer(
     store: &dyn MetadataStore,
     principal: Principal,
     key: &OwnedProjectKey,
@@ -71,7 +71,7 @@ fn administer(
 }
 
 /// The JSON object of a request body: malformed JSON, or anything but an object, is a 400.
-fn body_object(body: &[u8]) -> Result<Map<String, Value>, RestError> {
+pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, RestError> {
     if body.len() > MAX_BODY {
         return Err(RestError::BadRequest(
             "the request body is too large".to_owned(),
@@ -149,7 +149,7 @@ fn rule_id(request: &HttpRequest) -> Result<ProtectionRuleId, RestError> {
         .ok_or_else(|| RestError::malformed_param("package_protection_rule_id"))
 }
 
-fn project(request: &HttpRequest) -> Result<OwnedProjectKey, RestError> {
+pub(crate) fn project(request: &HttpRequest) -> Result<OwnedProjectKey, RestError> {
     access::project_key(request.match_info().get("id").unwrap_or_default())
 }
 

@@ -20,6 +20,7 @@ mod fixtures;
 mod support;
 
 mod access;
+mod cleanup;
 mod hostile;
 mod lists;
 mod packages;

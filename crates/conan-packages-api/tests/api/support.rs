@@ -2,7 +2,9 @@
 //! state, three projects, a token for every role and every kind of bad token; plus request and
 //! response helpers and the macro that runs each test on both databases.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_http::Request;
 use actix_web::body::MessageBody;
@@ -17,10 +19,13 @@ use conan_packages_api::RestState;
 use conan_store::catalog::{
     COUNT_LIMIT, CatalogOrder, CatalogQuery, CatalogStatus, FileOrder, FileQuery,
 };
+use conan_store::cleanup::{
+    CleanupRun, CleanupRunner, CleanupTotals, RemovedItem, RunObserver, RunSettings,
+};
 use conan_store::db::DieselStore;
 use conan_store::{
-    CatalogStore, FileOwner, IdentityStore, MetadataStore, Project, ProtectionStore, RecipeId,
-    Role, TokenKind, Visibility,
+    CatalogStore, CleanupStore, FileOwner, IdentityStore, MetadataStore, Project, ProtectionStore,
+    RecipeId, Role, StoreError, TokenKind, Visibility,
 };
 use serde_json::Value;
 
@@ -70,6 +75,20 @@ pub struct Registry {
     pub nested: Project,
     /// One token per caller.
     pub tokens: Tokens,
+    /// The ids of the cleanup runs the API carried out, as each ended (with whether it
+    /// finished), from the runner's observer.
+    pub runs_ended: Mutex<Receiver<(i64, bool)>>,
+}
+
+/// Tells the test when a run the API started in the background ended.
+struct RunsEnded(Mutex<Sender<(i64, bool)>>);
+
+impl RunObserver for RunsEnded {
+    fn removed(&self, _: &CleanupRun, _: &RemovedItem) {}
+
+    fn ended(&self, run: &CleanupRun, outcome: &Result<CleanupTotals, StoreError>) {
+        let _ = self.0.lock().unwrap().send((run.id.0, outcome.is_ok()));
+    }
 }
 
 impl Registry {
@@ -138,10 +157,20 @@ impl Registry {
         };
         let metadata: Arc<dyn MetadataStore> = Arc::new(db.store.clone());
         let auth = Authenticator::new(metadata.clone(), AuthConfig::default());
+        let (sender, runs_ended) = channel();
+        let cleanup = CleanupRunner::new(
+            metadata.clone(),
+            RunSettings {
+                batch: 2,
+                lease: Duration::from_mins(1),
+            },
+            Arc::new(RunsEnded(Mutex::new(sender))),
+        );
         let state = web::Data::new(RestState {
             metadata,
             auth,
             external_url: Some(format!("{EXTERNAL_URL}/")),
+            cleanup,
         });
         Self {
             db,
@@ -150,6 +179,7 @@ impl Registry {
             private,
             nested,
             tokens,
+            runs_ended: Mutex::new(runs_ended),
         }
     }
 
@@ -266,6 +296,11 @@ impl Registry {
                 }
             }
             lines.push(format!("{:?}", store.protection_rules(project.id).unwrap()));
+            lines.push(format!("{:?}", store.cleanup_policy(project.id).unwrap()));
+            lines.push(format!(
+                "{:?}",
+                store.cleanup_runs(project.id, 100).unwrap()
+            ));
         }
         lines.join("\n")
     }

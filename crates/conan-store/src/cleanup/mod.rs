@@ -23,9 +23,9 @@ pub use plan::{
 };
 pub use policy::{
     Cadence, CleanupPolicy, KeepDuplicates, MAX_KEEP, MAX_PATTERN_LEN, MAX_PATTERNS,
-    MAX_UNUSED_DAYS, PolicyError, StoredCleanupPolicy,
+    MAX_UNUSED_DAYS, POLICY_FIELDS, PolicyError, StoredCleanupPolicy,
 };
 pub use run::{
-    CleanupRun, CleanupRunId, CleanupTotals, DryRunReport, RemovedItem, RemovedKind, RunClaim,
-    RunObserver, RunSettings, RunState, RunTrigger, carry_out, dry_run, execute,
+    CleanupRun, CleanupRunId, CleanupRunner, CleanupTotals, DryRunReport, RemovedItem, RemovedKind,
+    RunClaim, RunObserver, RunSettings, RunState, RunTrigger, carry_out, dry_run, execute,
 };

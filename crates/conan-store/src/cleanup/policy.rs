@@ -251,6 +251,50 @@ impl CleanupPolicy {
     }
 }
 
+/// The fields of a policy as JSON objects name them (the API's and the CLI's).
+pub const POLICY_FIELDS: [&str; 8] = [
+    "enabled",
+    "cadence",
+    "keep_n_duplicated_package_files",
+    "keep_n_recipe_revisions",
+    "keep_n_package_revisions",
+    "unused_days",
+    "include",
+    "exclude",
+];
+
+impl CleanupPolicy {
+    /// This policy with the fields `changes` names set to their values (`null` clears an
+    /// optional rule), then [checked](Self::check): what a partial update (the API's `PUT`, the
+    /// CLI's `cleanup policy set`) saves. An unknown field or a value of the wrong type names
+    /// the field.
+    pub fn updated_with(
+        &self,
+        changes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, PolicyError> {
+        let Ok(serde_json::Value::Object(mut object)) = serde_json::to_value(self) else {
+            return Err(PolicyError::invalid("policy", "cannot be represented"));
+        };
+        let mut updated = self.clone();
+        for (key, value) in changes {
+            let Some(field) = POLICY_FIELDS.iter().copied().find(|field| field == key) else {
+                return Err(PolicyError {
+                    field: "policy",
+                    message: format!(
+                        "has no field {key:?}; the fields are {}",
+                        POLICY_FIELDS.join(", ")
+                    ),
+                });
+            };
+            object.insert(key.clone(), value.clone());
+            updated = serde_json::from_value(serde_json::Value::Object(object.clone()))
+                .map_err(|_| PolicyError::invalid(field, "is invalid"))?;
+        }
+        updated.check()?;
+        Ok(updated)
+    }
+}
+
 /// A refused policy: the field and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} {message}")]
@@ -279,6 +323,75 @@ impl fmt::Display for Cadence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn changes(json: &str) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_partial_update_sets_what_it_names_and_clears_with_null() {
+        let policy = CleanupPolicy {
+            keep_n_package_revisions: Some(3),
+            ..CleanupPolicy::default()
+        };
+        let updated = policy
+            .updated_with(&changes(r#"{"enabled": true, "cadence": "14d", "keep_n_recipe_revisions": 2, "include": ["zlib/*"]}"#))
+            .unwrap();
+        assert!(updated.enabled);
+        assert_eq!(updated.cadence, Cadence::TwoWeeks);
+        assert_eq!(
+            (
+                updated.keep_n_recipe_revisions,
+                updated.keep_n_package_revisions
+            ),
+            (Some(2), Some(3))
+        );
+        assert_eq!(updated.include, ["zlib/*"]);
+        let cleared = updated
+            .updated_with(&changes(r#"{"keep_n_package_revisions": null}"#))
+            .unwrap();
+        assert_eq!(cleared.keep_n_package_revisions, None);
+        assert_eq!(
+            policy.updated_with(&serde_json::Map::new()).unwrap(),
+            policy
+        );
+    }
+
+    #[test]
+    fn a_partial_update_names_the_field_it_refuses() {
+        let policy = CleanupPolicy::default();
+        for (json, field) in [
+            (
+                r#"{"keep_n_recipe_revisions": -1}"#,
+                "keep_n_recipe_revisions",
+            ),
+            (
+                r#"{"keep_n_recipe_revisions": "2"}"#,
+                "keep_n_recipe_revisions",
+            ),
+            (
+                r#"{"keep_n_recipe_revisions": 0}"#,
+                "keep_n_recipe_revisions",
+            ),
+            (r#"{"unused_days": 99999999}"#, "unused_days"),
+            (r#"{"cadence": "2d"}"#, "cadence"),
+            (r#"{"enabled": "yes"}"#, "enabled"),
+            (
+                r#"{"keep_n_duplicated_package_files": "2"}"#,
+                "keep_n_duplicated_package_files",
+            ),
+            (r#"{"include": "zlib/*"}"#, "include"),
+            (r#"{"exclude": [""]}"#, "exclude"),
+            (r#"{"next_run_at": null}"#, "policy"),
+            (r#"{"keep_n": 1}"#, "policy"),
+        ] {
+            assert_eq!(
+                policy.updated_with(&changes(json)).unwrap_err().field,
+                field,
+                "{json}"
+            );
+        }
+    }
 
     #[test]
     fn keep_duplicates_takes_gitlab_values_only() {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use conan_model::RevisionTime;
@@ -12,7 +13,7 @@ use super::{CleanupPolicy, RecipeHistory, Removal, plan};
 use crate::StoreError;
 use crate::blob::Sha256Hex;
 use crate::records::{PackageType, ProjectId, ProtectionRule, RecipeId};
-use crate::traits::{CleanupStore, ProtectionStore};
+use crate::traits::{CleanupStore, MetadataStore, ProtectionStore};
 
 /// A recorded run's numeric id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -462,4 +463,106 @@ pub fn carry_out<S: CleanupStore + ProtectionStore + ?Sized>(
     }
     observer.ended(run, &outcome);
     outcome
+}
+
+/// What a node needs to claim and carry out runs: the store, how it runs them, what it tells
+/// about them, and its owner id (a fresh one per process, so a restarted node's old claims run
+/// out and are resumed like another node's). Shared by the scheduler, the API and the CLI.
+#[derive(Clone)]
+pub struct CleanupRunner {
+    store: Arc<dyn MetadataStore>,
+    settings: RunSettings,
+    observer: Arc<dyn RunObserver>,
+    owner: String,
+}
+
+impl fmt::Debug for CleanupRunner {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("CleanupRunner")
+            .field("settings", &self.settings)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> RevisionTime {
+    RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap_or(RevisionTime::MAX)
+}
+
+impl CleanupRunner {
+    /// A runner with a fresh owner id.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        settings: RunSettings,
+        observer: Arc<dyn RunObserver>,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            observer,
+            owner: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    fn lease_until(&self, now: RevisionTime) -> RevisionTime {
+        let micros = i64::try_from(self.settings.lease.as_micros()).unwrap_or(i64::MAX);
+        RevisionTime::from_unix_micros(now.unix_micros().saturating_add(micros))
+            .unwrap_or(RevisionTime::MAX)
+    }
+
+    /// Claims a run of `project` now: `None` when one is running under a live lease.
+    pub fn claim_now(
+        &self,
+        project: ProjectId,
+        trigger: RunTrigger,
+    ) -> Result<Option<CleanupRun>, StoreError> {
+        let now = now();
+        self.store.claim_cleanup_run(&RunClaim::Now {
+            project,
+            trigger,
+            now,
+            owner: &self.owner,
+            lease_until: self.lease_until(now),
+        })
+    }
+
+    /// Claims a due run (a scheduled policy or an abandoned run), if any.
+    pub fn claim_due(&self) -> Result<Option<CleanupRun>, StoreError> {
+        let now = now();
+        self.store.claim_cleanup_run(&RunClaim::Due {
+            now,
+            owner: &self.owner,
+            lease_until: self.lease_until(now),
+        })
+    }
+
+    /// Carries out a run this runner claimed (see [`carry_out`]). Blocking: call it on a thread
+    /// of its own or the blocking pool.
+    pub fn carry_out(&self, run: &CleanupRun) -> Result<CleanupTotals, StoreError> {
+        carry_out(
+            self.store.as_ref(),
+            run,
+            self.settings,
+            self.observer.as_ref(),
+        )
+    }
+
+    /// What `policy` would remove from `project` now, listing at most `max_items` removals.
+    pub fn dry_run(
+        &self,
+        project: ProjectId,
+        policy: &CleanupPolicy,
+        max_items: usize,
+    ) -> Result<DryRunReport, StoreError> {
+        dry_run(
+            self.store.as_ref(),
+            project,
+            policy,
+            now(),
+            self.settings.batch,
+            max_items,
+        )
+    }
 }
