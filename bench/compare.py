@@ -5,7 +5,7 @@ Run it through `scripts/bench`, which installs what it needs and builds the rele
 Every server runs on loopback on a free port with its own temporary data; everything this
 script starts or creates is removed at the end, also on Ctrl-C or failure.
 
-Sections (`--only a,b`): metadata, files, mixed, clients, memory, scale. `--quick` shrinks the
+Sections (`--only a,b`): metadata, files, mixed, clients, memory, scale, cleanup. `--quick` shrinks the
 data and the durations for a smoke run of a few minutes. The figures are printed as Markdown
 tables and written (with the raw numbers as JSON) to target/bench-results/.
 """
@@ -48,7 +48,7 @@ POSTGRES = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgr
 ADMIN_PASSWORD = "bench-admin-password-1"
 REF_USER, REF_PASSWORD = "bench", "benchpassword"
 MIB = 1 << 20
-SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale"]
+SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup"]
 
 PROFILES = {
     "full": dict(
@@ -56,14 +56,14 @@ PROFILES = {
         wrk_seconds=8, rounds=2, big_mib=1024, streams=16, file_rounds=2, ref_file_rounds=1, upload_rounds=1,
         mixed_seconds=15, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=4, cli_rounds=2, memory_mib=2048,
-        scale_recipes=100_000, scale_seconds=8,
+        scale_recipes=100_000, scale_seconds=8, cleanup_recipes=100_000, cleanup_revisions=10,
     ),
     "quick": dict(
         recipes=30, revisions=2, binaries=2, fill_threads=16, connections=32,
         wrk_seconds=2, rounds=1, big_mib=64, streams=16, file_rounds=1, ref_file_rounds=1, upload_rounds=1,
         mixed_seconds=4, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=1, cli_rounds=1, memory_mib=256,
-        scale_recipes=10_000, scale_seconds=2,
+        scale_recipes=10_000, scale_seconds=2, cleanup_recipes=2_000, cleanup_revisions=10,
     ),
 }
 
@@ -996,6 +996,99 @@ def section_scale(p, work, results):
     results["scale"] = scale
 
 
+def fill_cleanup_sqlite(database, count, revisions):
+    """`count` recipes with `revisions` committed revisions each, the newest last (no files)."""
+    connection = sqlite3.connect(database, timeout=60)
+    now = int(time.time() * 1e6)
+    with connection:
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+            "INSERT INTO recipes (project_id, name, version, user_name, channel, created_at, updated_at) "
+            "SELECT 1, printf('pkg%06d', i), '1.' || (i % 10) || '.0', '', '', ?, ? FROM n", (count, now, now))
+        for r in range(revisions):
+            connection.execute(
+                "INSERT INTO recipe_revisions (recipe_id, revision, committed_at, created_at) "
+                "SELECT id, printf('%032x', ?), ?, ? FROM recipes WHERE project_id = 1",
+                (r + 1, now - (revisions - r) * 1000, now))
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def fill_cleanup_postgres(url, count, revisions):
+    now = int(time.time() * 1e6)
+    sql = (
+        "BEGIN;"
+        "INSERT INTO recipes (project_id, name, version, user_name, channel, created_at, updated_at) "
+        f"SELECT 1, 'pkg' || lpad(i::text, 6, '0'), '1.' || (i % 10) || '.0', '', '', {now}, {now} "
+        f"FROM generate_series(0, {count - 1}) AS i;"
+        + "".join(
+            "INSERT INTO recipe_revisions (recipe_id, revision, committed_at, created_at) "
+            f"SELECT id, lpad(to_hex({r + 1}), 32, '0'), {now - (revisions - r) * 1000}, {now} FROM recipes "
+            "WHERE project_id = 1;"
+            for r in range(revisions))
+        + "COMMIT; VACUUM ANALYZE;"
+    )
+    run(["psql", "-v", "ON_ERROR_STOP=1", "-q", url], input=sql)
+
+
+def section_cleanup(p, work, results):
+    """A cleanup run (keep the 2 newest recipe revisions) over `cleanup_recipes` references with
+    `cleanup_revisions` revisions each, started through the API: its duration, and recipe
+    `latest` p99 at 1 connection while it runs against idle, in the same server."""
+    count, revisions = p["cleanup_recipes"], p["cleanup_revisions"]
+    rng = random.Random(7)
+    latest = [f"v2/conans/pkg{i:06d}/1.{i % 10}.0/_/_/latest" for i in (rng.randrange(count) for _ in range(20000))]
+    figures = {"recipes": count, "revisions": revisions, "backends": {}}
+    for backend in ("sqlite", "postgres"):
+        with contextlib.ExitStack() as stack:
+            extra = {"CONAN_REGISTRY__CLEANUP__POLL_INTERVAL_SECS": "0"}
+            if backend == "postgres":
+                database = f"conan_bench_cleanup_{os.getpid()}"
+                run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
+                stack.callback(run, ["psql", "-q", POSTGRES, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
+                               check=False)
+                url = POSTGRES.rsplit("/", 1)[0] + f"/{database}"
+                extra["CONAN_REGISTRY__DATABASE__URL"] = url
+            server = Ours(stack, work, f"ours-cleanup-{backend}", extra)
+            started = time.time()
+            if backend == "sqlite":
+                fill_cleanup_sqlite(server.data / "registry.db", count, revisions)
+            else:
+                fill_cleanup_postgres(url, count, revisions)
+            log(f"cleanup: {backend}: {count} recipes x {revisions} revisions loaded by SQL in {time.time() - started:.1f} s")
+            check_get(server, latest[0])
+            idle = wrk(server, latest, p["scale_seconds"], 1, work)
+            api = Static("cleanup", server.origin)
+            api.token = server.personal_token()
+            headers = {"Authorization": f"Bearer {api.token}"}
+            policy = f"{server.origin}/api/v4/projects/1/packages/cleanup_policy"
+            requests.put(policy, json={"keep_n_recipe_revisions": 2}, headers=headers, timeout=60).raise_for_status()
+            response = requests.post(f"{policy}/runs", headers=headers, timeout=60)
+            response.raise_for_status()
+            run_url = f"{policy}/runs/{response.json()['id']}"
+            during = []
+            while True:
+                during.append(wrk(server, latest, p["scale_seconds"], 1, work))
+                state = requests.get(run_url, headers=headers, timeout=60).json()
+                if state["state"] != "running":
+                    break
+            if state["state"] != "finished" or state["totals"]["recipe_revisions"] != count * (revisions - 2):
+                raise RuntimeError(f"cleanup {backend}: {state}")
+            started_at = datetime.datetime.fromisoformat(state["started_at"].replace("Z", "+00:00"))
+            finished_at = datetime.datetime.fromisoformat(state["finished_at"].replace("Z", "+00:00"))
+            seconds = (finished_at - started_at).total_seconds()
+            during = combine(during)
+            figures["backends"][backend] = {
+                "run_seconds": seconds, "removed": state["totals"]["recipe_revisions"],
+                "idle": {"rps": idle["rps"], "p50_ms": idle["p50_us"] / 1000, "p99_ms": idle["p99_us"] / 1000,
+                         "errors": idle["errors"]},
+                "during": {key: during[key] for key in ("rps", "p50_ms", "p99_ms", "errors", "requests")},
+            }
+            log(f"cleanup: {backend}: removed {state['totals']['recipe_revisions']} revisions in {seconds:.1f} s; latest p99 "
+                f"idle {idle['p99_us'] / 1000:.2f} ms, during {during['p99_ms']:.2f} ms")
+    results["cleanup"] = figures
+
+
 def catalog_listing(server, count, p, work):
     """GitLab's Packages API over the scale data at 1 connection: pages of the project listing
     (first, middle, last, random), with and without a name filter (`package_name=pkgNNNN`
@@ -1155,6 +1248,19 @@ def report(results, args, profile):
                 lines.append(f"| {backend} | {query} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | p99 < 20 ms | {verdict(ok)} |")
                 targets.append((f"catalog {backend} {query}: p99 {v['p99_ms']:.2f} ms", ok))
         lines.append("")
+    if "cleanup" in results:
+        c = results["cleanup"]
+        lines += [f"### Cleanup run: {c['recipes']:,} references x {c['revisions']} recipe revisions, keep 2 "
+                  "(ours only; loaded with SQL; revisions without files)", "",
+                  "| backend | revisions removed | run s | removals/s | latest p99 idle ms | latest p99 during ms | ratio | target (<= 2x) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for backend, b in c["backends"].items():
+            ratio = b["during"]["p99_ms"] / max(b["idle"]["p99_ms"], 1e-3)
+            ok = ratio <= 2 and b["during"]["errors"] == 0
+            lines.append(f"| {backend} | {b['removed']:,} | {b['run_seconds']:.1f} | {b['removed'] / max(b['run_seconds'], 1e-3):,.0f} | "
+                         f"{b['idle']['p99_ms']:.2f} | {b['during']['p99_ms']:.2f} | {ratio:.2f}x | {verdict(ok)} |")
+            targets.append((f"cleanup {backend}: latest p99 during a run {ratio:.2f}x idle", ok))
+        lines.append("")
     if results.get("load_average"):
         lines += ["Machine load while measuring (1-minute load average on these 2 cores, before -> after each section; "
                   "other work shares the machine): " + "; ".join(
@@ -1194,6 +1300,8 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data, short durations (a smoke run)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
+    parser.add_argument("--cleanup-recipes", type=int, default=None,
+                        help="references for the cleanup section (default: the profile's)")
     parser.add_argument("--workdir", default=None, help="where temporary data goes (default: $TMPDIR)")
     args = parser.parse_args(argv)
     args.argv = argv
@@ -1201,7 +1309,9 @@ def main(argv):
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
-    profile = PROFILES["quick" if args.quick else "full"]
+    profile = dict(PROFILES["quick" if args.quick else "full"])
+    if args.cleanup_recipes:
+        profile["cleanup_recipes"] = args.cleanup_recipes
     if not BINARY.exists():
         parser.error(f"{BINARY} is missing: build it with cargo build --release -p conan-registry")
 
@@ -1237,6 +1347,8 @@ def main(argv):
                 timed("clients", section_clients)
             if "scale" in sections:
                 timed("scale", section_scale)
+            if "cleanup" in sections:
+                timed("cleanup", section_cleanup)
         except BaseException:
             # Keep the servers' logs: they say why.
             kept = RESULTS / f"failed-{time.strftime('%Y%m%d-%H%M%S')}"
