@@ -5,7 +5,7 @@
 //!   and `cadence`, plus the Conan rules), checked by [`CleanupPolicy::check`].
 //! - [`plan`] decides, for one recipe's history ([`RecipeHistory`]), what the policy removes: a
 //!   pure function, the same whichever database or node runs it.
-//! - [`run`] walks a project in bounded batches of recipes, planning each batch from one
+//! - [`execute`] walks a project in bounded batches of recipes, planning each batch from one
 //!   snapshot and removing each revision in its own short transaction through
 //!   [`CleanupStore::cleanup_remove`], which re-checks the plan under the recipe's lock (the
 //!   lock the delete routes take), so an upload or download that lands during a run is never
