@@ -153,6 +153,9 @@ STATE_QUERIES = {
     "package_revisions": "SELECT * FROM package_revisions ORDER BY id",
     "blobs": "SELECT * FROM blobs ORDER BY sha256",
     "files": "SELECT * FROM files ORDER BY id",
+    "cleanup_policies": "SELECT * FROM cleanup_policies ORDER BY project_id",
+    "cleanup_runs": "SELECT * FROM cleanup_runs ORDER BY id",
+    "cleanup_removals": "SELECT * FROM cleanup_removals ORDER BY id",
 }
 
 

@@ -787,6 +787,7 @@ def test_tokens_of_revoked_sources_and_disabled_users(hostile):
 # Its errors are GitLab's REST bodies ({"message": ...} or {"error": ...}), not the Conan routes'.
 
 REST = "/api/v4/projects/1/packages"
+CLEANUP = f"{REST}/cleanup_policy"
 
 
 @pytest.fixture(scope="module")
@@ -812,16 +813,25 @@ def assert_rest_refused(response, statuses):
 
 @pytest.mark.parametrize("case", sorted(JSON_BODIES))
 def test_rest_malformed_json_bodies(hostile, rest, case):
-    """Protection-rule bodies: malformed, nested past the parser's depth, non-objects, huge
-    numbers, wrong types: a 400 and no rule created or changed."""
+    """Protection-rule and cleanup-policy bodies: malformed, nested past the parser's depth,
+    non-objects, huge numbers, wrong types: a 400 and no rule or policy created or changed."""
     headers = [("PRIVATE-TOKEN", rest["token"]), ("Content-Type", "application/json")]
+    targets = [("POST", f"{REST}/protection/rules"), ("PATCH", f"{REST}/protection/rules/{rest['rule']}"),
+               ("POST", f"{CLEANUP}/dry_run")]
+    if case != "empty":
+        # No body is an empty object, which PUT saves as it is (test_cleanup.py).
+        targets.append(("PUT", CLEANUP))
     with Unchanged(hostile):
-        for method, target in (("POST", f"{REST}/protection/rules"), ("PATCH", f"{REST}/protection/rules/{rest['rule']}")):
+        for method, target in targets:
             response = rawhttp.request(hostile.url, method, target, headers, JSON_BODIES[case])
             if method == "PATCH" and case in ("empty", "wrong-types", "traversal-ids"):
                 # No body, or a JSON object naming no field of a rule: GitLab's PATCH changes
                 # nothing and answers the rule as it is.
                 assert response.status == 200, response
+                continue
+            if target.endswith("/dry_run") and case == "empty":
+                # The saved policy, which has no rule: nothing to remove, nothing changed.
+                assert response.status == 200 and response.json()["items"] == [], response
                 continue
             assert_rest_refused(response, (400,))
 
@@ -851,10 +861,16 @@ def test_rest_ids_that_name_nothing(hostile, rest, bad):
         ("PATCH", f"{REST}/protection/rules/{bad}"), ("DELETE", f"{REST}/protection/rules/{bad}"),
         ("GET", f"/api/v4/projects/{bad}/packages"), ("GET", f"/api/v4/groups/{bad}/packages"),
         ("DELETE", f"/api/v4/projects/{bad}/packages/{package}"),
+        ("GET", f"/api/v4/projects/{bad}/packages/cleanup_policy"), ("PUT", f"/api/v4/projects/{bad}/packages/cleanup_policy"),
+        ("POST", f"/api/v4/projects/{bad}/packages/cleanup_policy/dry_run"),
+        ("POST", f"/api/v4/projects/{bad}/packages/cleanup_policy/runs"),
+        ("GET", f"/api/v4/projects/{bad}/packages/cleanup_policy/runs"),
+        ("GET", f"{CLEANUP}/runs/{bad}"), ("GET", f"{CLEANUP}/runs/{bad}/removals"),
     ]
+    bodies = {"PATCH": b'{"minimum_access_level_for_push": "owner"}', "PUT": b'{"keep_n_recipe_revisions": 7}'}
     with Unchanged(hostile):
         for method, target in targets:
-            body = b'{"minimum_access_level_for_push": "owner"}' if method == "PATCH" else b""
+            body = bodies.get(method, b"")
             response = rawhttp.request(hostile.url, method, target, [token, ("Content-Type", "application/json")], body)
             assert_rest_refused(response, (400, 404))
 
@@ -870,6 +886,94 @@ def test_rest_invalid_utf8(hostile, rest, target):
     with Unchanged(hostile):
         response = rawhttp.request(hostile.url, "GET", target, [("PRIVATE-TOKEN", rest["token"])])
         assert response is not None and 400 <= response.status < 500, response
+
+
+# Cleanup-policy values the API refuses: a 400 naming the field, for a PUT and for a dry run that
+# tries them, and nothing saved (not even the valid fields of the same body).
+CLEANUP_VALUES = [
+    ({"keep_n_recipe_revisions": 0}, "keep_n_recipe_revisions must be between 1 and 10000"),
+    ({"keep_n_recipe_revisions": 10_001}, "keep_n_recipe_revisions must be between 1 and 10000"),
+    ({"keep_n_recipe_revisions": -1}, "keep_n_recipe_revisions is invalid"),
+    ({"keep_n_recipe_revisions": 4_294_967_297}, "keep_n_recipe_revisions is invalid"),
+    ({"keep_n_recipe_revisions": 1.5}, "keep_n_recipe_revisions is invalid"),
+    ({"keep_n_recipe_revisions": "2"}, "keep_n_recipe_revisions is invalid"),
+    ({"keep_n_package_revisions": True}, "keep_n_package_revisions is invalid"),
+    ({"unused_days": 36_501}, "unused_days must be between 1 and 36500"),
+    ({"cadence": "2d"}, "cadence is invalid"),
+    ({"cadence": None}, "cadence is invalid"),
+    ({"enabled": "yes"}, "enabled is invalid"),
+    ({"keep_n_duplicated_package_files": "2"}, "keep_n_duplicated_package_files is invalid"),
+    ({"include": "zlib/*"}, "include is invalid"),
+    ({"include": [""]}, "include patterns are 1 to 200 bytes"),
+    ({"exclude": ["x" * 201]}, "exclude patterns are 1 to 200 bytes"),
+    ({"exclude": ["x"] * 21}, "exclude holds at most 20 patterns"),
+    ({"include": None}, "include is invalid"),
+    ({"next_run_at": None}, "policy has no field \"next_run_at\""),
+    ({"keep_n_recipe_revisions": 2, "cadence": "2d"}, "cadence is invalid"),
+]
+
+
+@pytest.mark.parametrize("body,error", CLEANUP_VALUES, ids=[str(body)[:40] for body, _ in CLEANUP_VALUES])
+def test_rest_cleanup_policy_values(hostile, rest, body, error):
+    headers = [("PRIVATE-TOKEN", rest["token"]), ("Content-Type", "application/json")]
+    with Unchanged(hostile):
+        for method, target in (("PUT", CLEANUP), ("POST", f"{CLEANUP}/dry_run")):
+            response = rawhttp.request(hostile.url, method, target, headers, json.dumps(body).encode())
+            assert_rest_refused(response, (400,))
+            assert list(response.json()) == ["error"] and response.json()["error"].startswith(error), response
+
+
+def test_rest_cleanup_query_parameters(hostile, rest):
+    headers = [("PRIVATE-TOKEN", rest["token"])]
+    with Unchanged(hostile):
+        for limit in ("0", "1001", "x", "-1", "1e3", "99999999999999999999", "%ff"):
+            response = rawhttp.request(hostile.url, "POST", f"{CLEANUP}/dry_run?limit={limit}", headers)
+            assert_rest_refused(response, (400,))
+            assert "limit" in response.json()["error"], response
+        for query in ("page=x", "page=99999999999999999999", "per_page=%ff"):
+            response = rawhttp.request(hostile.url, "GET", f"{CLEANUP}/runs/1/removals?{query}", headers)
+            assert_rest_refused(response, (400,))
+
+
+def test_rest_cleanup_routes_refuse_who_may_not_administer(hostile, rest):
+    """A private project's cleanup policy is 404 to outsiders, 403 to developers, 401 to anonymous
+    callers and to deploy tokens; a `read_api` token may read and dry-run, never change or start."""
+    server = hostile
+    server.admin("user", "create", "cleanup-outsider", "--password-stdin", stdin="cleanup-outsider-1\n")
+    server.admin("user", "create", "cleanup-dev", "--password-stdin", stdin="cleanup-dev-1\n")
+    server.admin("member", "add", "demo/packages", "cleanup-dev", "developer")
+
+    def token(user, scope="api"):
+        created = server.admin("token", "create", user, "--scope", scope).stdout
+        return next(word for word in created.split() if word.startswith("crpat-"))
+
+    deploy = server.admin("deploy-token", "create", "demo/packages", "--username", "cleanup-ci",
+                          "--scope", "write-package-registry").stdout.strip().splitlines()[-1]
+    callers = {
+        "outsider": ([("PRIVATE-TOKEN", token("cleanup-outsider"))], 404),
+        "developer": ([("PRIVATE-TOKEN", token("cleanup-dev"))], 403),
+        "anonymous": ([], 401),
+        "deploy token": ([("Authorization", "Basic " + base64.b64encode(f"cleanup-ci:{deploy}".encode()).decode())], 401),
+    }
+    reader = [("PRIVATE-TOKEN", token("admin", "read-api"))]
+    routes = [("GET", CLEANUP), ("PUT", CLEANUP), ("POST", f"{CLEANUP}/dry_run"), ("GET", f"{CLEANUP}/runs"),
+              ("POST", f"{CLEANUP}/runs"), ("GET", f"{CLEANUP}/runs/1"), ("GET", f"{CLEANUP}/runs/1/removals")]
+    body = b'{"keep_n_recipe_revisions": 1}'
+    with Unchanged(server):
+        for name, (headers, status) in callers.items():
+            for method, target in routes:
+                response = rawhttp.request(server.url, method, target, [*headers, ("Content-Type", "application/json")], body)
+                assert_rest_refused(response, (status,))
+                if status == 404:
+                    assert response.json() == {"message": "404 Project Not Found"}, (name, target, response)
+        for method, target in routes:
+            response = rawhttp.request(server.url, method, target, [*reader, ("Content-Type", "application/json")], body)
+            if method in ("PUT", "POST") and not target.endswith("/dry_run"):
+                assert_rest_refused(response, (403,))
+                assert response.json()["error"] == "insufficient_scope", response
+            else:
+                # No run 1 exists; the rest reads.
+                assert response.status == (404 if "/runs/1" in target else 200), (target, response)
 
 
 # ---------------------------------------------------------------------------------------------
