@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import http.client
 import importlib.metadata
+import itertools
 import json
 import os
 import pathlib
@@ -56,14 +57,14 @@ PROFILES = {
         wrk_seconds=8, rounds=2, big_mib=1024, streams=16, file_rounds=2, ref_file_rounds=1, upload_rounds=1,
         mixed_seconds=15, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=4, cli_rounds=2, memory_mib=2048,
-        scale_recipes=100_000, scale_seconds=8, cleanup_recipes=100_000, cleanup_revisions=10,
+        scale_recipes=100_000, scale_seconds=8, cleanup_recipes=100_000, cleanup_revisions=10, cleanup_work_percents=[100, 50],
     ),
     "quick": dict(
         recipes=30, revisions=2, binaries=2, fill_threads=16, connections=32,
         wrk_seconds=2, rounds=1, big_mib=64, streams=16, file_rounds=1, ref_file_rounds=1, upload_rounds=1,
         mixed_seconds=4, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=1, cli_rounds=1, memory_mib=256,
-        scale_recipes=10_000, scale_seconds=2, cleanup_recipes=2_000, cleanup_revisions=10,
+        scale_recipes=10_000, scale_seconds=2, cleanup_recipes=2_000, cleanup_revisions=10, cleanup_work_percents=[100, 50],
     ),
 }
 
@@ -1034,14 +1035,16 @@ def fill_cleanup_postgres(url, count, revisions):
 def section_cleanup(p, work, results):
     """A cleanup run (keep the 2 newest recipe revisions) over `cleanup_recipes` references with
     `cleanup_revisions` revisions each, started through the API: its duration, and recipe
-    `latest` p99 at 1 connection while it runs against idle, in the same server."""
+    `latest` p99 at 1 connection while it runs against idle, in the same server; once per
+    `cleanup.work_percent` in `cleanup_work_percents`, each with a fresh server and data."""
     count, revisions = p["cleanup_recipes"], p["cleanup_revisions"]
     rng = random.Random(7)
     latest = [f"v2/conans/pkg{i:06d}/1.{i % 10}.0/_/_/latest" for i in (rng.randrange(count) for _ in range(20000))]
     figures = {"recipes": count, "revisions": revisions, "backends": {}}
-    for backend in ("sqlite", "postgres"):
+    for backend, percent in itertools.product(("sqlite", "postgres"), p["cleanup_work_percents"]):
         with contextlib.ExitStack() as stack:
-            extra = {"CONAN_REGISTRY__CLEANUP__POLL_INTERVAL_SECS": "0"}
+            extra = {"CONAN_REGISTRY__CLEANUP__POLL_INTERVAL_SECS": "0",
+                     "CONAN_REGISTRY__CLEANUP__WORK_PERCENT": str(percent)}
             if backend == "postgres":
                 database = f"conan_bench_cleanup_{os.getpid()}"
                 run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
@@ -1078,13 +1081,13 @@ def section_cleanup(p, work, results):
             finished_at = datetime.datetime.fromisoformat(state["finished_at"].replace("Z", "+00:00"))
             seconds = (finished_at - started_at).total_seconds()
             during = combine(during)
-            figures["backends"][backend] = {
+            figures["backends"][f"{backend} @ {percent}%"] = {
                 "run_seconds": seconds, "removed": state["totals"]["recipe_revisions"],
                 "idle": {"rps": idle["rps"], "p50_ms": idle["p50_us"] / 1000, "p99_ms": idle["p99_us"] / 1000,
                          "errors": idle["errors"]},
                 "during": {key: during[key] for key in ("rps", "p50_ms", "p99_ms", "errors", "requests")},
             }
-            log(f"cleanup: {backend}: removed {state['totals']['recipe_revisions']} revisions in {seconds:.1f} s; latest p99 "
+            log(f"cleanup: {backend} at work_percent {percent}: removed {state['totals']['recipe_revisions']} revisions in {seconds:.1f} s; latest p99 "
                 f"idle {idle['p99_us'] / 1000:.2f} ms, during {during['p99_ms']:.2f} ms")
     results["cleanup"] = figures
 
@@ -1252,7 +1255,7 @@ def report(results, args, profile):
         c = results["cleanup"]
         lines += [f"### Cleanup run: {c['recipes']:,} references x {c['revisions']} recipe revisions, keep 2 "
                   "(ours only; loaded with SQL; revisions without files)", "",
-                  "| backend | revisions removed | run s | removals/s | latest p99 idle ms | latest p99 during ms | ratio | target (<= 2x) |",
+                  "| backend @ cleanup.work_percent | revisions removed | run s | removals/s | latest p99 idle ms | latest p99 during ms | ratio | target (<= 2x) |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]
         for backend, b in c["backends"].items():
             ratio = b["during"]["p99_ms"] / max(b["idle"]["p99_ms"], 1e-3)
@@ -1302,6 +1305,8 @@ def main(argv):
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--cleanup-recipes", type=int, default=None,
                         help="references for the cleanup section (default: the profile's)")
+    parser.add_argument("--cleanup-work-percent", default=None,
+                        help="comma-separated cleanup.work_percent values to run the cleanup section at (default: 100,50)")
     parser.add_argument("--workdir", default=None, help="where temporary data goes (default: $TMPDIR)")
     args = parser.parse_args(argv)
     args.argv = argv
@@ -1312,6 +1317,8 @@ def main(argv):
     profile = dict(PROFILES["quick" if args.quick else "full"])
     if args.cleanup_recipes:
         profile["cleanup_recipes"] = args.cleanup_recipes
+    if args.cleanup_work_percent:
+        profile["cleanup_work_percents"] = [int(value) for value in args.cleanup_work_percent.split(",")]
     if not BINARY.exists():
         parser.error(f"{BINARY} is missing: build it with cargo build --release -p conan-registry")
 

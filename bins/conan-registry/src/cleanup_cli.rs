@@ -245,9 +245,13 @@ pub(crate) fn cleanup(
             let run = runner
                 .claim_now(id, RunTrigger::Cli)?
                 .with_context(|| format!("a cleanup run of {path} is already running"))?;
-            runner.carry_out(&run)?;
+            let run_id = run.id;
+            runner
+                .start(run)?
+                .join()
+                .map_err(|_| anyhow::anyhow!("the cleanup run panicked"))??;
             let done = store
-                .cleanup_run(id, run.id)?
+                .cleanup_run(id, run_id)?
                 .context("the run's record is gone")?;
             print_run(&done);
         }

@@ -301,7 +301,15 @@ fn spawn_cleanup_scheduler(settings: &Settings, runner: CleanupRunner) {
                         "cleanup run started"
                     );
                     // The observer logs and counts the outcome; a failed run is recorded.
-                    let _ = runner.carry_out(&run);
+                    match runner.start(run) {
+                        Ok(handle) => {
+                            let _ = handle.join();
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "a cleanup run's thread did not start");
+                            break;
+                        }
+                    }
                     ran += 1;
                 }
                 Ok(ran)

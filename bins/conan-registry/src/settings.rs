@@ -218,8 +218,13 @@ pub(crate) struct CleanupSettings {
     /// transaction.
     pub(crate) batch_recipes: usize,
     /// How long a node's claim on a run holds without renewal, in seconds (renewed after every
-    /// batch): how soon another node resumes a run whose node died.
+    /// batch and within one whenever a third of it has passed): how soon another node resumes a
+    /// run whose node died.
     pub(crate) lease_secs: u64,
+    /// The share of the time a run works, 1 to 100: after each removal it pauses for as long as
+    /// the removal took times `(100 - work_percent) / work_percent`, so a long run leaves the CPU
+    /// and the database to requests. 100 runs flat out.
+    pub(crate) work_percent: u8,
 }
 
 impl Default for CleanupSettings {
@@ -228,6 +233,7 @@ impl Default for CleanupSettings {
             poll_interval_secs: 300,
             batch_recipes: 100,
             lease_secs: 120,
+            work_percent: 50,
         }
     }
 }
@@ -238,6 +244,7 @@ impl CleanupSettings {
         conan_store::cleanup::RunSettings {
             batch: self.batch_recipes.max(1),
             lease: Duration::from_secs(self.lease_secs.max(1)),
+            work_percent: self.work_percent,
         }
     }
 }
@@ -328,6 +335,11 @@ impl Settings {
                 self.api.max_upload_size
             );
         }
+        anyhow::ensure!(
+            (1..=100).contains(&self.cleanup.work_percent),
+            "invalid configuration: cleanup.work_percent {} must be 1 to 100",
+            self.cleanup.work_percent
+        );
         if let Some(url) = &self.api.external_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

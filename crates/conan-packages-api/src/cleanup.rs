@@ -191,15 +191,11 @@ async fn start(request: HttpRequest) -> Result<HttpResponse, RestError> {
             })
     })
     .await?;
-    let runner = state.cleanup.clone();
-    let claimed = run.clone();
-    // The run outlives the request; a node that stops mid-run leaves it to be resumed.
-    std::thread::Builder::new()
-        .name(format!("cleanup-run-{}", run.id))
-        .spawn(move || {
-            // The observer logs the outcome.
-            let _ = runner.carry_out(&claimed);
-        })
+    // The run outlives the request (the observer logs its outcome); a node that stops mid-run
+    // leaves it to be resumed.
+    state
+        .cleanup
+        .start(run.clone())
         .map_err(RestError::internal)?;
     Ok(json_response(StatusCode::ACCEPTED, &run_json(&run)))
 }

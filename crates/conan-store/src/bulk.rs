@@ -39,7 +39,7 @@ fn pool() -> Option<&'static tokio::runtime::Runtime> {
 /// Lowers the calling thread's priority: on Linux the nice value belongs to the thread, and
 /// `setpriority(PRIO_PROCESS, 0, ..)` names the calling one. A failure (a seccomp filter, say)
 /// leaves the default priority, which costs only metadata latency under load.
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
     let _ = rustix::process::setpriority_process(None, BULK_NICE);
 }

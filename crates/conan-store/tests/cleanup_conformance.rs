@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use conan_model::{PackageNamePattern, RevisionTime};
 use conan_store::cleanup::{
-    Cadence, CleanupPolicy, CleanupRun, CleanupTotals, Removal, RemovalTarget, RunClaim, RunState,
-    RunTrigger, dry_run, execute, plan,
+    Cadence, CleanupPolicy, CleanupRun, CleanupTotals, Removal, RemovalTarget, RunClaim,
+    RunSettings, RunState, RunTrigger, dry_run, execute, plan,
 };
 use conan_store::db::DieselStore;
 use conan_store::{
@@ -114,7 +114,7 @@ fn run_now(store: &DieselStore, p: ProjectId) -> CleanupRun {
         })
         .unwrap()
         .expect("nothing else is running");
-    let totals = execute(store, &run, 2, Duration::from_mins(1), &now, &mut |_| {}).unwrap();
+    let totals = execute(store, &run, settings(2), &now, &mut |_| {}).unwrap();
     let recorded = store.cleanup_run(p, run.id).unwrap().unwrap();
     assert_eq!(recorded.state, RunState::Finished);
     assert_eq!(
@@ -122,6 +122,14 @@ fn run_now(store: &DieselStore, p: ProjectId) -> CleanupRun {
         "what the run counted is what it recorded"
     );
     recorded
+}
+
+fn settings(batch: usize) -> RunSettings {
+    RunSettings {
+        batch,
+        lease: Duration::from_mins(1),
+        work_percent: 100,
+    }
 }
 
 fn keep(recipes: Option<u32>, packages: Option<u32>) -> CleanupPolicy {
@@ -159,6 +167,12 @@ backend_tests! {
         assert_eq!(stored.policy, policy);
         assert_eq!(stored.next_run_at, Some(Cadence::Week.after(before)));
         assert_eq!(store.cleanup_policy(p).unwrap(), stored);
+        // Saved again later: a changed rule keeps the schedule; a changed cadence moves it.
+        let later = lease(3600);
+        let edited = store.set_cleanup_policy(p, &CleanupPolicy { keep_n_recipe_revisions: Some(5), ..policy.clone() }, later).unwrap();
+        assert_eq!((edited.next_run_at, edited.updated_at), (stored.next_run_at, Some(later)));
+        let daily = store.set_cleanup_policy(p, &CleanupPolicy { cadence: Cadence::Day, ..policy.clone() }, later).unwrap();
+        assert_eq!(daily.next_run_at, Some(Cadence::Day.after(later)));
         // Disabled, or enabled with no rule: never scheduled.
         for policy in [CleanupPolicy { enabled: false, ..keep(Some(2), None) }, CleanupPolicy { enabled: true, ..CleanupPolicy::default() }] {
             assert_eq!(store.set_cleanup_policy(p, &policy, now()).unwrap().next_run_at, None);
@@ -350,7 +364,7 @@ backend_tests! {
         let taken = store.claim_cleanup_run(&RunClaim::Due { now: now(), owner: "c", lease_until: lease(60) }).unwrap().unwrap();
         assert_eq!((taken.id, taken.resume_after, taken.owner.as_str()), (first.id, Some(histories[0].id), "c"));
         assert!(!store.renew_cleanup_run(first.id, "a", None, 0, 0, lease(60)).unwrap(), "a lost it");
-        let totals = execute(store, &taken, 1, Duration::from_mins(1), &now, &mut |_| {}).unwrap();
+        let totals = execute(store, &taken, settings(1), &now, &mut |_| {}).unwrap();
         assert_eq!(totals.recipes_examined, 3);
         assert_eq!(totals.recipe_revisions, 6);
         for text in ["aa/1.0", "bb/1.0", "cc/1.0"] {
@@ -359,6 +373,43 @@ backend_tests! {
         let recorded = store.cleanup_run(p, first.id).unwrap().unwrap();
         assert_eq!((recorded.state, recorded.totals), (RunState::Finished, totals));
         assert_eq!(store.cleanup_run(q, first.id).unwrap(), None, "runs are per project");
+    }
+
+    fn a_long_batch_keeps_its_lease_and_a_run_taken_over_stops(store: &DieselStore) {
+        let p = project(store, "p");
+        for text in ["aa/1.0", "bb/1.0", "cc/1.0", "dd/1.0"] {
+            seed(store, p, text, 3, 0, 0);
+        }
+        set_policy(store, p, &keep(Some(1), None));
+        // A clock that moves 15 s at every reading: one batch of 8 removals outlasts a 60 s lease
+        // many times over, so only renewals within the batch keep the run its own.
+        let fake = std::cell::Cell::new(now().unix_micros());
+        let clock = || {
+            fake.set(fake.get() + 15_000_000);
+            RevisionTime::from_unix_micros(fake.get()).unwrap()
+        };
+        let start = clock();
+        let until = RevisionTime::from_unix_micros(start.unix_micros() + 60_000_000).unwrap();
+        let run = store.claim_cleanup_run(&RunClaim::Now { project: p, trigger: RunTrigger::Api, now: start, owner: "a", lease_until: until }).unwrap().unwrap();
+        let mut removed = 0;
+        let totals = execute(store, &run, settings(100), &clock, &mut |_| {
+            removed += 1;
+            let at = RevisionTime::from_unix_micros(fake.get()).unwrap();
+            let claim = RunClaim::Due { now: at, owner: "b", lease_until: at };
+            assert_eq!(store.claim_cleanup_run(&claim).unwrap(), None, "the live run was taken after {removed} removals");
+        }).unwrap();
+        assert_eq!((removed, totals.recipe_revisions), (8, 8));
+
+        // A run whose lease ran out and was claimed again stops at once and removes nothing.
+        seed(store, p, "ee/1.0", 3, 0, 0);
+        let stale = store.claim_cleanup_run(&RunClaim::Now { project: p, trigger: RunTrigger::Api, now: now(), owner: "a", lease_until: lease(-1) }).unwrap().unwrap();
+        let taken = store.claim_cleanup_run(&RunClaim::Due { now: now(), owner: "b", lease_until: lease(60) }).unwrap().unwrap();
+        assert_eq!((taken.id, taken.owner.as_str()), (stale.id, "b"));
+        let outcome = execute(store, &stale, settings(100), &now, &mut |_| panic!("removed under a lost lease"));
+        assert!(matches!(outcome, Err(StoreError::Conflict(_))), "{outcome:?}");
+        assert_eq!(revisions(store, p, "ee/1.0"), [3, 2, 1]);
+        assert!(execute(store, &taken, settings(100), &now, &mut |_| {}).is_ok());
+        assert_eq!(revisions(store, p, "ee/1.0"), [3]);
     }
 
     fn due_policies_are_claimed_once_per_cadence(store: &DieselStore) {
@@ -375,7 +426,7 @@ backend_tests! {
         assert_eq!(store.cleanup_policy(p).unwrap().next_run_at, Some(Cadence::Day.after(later)));
         let again = RunClaim::Due { now: later, owner: "n2", lease_until: Cadence::Day.after(lease(60)) };
         assert_eq!(store.claim_cleanup_run(&again).unwrap(), None, "claimed once");
-        execute(store, &run, 10, Duration::from_mins(1), &now, &mut |_| {}).unwrap();
+        execute(store, &run, settings(10), &now, &mut |_| {}).unwrap();
         assert_eq!(revisions(store, p, "zlib/1.3"), [3]);
     }
 

@@ -163,6 +163,7 @@ impl Registry {
             RunSettings {
                 batch: 2,
                 lease: Duration::from_mins(1),
+                work_percent: 100,
             },
             Arc::new(RunsEnded(Mutex::new(sender))),
         );

@@ -341,20 +341,22 @@ pub fn dry_run<S: CleanupStore + ProtectionStore + ?Sized>(
     Ok(report)
 }
 
-/// Carries out a claimed run: walks the project after `run.resume_after` in batches of `batch`
-/// recipes, removing what the run's policy decides at `run.started_at` (so a resumed run
-/// decides as the first attempt did), each removal in its own transaction, renewing the lease
-/// for `lease` after every batch. Returns the run's totals as recorded when it finished; fails
-/// when the store fails or the lease was lost to another node (which then carries the run on).
+/// Carries out a claimed run: walks the project after `run.resume_after` in batches of
+/// `settings.batch` recipes, removing what the run's policy decides at `run.started_at` (so a
+/// resumed run decides as the first attempt did), each removal in its own transaction. The lease
+/// is renewed for `settings.lease` after every batch, and within a batch whenever a third of it
+/// has passed, so a live run is never taken over however long a batch takes. After each removal
+/// the run pauses so that it works `settings.work_percent` of the time. Returns the run's totals
+/// as recorded when it finished; fails when the store fails or the lease was lost to another
+/// claim (which then carries the run on).
 pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
     store: &S,
     run: &CleanupRun,
-    batch: usize,
-    lease: Duration,
+    settings: RunSettings,
     clock: &dyn Fn() -> RevisionTime,
     on_removed: &mut dyn FnMut(&RemovedItem),
 ) -> Result<CleanupTotals, StoreError> {
-    let lease_micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let lease_micros = i64::try_from(settings.lease.as_micros()).unwrap_or(i64::MAX);
     let until = |now: RevisionTime| {
         RevisionTime::from_unix_micros(now.unix_micros().saturating_add(lease_micros))
             .unwrap_or(RevisionTime::MAX)
@@ -367,9 +369,23 @@ pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
     };
     let mut after = run.resume_after;
     let mut totals = run.totals;
+    let mut renewed_at = clock();
+    // Extends the lease without recording progress: the batch's progress is recorded at its end.
+    let keep_lease = |renewed_at: &mut RevisionTime, after: Option<RecipeId>, force: bool| {
+        let now = clock();
+        if !force && now.unix_micros().saturating_sub(renewed_at.unix_micros()) < lease_micros / 3 {
+            return Ok(());
+        }
+        *renewed_at = now;
+        if store.renew_cleanup_run(run.id, &run.owner, after, 0, 0, until(now))? {
+            Ok(())
+        } else {
+            Err(lost())
+        }
+    };
     loop {
         let rules = conan_rules(store, run.project)?;
-        let recipes = store.cleanup_histories(run.project, after, batch.max(1))?;
+        let recipes = store.cleanup_histories(run.project, after, settings.batch.max(1))?;
         let Some(batch_end) = recipes.last() else {
             break;
         };
@@ -382,30 +398,31 @@ pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
                 continue;
             }
             for removal in plan(&run.policy, recipe, run.started_at) {
+                let started = std::time::Instant::now();
                 match store.cleanup_remove(run.id, &run.owner, &removal, clock())? {
                     Some(item) => {
                         totals.add(&item);
                         on_removed(&item);
                     }
-                    None if !store.renew_cleanup_run(
-                        run.id,
-                        &run.owner,
-                        after,
-                        0,
-                        0,
-                        until(clock()),
-                    )? =>
-                    {
-                        return Err(lost());
-                    }
-                    None => {}
+                    // Nothing removed: the plan no longer holds, or the lease is gone.
+                    None => keep_lease(&mut renewed_at, after, true)?,
                 }
+                settings.pause_after(started.elapsed());
+                keep_lease(&mut renewed_at, after, false)?;
             }
         }
         after = Some(batch_end.id);
         totals.recipes_examined += examined;
         totals.skipped_protected += skipped;
-        if !store.renew_cleanup_run(run.id, &run.owner, after, examined, skipped, until(clock()))? {
+        renewed_at = clock();
+        if !store.renew_cleanup_run(
+            run.id,
+            &run.owner,
+            after,
+            examined,
+            skipped,
+            until(renewed_at),
+        )? {
             return Err(lost());
         }
     }
@@ -420,8 +437,23 @@ pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
 pub struct RunSettings {
     /// Recipes planned from one snapshot.
     pub batch: usize,
-    /// How long a claim holds without renewal (renewed after every batch).
+    /// How long a claim holds without renewal (renewed after every batch, and within a batch
+    /// whenever a third of it has passed).
     pub lease: Duration,
+    /// The share of the time a run works, 1 to 100: after each removal it pauses for as long as
+    /// the removal took times `(100 - work_percent) / work_percent`, leaving the CPU and the
+    /// database to requests. 100 never pauses.
+    pub work_percent: u8,
+}
+
+impl RunSettings {
+    /// Pauses after a removal that took `spent`, as `work_percent` asks.
+    fn pause_after(&self, spent: Duration) {
+        let work = u32::from(self.work_percent.clamp(1, 100));
+        if work < 100 {
+            std::thread::sleep(spent * (100 - work) / work);
+        }
+    }
 }
 
 /// What a node does with the progress of its runs: logs and metrics, kept out of the store.
@@ -445,16 +477,9 @@ pub fn carry_out<S: CleanupStore + ProtectionStore + ?Sized>(
     let clock = || {
         RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap_or(RevisionTime::MAX)
     };
-    let outcome = execute(
-        store,
-        run,
-        settings.batch,
-        settings.lease,
-        &clock,
-        &mut |item| {
-            observer.removed(run, item);
-        },
-    );
+    let outcome = execute(store, run, settings, &clock, &mut |item| {
+        observer.removed(run, item);
+    });
     if let Err(error) = &outcome
         && !matches!(error, StoreError::Conflict(_))
     {
@@ -465,15 +490,16 @@ pub fn carry_out<S: CleanupStore + ProtectionStore + ?Sized>(
     outcome
 }
 
-/// What a node needs to claim and carry out runs: the store, how it runs them, what it tells
-/// about them, and its owner id (a fresh one per process, so a restarted node's old claims run
-/// out and are resumed like another node's). Shared by the scheduler, the API and the CLI.
+/// What a node needs to claim and carry out runs: the store, how it runs them, and what it
+/// tells about them. Every claim gets an owner id of its own, so a run is only ever carried on
+/// by the claim that holds it: a second claim (on this node or another) can take a run only
+/// once its lease ran out, and the first claim then stops at its next renewal. Shared by the
+/// scheduler, the API and the CLI.
 #[derive(Clone)]
 pub struct CleanupRunner {
     store: Arc<dyn MetadataStore>,
     settings: RunSettings,
     observer: Arc<dyn RunObserver>,
-    owner: String,
 }
 
 impl fmt::Debug for CleanupRunner {
@@ -481,7 +507,6 @@ impl fmt::Debug for CleanupRunner {
         formatter
             .debug_struct("CleanupRunner")
             .field("settings", &self.settings)
-            .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
 }
@@ -490,8 +515,13 @@ fn now() -> RevisionTime {
     RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap_or(RevisionTime::MAX)
 }
 
+/// A fresh owner id for one claim.
+fn claim_owner() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 impl CleanupRunner {
-    /// A runner with a fresh owner id.
+    /// A runner that carries out runs with `settings` and tells `observer`.
     #[must_use]
     pub fn new(
         store: Arc<dyn MetadataStore>,
@@ -502,7 +532,6 @@ impl CleanupRunner {
             store,
             settings,
             observer,
-            owner: uuid::Uuid::new_v4().to_string(),
         }
     }
 
@@ -523,7 +552,7 @@ impl CleanupRunner {
             project,
             trigger,
             now,
-            owner: &self.owner,
+            owner: &claim_owner(),
             lease_until: self.lease_until(now),
         })
     }
@@ -533,13 +562,13 @@ impl CleanupRunner {
         let now = now();
         self.store.claim_cleanup_run(&RunClaim::Due {
             now,
-            owner: &self.owner,
+            owner: &claim_owner(),
             lease_until: self.lease_until(now),
         })
     }
 
-    /// Carries out a run this runner claimed (see [`carry_out`]). Blocking: call it on a thread
-    /// of its own or the blocking pool.
+    /// Carries out a run this runner claimed (see [`carry_out`]) on the calling thread.
+    /// Blocking: prefer [`CleanupRunner::start`].
     pub fn carry_out(&self, run: &CleanupRun) -> Result<CleanupTotals, StoreError> {
         carry_out(
             self.store.as_ref(),
@@ -547,6 +576,22 @@ impl CleanupRunner {
             self.settings,
             self.observer.as_ref(),
         )
+    }
+
+    /// Carries out a run this runner claimed on a thread of its own at a lower scheduling
+    /// priority (like the bulk transfer threads), so requests keep the CPU first; join the
+    /// handle to wait for the outcome. Fails only when the thread cannot start.
+    pub fn start(
+        &self,
+        run: CleanupRun,
+    ) -> std::io::Result<std::thread::JoinHandle<Result<CleanupTotals, StoreError>>> {
+        let runner = self.clone();
+        std::thread::Builder::new()
+            .name(format!("cleanup-run-{}", run.id))
+            .spawn(move || {
+                crate::bulk::lower_priority();
+                runner.carry_out(&run)
+            })
     }
 
     /// What `policy` would remove from `project` now, listing at most `max_items` removals.

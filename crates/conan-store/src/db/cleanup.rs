@@ -588,11 +588,17 @@ impl CleanupStore for DieselStore {
         let exclude = serde_json::to_string(&policy.exclude)
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
         // A policy with no rule would walk the project for nothing: it is not scheduled.
-        let next_run_at =
-            (policy.enabled && policy.has_rules()).then(|| policy.cadence.after(now).unix_micros());
+        let scheduled = policy.enabled && policy.has_rules();
         let counted = |value: Option<u32>| value.map(i64::from);
         self.transaction(|conn| {
             require_project(conn, project)?;
+            // A save that leaves the schedule as it was (still on, same cadence) keeps the next
+            // run where it was, as GitLab does: editing a rule does not postpone the cleanup.
+            let previous = load_policy(conn, project.0)?;
+            let next_run_at = scheduled.then(|| match previous.next_run_at {
+                Some(at) if previous.policy.cadence == policy.cadence => at.unix_micros(),
+                _ => policy.cadence.after(now).unix_micros(),
+            });
             native!(conn, c => diesel::delete(cleanup_policies::table.find(project.0)).execute(c))?;
             native!(conn, c => diesel::insert_into(cleanup_policies::table)
                 .values((
