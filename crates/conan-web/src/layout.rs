@@ -19,6 +19,8 @@ pub(crate) fn page(title: &str, query: Option<&str>, body: &Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · conan-registry" }
                 link rel="stylesheet" href=(stylesheet_path());
+                // No icon: without this line every browser asks for /favicon.ico.
+                link rel="icon" href="data:,";
             }
             body {
                 header.site {
