@@ -28,6 +28,9 @@ pub enum WebError {
     /// 404: nothing there, or nothing the visitor may see; the same page in both cases.
     #[error("not found")]
     NotFound,
+    /// 405: a method other than `GET` or `HEAD` on a page (pages only read).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 503: the database is unavailable or busy; the cause goes to the log.
     #[error("service unavailable")]
     Unavailable(#[source] Source),
@@ -93,6 +96,7 @@ impl ResponseError for WebError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,6 +114,10 @@ impl ResponseError for WebError {
                 "There is nothing here, or nothing you may see. \
                  Private projects are not shown to visitors who are not signed in.",
             ),
+            Self::MethodNotAllowed => (
+                "Method not allowed",
+                "This address is a page to read: it answers GET only.",
+            ),
             Self::Unavailable(_) => (
                 "Service unavailable",
                 "The database is busy or unavailable. Try again in a moment.",
@@ -124,6 +132,13 @@ impl ResponseError for WebError {
             p { (text) }
             p { a href="/" { "Back to the home page" } }
         };
-        respond::page(status, layout::page(title, None, &body))
+        let mut response = respond::page(status, layout::page(title, None, &body));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static("GET, HEAD"),
+            );
+        }
+        response
     }
 }

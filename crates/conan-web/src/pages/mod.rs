@@ -10,7 +10,7 @@ mod recipe;
 mod revision;
 mod search;
 
-use actix_web::web;
+use actix_web::{guard, web};
 
 use crate::assets;
 use crate::error::WebError;
@@ -30,18 +30,33 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     let revision = format!("{recipe}/revisions/{{rrev}}");
     let package = format!("{revision}/packages/{{package_id}}/revisions/{{prev}}");
     config
-        .service(web::resource("/").route(web::get().to(home::page)))
-        .service(web::resource(crate::urls::SEARCH).route(web::get().to(search::page)))
-        .service(
-            web::resource(format!("{}/{{name}}", assets::PREFIX))
-                .route(web::get().to(assets::asset)),
-        )
-        .service(web::resource(package).route(web::get().to(package::page)))
-        .service(web::resource(revision).route(web::get().to(revision::page)))
-        .service(web::resource(recipe).route(web::get().to(recipe::page)))
-        .service(web::resource(project).route(web::get().to(project::page)))
+        .service(page("/", web::route().to(home::page)))
+        .service(page(crate::urls::SEARCH, web::route().to(search::page)))
+        .service(page(
+            &format!("{}/{{name}}", assets::PREFIX),
+            web::route().to(assets::asset),
+        ))
+        .service(page(&package, web::route().to(package::page)))
+        .service(page(&revision, web::route().to(revision::page)))
+        .service(page(&recipe, web::route().to(recipe::page)))
+        .service(page(&project, web::route().to(project::page)))
         // Anything else under the interface's prefix is its HTML 404, not the API's JSON one.
         .service(web::resource("/-/web/{tail:.*}").to(not_found));
+}
+
+/// A page's resource: `GET` (and `HEAD`, answered like `GET` without the body) runs `route`
+/// (built with `web::route()`, which has no guard of its own);
+/// any other method is the 405 page.
+fn page(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    let route = route.guard(guard::Any(guard::Get()).or(guard::Head()));
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(not_allowed))
+}
+
+/// The 405 page: every page only reads.
+async fn not_allowed() -> Result<actix_web::HttpResponse, WebError> {
+    Err(WebError::MethodNotAllowed)
 }
 
 /// The 404 page for an address no page has.

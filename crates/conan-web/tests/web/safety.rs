@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 
 use crate::registry_tests;
-use crate::support::{get, recipe_page};
+use crate::support::{get, recipe_page, send};
 
 const HOSTILE: &str = r#"
 class Evil(ConanFile):
@@ -76,6 +76,24 @@ registry_tests! {
             assert!(!reply.body.contains("style=") && !reply.body.contains("<script"), "{uri}");
             assert!(reply.body.starts_with("<!DOCTYPE html><html lang=\"en\">"), "{uri}");
         }
+    }
+
+    async fn pages_only_read_and_other_methods_are_a_405_page(registry: &Registry) {
+        registry.upload_recipe(&registry.public, "zlib/1.3", 1, "x", &[]).await;
+        let app = registry.app().await;
+        for uri in ["/".to_owned(), "/-/web/search".to_owned(), "/-/web/projects/demo/packages".to_owned(), recipe_page(&registry.public, "zlib/1.3")] {
+            for method in ["POST", "PUT", "DELETE", "PATCH"] {
+                let reply = send(&app, method, &uri).await;
+                assert!(reply.expect(StatusCode::METHOD_NOT_ALLOWED).contains("<h1>Method not allowed</h1>"), "{method} {uri}");
+                assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+                assert_eq!(reply.header("content-security-policy"), Some(CSP));
+            }
+            let head = send(&app, "HEAD", &uri).await;
+            assert_eq!(head.status, StatusCode::OK, "HEAD {uri}");
+            assert_eq!(head.header("content-type"), Some("text/html; charset=utf-8"));
+        }
+        // Nothing was changed by any of them.
+        assert!(get(&app, &recipe_page(&registry.public, "zlib/1.3")).await.ok().contains("<h1>zlib/1.3</h1>"));
     }
 
     async fn the_stylesheet_is_served_under_its_content_hash_for_a_year(registry: &Registry) {

@@ -218,7 +218,18 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let response = test::call_service(app, test::TestRequest::get().uri(uri).to_request()).await;
+    send(app, "GET", uri).await
+}
+
+/// `method uri`, read whole.
+pub async fn send<S, B>(app: &S, method: &str, uri: &str) -> Reply
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let request = test::TestRequest::default().method(method).uri(uri);
+    let response = test::call_service(app, request.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
     let body = test::read_body(response).await;
