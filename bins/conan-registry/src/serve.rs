@@ -42,6 +42,16 @@ pub(crate) fn open_metadata(settings: &Settings) -> anyhow::Result<DieselStore> 
     })
 }
 
+/// The web interface's state: the same stores and authenticator as the Conan API.
+fn web_pages(api: &AppState, settings: &Settings) -> web::Data<conan_web::WebState> {
+    web::Data::new(conan_web::WebState {
+        metadata: Arc::clone(&api.metadata),
+        blobs: Arc::clone(&api.blobs),
+        auth: api.auth.clone(),
+        external_url: settings.api.external_url.clone(),
+    })
+}
+
 /// Runs the server until SIGTERM or SIGINT, then lets in-flight requests finish (up to
 /// `server.shutdown_timeout_secs`) and returns.
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -80,6 +90,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             Arc::new(CleanupTelemetry(Arc::clone(&metrics))),
         ),
     });
+    let pages = web_pages(&state, &settings);
     let probes = web::Data::new(Probes {
         database: Arc::clone(&database),
         blobs: Arc::clone(&blobs),
@@ -91,11 +102,14 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             .wrap(from_fn(telemetry::observe))
             .app_data(state.clone())
             .app_data(rest.clone())
+            .app_data(pages.clone())
             .app_data(probes.clone())
             .app_data(metrics_data.clone())
             .configure(probes::configure)
             // Before conan-api, which sets the default service for unknown paths.
             .configure(conan_packages_api::configure)
+            // The web pages: `/` and `/-/web/...`, paths no API route uses.
+            .configure(conan_web::configure)
             .configure(conan_api::configure)
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)

@@ -17,6 +17,8 @@
 mod db;
 #[path = "../../../conan-store/tests/fixtures/mod.rs"]
 mod fixtures;
+#[path = "../../../conan-store/tests/support/registry_tests.rs"]
+mod registry_tests;
 mod support;
 
 mod access;

@@ -463,37 +463,3 @@ pub fn package_uri(project: &Project, id: RecipeId) -> String {
 pub fn rules_of(project: &Project) -> String {
     format!("/api/v4/projects/{}/packages/protection/rules", project.id)
 }
-
-/// Declares each test once and runs it on SQLite and on PostgreSQL:
-/// `registry_tests! { async fn name(registry: &Registry) { ... } }`.
-#[macro_export]
-macro_rules! registry_tests {
-    ($(async fn $name:ident($registry:ident: &Registry) $body:block)+) => {
-        mod sqlite {
-            $(
-                #[actix_web::test]
-                async fn $name() {
-                    super::cases::$name(&$crate::support::Registry::sqlite()).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                #[actix_web::test]
-                async fn $name() {
-                    let Some(registry) = $crate::support::Registry::postgres() else { return };
-                    super::cases::$name(&registry).await;
-                }
-            )+
-        }
-
-        mod cases {
-            #[allow(unused_imports, reason = "not every test uses every import")]
-            use super::*;
-            $(
-                pub(super) async fn $name($registry: &$crate::support::Registry) $body
-            )+
-        }
-    };
-}
