@@ -199,7 +199,7 @@ pub(crate) fn cleanup(
 ) -> anyhow::Result<()> {
     let runner = CleanupRunner::new(
         Arc::clone(store),
-        settings.cleanup.run_settings(),
+        settings.cleanup_run_settings(),
         Arc::new(Printer),
     );
     let project = |path: &str| admin::find_project(store.as_ref(), path);

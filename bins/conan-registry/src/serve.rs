@@ -86,7 +86,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         external_url: settings.api.external_url.clone(),
         cleanup: CleanupRunner::new(
             Arc::clone(&metadata),
-            settings.cleanup.run_settings(),
+            settings.cleanup_run_settings(),
             Arc::new(CleanupTelemetry(Arc::clone(&metrics))),
         ),
     });
