@@ -48,8 +48,8 @@ impl std::fmt::Debug for IssuedToken {
 /// package protection rules).
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Arc<dyn AccessStore>,
-    config: AuthConfig,
+    pub(crate) store: Arc<dyn AccessStore>,
+    pub(crate) config: AuthConfig,
     /// Shared by every clone, so all workers of a process count together.
     limiter: Arc<LoginLimiter>,
     /// Shared by every clone; `None` when `identity_cache_entries` is 0.
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-fn now_time() -> Result<RevisionTime, AuthError> {
+pub(crate) fn now_time() -> Result<RevisionTime, AuthError> {
     RevisionTime::from_system_time(SystemTime::now())
         .map_err(|error| AuthError::Internal(error.to_string()))
 }
@@ -84,7 +84,7 @@ fn secret_kind(secret: &str) -> Option<TokenKind> {
 impl Authenticator {
     /// The lookups of one request: reads the identity epoch first when the cache is on (once per
     /// read scope, so the whole request sees one epoch).
-    fn lookup(&self) -> Result<Lookup<'_>, AuthError> {
+    pub(crate) fn lookup(&self) -> Result<Lookup<'_>, AuthError> {
         let cache = match &self.cache {
             Some(cache) => Some((cache.as_ref(), self.store.identity_epoch()?)),
             None => None,
@@ -310,7 +310,7 @@ impl Authenticator {
 
     /// The principal a stored token stands for (see [`Lookup::principal_of`]), recording a
     /// personal access token's use when it is accepted.
-    fn token_principal(
+    pub(crate) fn token_principal(
         &self,
         lookup: &Lookup<'_>,
         token: &Token,

@@ -14,6 +14,7 @@ use crate::limiter::LimiterSettings;
 /// login_max_failures_per_address = 50
 /// login_failure_window_secs = 300
 /// identity_cache_entries = 10000
+/// web_session_ttl_secs = 604800
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +39,9 @@ pub struct AuthConfig {
     /// off). Any change to users, projects, memberships, tokens or signing keys, on any node,
     /// invalidates every node's cache before its next request: see `crate::cache`.
     pub identity_cache_entries: usize,
+    /// The longest a web interface session lives, in seconds (default 7 days, GitLab's
+    /// default). A session signed in with a personal access token never outlives the token.
+    pub web_session_ttl_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -49,6 +53,7 @@ impl Default for AuthConfig {
             login_max_failures_per_address: 50,
             login_failure_window_secs: 300,
             identity_cache_entries: 10_000,
+            web_session_ttl_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -11,6 +11,7 @@ mod lookup;
 pub mod password;
 pub mod policy;
 mod principal;
+pub mod session;
 pub mod token;
 
 pub use authenticator::{Authenticator, IssuedToken};
@@ -18,6 +19,7 @@ pub use config::AuthConfig;
 pub use credentials::Credentials;
 pub use policy::{Action, Decision, decide, protect};
 pub use principal::{Principal, Source};
+pub use session::IssuedSession;
 pub use token::{Access, Scope};
 
 use conan_store::StoreError;

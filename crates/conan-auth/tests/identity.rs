@@ -803,3 +803,96 @@ fn no_request_that_starts_after_a_revocation_gets_through() {
         assert!(after.load(Ordering::Relaxed) > 0, "nothing ran after");
     }
 }
+
+#[test]
+fn web_sessions_end_with_what_they_were_opened_with() {
+    for db in databases() {
+        let store = store(&db);
+        let auth = setup(&db);
+        let alice =
+            admin::create_user(store.as_ref(), "alice", Some("correct horse"), false).unwrap();
+        let principal = auth
+            .authenticate(Some(&basic("alice", "correct horse")))
+            .unwrap();
+        let session = auth.open_session(&principal).unwrap();
+        assert!(
+            !format!("{session:?}").contains(&session.cookie),
+            "Debug hides the cookie"
+        );
+        assert!(session.expires_at < at(Duration::from_hours(7 * 24 + 1), true));
+        assert!(matches!(auth.session(&session.cookie).unwrap(),
+            Principal::User { ref user, .. } if user.id == alice.id));
+
+        // The two kinds of JWT never stand in for each other.
+        let (_, conan_token) = auth.login(Some(&basic("alice", "correct horse"))).unwrap();
+        assert!(matches!(
+            auth.session(&conan_token.token),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(&session.cookie))),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.session("garbage"),
+            Err(AuthError::InvalidToken)
+        ));
+
+        // A password change ends every password session of the user; the new password opens one.
+        admin::set_password(store.as_ref(), alice.id, Some("battery staple")).unwrap();
+        assert!(matches!(
+            auth.session(&session.cookie),
+            Err(AuthError::InvalidToken)
+        ));
+        let principal = auth
+            .authenticate(Some(&basic("alice", "battery staple")))
+            .unwrap();
+        let session = auth.open_session(&principal).unwrap();
+        auth.session(&session.cookie).unwrap();
+
+        // A session opened with a personal access token lives no longer than the token, keeps
+        // its scopes, and ends when it is revoked.
+        let expiry = at(Duration::from_hours(2), true);
+        let token = admin::create_personal_token(
+            store.as_ref(),
+            alice.id,
+            "web",
+            &[Scope::ReadApi],
+            Some(expiry),
+        )
+        .unwrap();
+        let by_token = auth
+            .authenticate(Some(&basic("alice", &token.secret)))
+            .unwrap();
+        let token_session = auth.open_session(&by_token).unwrap();
+        assert!(token_session.expires_at <= expiry);
+        assert!(matches!(auth.session(&token_session.cookie).unwrap(),
+            Principal::User { access, .. } if access == Access { read: true, write: false }));
+        assert!(
+            store
+                .revoke_token(
+                    TokenKind::Personal,
+                    token.token.id,
+                    at(Duration::ZERO, false)
+                )
+                .unwrap()
+        );
+        assert!(matches!(
+            auth.session(&token_session.cookie),
+            Err(AuthError::InvalidToken)
+        ));
+
+        // Disabling the user ends the password session.
+        assert!(store.set_user_active(alice.id, false).unwrap());
+        assert!(matches!(
+            auth.session(&session.cookie),
+            Err(AuthError::InvalidToken)
+        ));
+
+        // Deploy tokens and anonymous visitors cannot open a session.
+        assert!(matches!(
+            auth.open_session(&Principal::Anonymous),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+}

@@ -1,18 +1,19 @@
 //! Who is looking and what they may see, decided by conan-auth exactly as for the API: a
 //! project the visitor may not read is the 404 page, like one that does not exist.
 //!
-//! There is no sign-in yet: every visitor is anonymous and sees public projects only. The
-//! pages take the visitor as a [`Principal`] all the same, so sessions only change
-//! [`viewer`].
+//! A visitor is anonymous unless the browser sends a session cookie that conan-auth still
+//! accepts ([`Authenticator::session`]); a cookie it no longer accepts (expired, password
+//! changed, user disabled, token revoked) makes the visitor anonymous again.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, web};
-use conan_auth::{Action, Authenticator, Decision, Principal};
+use conan_auth::{Action, AuthError, Authenticator, Decision, Principal};
 use conan_store::{MetadataStore, Project, ProjectKey, SearchScope, read_scope};
 
 use crate::WebState;
 use crate::error::WebError;
+use crate::session;
 
 /// The application state.
 pub(crate) fn state(request: &HttpRequest) -> Result<web::Data<WebState>, WebError> {
@@ -22,10 +23,53 @@ pub(crate) fn state(request: &HttpRequest) -> Result<web::Data<WebState>, WebErr
         .ok_or_else(|| WebError::internal("no web::Data<WebState> registered as app data"))
 }
 
-/// The visitor. Always anonymous until sign-in exists: the interface takes no credentials, so
-/// a page never shows more than a public project.
-pub(crate) fn viewer(_request: &HttpRequest) -> Principal {
-    Principal::Anonymous
+/// Who is looking, before the check: the session cookie the browser sent, if any. It is
+/// checked in the page's read scope (see [`read`]).
+#[derive(Clone)]
+pub(crate) struct Visitor {
+    session: Option<String>,
+}
+
+/// The visitor of `request`.
+pub(crate) fn viewer(request: &HttpRequest) -> Visitor {
+    Visitor {
+        session: session::session_cookie(request),
+    }
+}
+
+/// What the page shell shows of the visitor: a sign-in link, or the user's name with the
+/// sign-out form.
+#[derive(Debug, Clone)]
+pub(crate) enum Nav {
+    /// Not known (an error page): neither.
+    Unknown,
+    /// Not signed in.
+    Anonymous,
+    /// Signed in.
+    SignedIn {
+        /// The user name.
+        name: String,
+        /// The CSRF token of the visitor's forms.
+        csrf: String,
+    },
+}
+
+/// The principal behind a visitor's session, and what the shell shows of it.
+fn resolve(auth: &Authenticator, visitor: &Visitor) -> Result<(Principal, Nav), WebError> {
+    let Some(cookie) = &visitor.session else {
+        return Ok((Principal::Anonymous, Nav::Anonymous));
+    };
+    match auth.session(cookie) {
+        Ok(principal) => {
+            let nav = Nav::SignedIn {
+                name: principal.name().to_owned(),
+                csrf: session::session_csrf(cookie),
+            };
+            Ok((principal, nav))
+        }
+        Err(AuthError::InvalidToken) => Ok((Principal::Anonymous, Nav::Anonymous)),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The URL clients reach the registry at, without a trailing `/`.
@@ -78,11 +122,39 @@ impl Reader<'_> {
     }
 }
 
-/// Runs a page's reads on the blocking pool, in one read scope (one snapshot for the
-/// permission decision and everything shown).
+/// Runs a page's reads on the blocking pool, in one read scope (one snapshot for the session
+/// check, the permission decision and everything shown), and says who the visitor turned out
+/// to be.
 pub(crate) async fn read<T, F>(
     state: &web::Data<WebState>,
-    viewer: Principal,
+    visitor: Visitor,
+    work: F,
+) -> Result<(T, Nav), WebError>
+where
+    F: FnOnce(&Reader<'_>) -> Result<T, WebError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = web::Data::clone(state);
+    web::block(move || {
+        let store = Arc::clone(&state.metadata);
+        read_scope(store.as_ref(), || {
+            let (viewer, nav) = resolve(&state.auth, &visitor)?;
+            let reader = Reader {
+                store: store.as_ref(),
+                auth: &state.auth,
+                viewer: &viewer,
+            };
+            Ok((work(&reader)?, nav))
+        })?
+    })
+    .await?
+}
+
+/// Runs a form's change on the blocking pool, outside a read scope (it writes), after checking
+/// the visitor's session as [`read`] does.
+pub(crate) async fn act<T, F>(
+    state: &web::Data<WebState>,
+    visitor: Visitor,
     work: F,
 ) -> Result<T, WebError>
 where
@@ -91,13 +163,12 @@ where
 {
     let state = web::Data::clone(state);
     web::block(move || {
-        let store = Arc::clone(&state.metadata);
-        let reader = Reader {
-            store: store.as_ref(),
+        let (viewer, _) = resolve(&state.auth, &visitor)?;
+        work(&Reader {
+            store: state.metadata.as_ref(),
             auth: &state.auth,
             viewer: &viewer,
-        };
-        read_scope(store.as_ref(), || work(&reader))?
+        })
     })
     .await?
 }

@@ -25,12 +25,17 @@ pub enum WebError {
     /// and why, and is shown on the page (escaped, like everything on a page).
     #[error("{0}")]
     BadRequest(String),
+    /// 403: a form whose CSRF token does not match, or an action the visitor may not take on
+    /// something they may see; the message says why. Nothing was changed.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: nothing there, or nothing the visitor may see; the same page in both cases.
     #[error("not found")]
     NotFound,
-    /// 405: a method other than `GET` or `HEAD` on a page (pages only read).
+    /// 405: a method the address does not answer; it answers the methods named (the `Allow`
+    /// header): `GET, HEAD` on pages, `POST` on forms.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// 503: the database is unavailable or busy; the cause goes to the log.
     #[error("service unavailable")]
     Unavailable(#[source] Source),
@@ -80,6 +85,8 @@ impl From<AuthError> for WebError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Store(error) => error.into(),
+            AuthError::Invalid(message) => Self::BadRequest(message),
+            AuthError::NotFound(_) => Self::NotFound,
             error => Self::internal(error),
         }
     }
@@ -95,8 +102,9 @@ impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,14 +117,15 @@ impl ResponseError for WebError {
         }
         let (title, text) = match self {
             Self::BadRequest(message) => ("Bad request", message.as_str()),
+            Self::Forbidden(message) => ("Not allowed", message.as_str()),
             Self::NotFound => (
                 "Page not found",
                 "There is nothing here, or nothing you may see. \
                  Private projects are not shown to visitors who are not signed in.",
             ),
-            Self::MethodNotAllowed => (
+            Self::MethodNotAllowed(_) => (
                 "Method not allowed",
-                "This address is a page to read: it answers GET only.",
+                "This address does not answer that method.",
             ),
             Self::Unavailable(_) => (
                 "Service unavailable",
@@ -132,11 +141,14 @@ impl ResponseError for WebError {
             p { (text) }
             p { a href="/" { "Back to the home page" } }
         };
-        let mut response = respond::page(status, layout::page(title, None, &body));
-        if status == StatusCode::METHOD_NOT_ALLOWED {
+        let mut response = respond::page(
+            status,
+            layout::page(title, None, &crate::access::Nav::Unknown, &body),
+        );
+        if let Self::MethodNotAllowed(allow) = self {
             response.headers_mut().insert(
                 actix_web::http::header::ALLOW,
-                actix_web::http::header::HeaderValue::from_static("GET, HEAD"),
+                actix_web::http::header::HeaderValue::from_static(allow),
             );
         }
         response

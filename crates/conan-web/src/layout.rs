@@ -4,12 +4,41 @@
 use conan_model::RevisionTime;
 use maud::{DOCTYPE, Markup, html};
 
+use crate::access::Nav;
 use crate::assets::stylesheet_path;
+use crate::session::CSRF_FIELD;
 use crate::urls;
 
+/// A form's hidden CSRF field.
+pub(crate) fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+}
+
+/// The visitor's corner of the header: a sign-in link, or the user's name (a link to their
+/// tokens) and the sign-out button.
+fn account(nav: &Nav) -> Markup {
+    html! {
+        @match nav {
+            Nav::Unknown => {}
+            Nav::Anonymous => {
+                a.account href=(urls::SIGN_IN) { "Sign in" }
+            }
+            Nav::SignedIn { name, csrf } => {
+                div.account {
+                    a href=(urls::TOKENS) title="Your access tokens" { (name) }
+                    form method="post" action=(urls::SIGN_OUT) {
+                        (csrf_field(csrf))
+                        button type="submit" { "Sign out" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The whole document: `title`, the site header with the search box (holding `query` on the
-/// search page), then `body`.
-pub(crate) fn page(title: &str, query: Option<&str>, body: &Markup) -> Markup {
+/// search page) and the visitor's account links, then `body`.
+pub(crate) fn page(title: &str, query: Option<&str>, nav: &Nav, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,11 +61,15 @@ pub(crate) fn page(title: &str, query: Option<&str>, body: &Markup) -> Markup {
                                 placeholder="zlib/*" maxlength="200";
                             button type="submit" { "Search" }
                         }
+                        (account(nav))
                     }
                 }
                 main { (body) }
                 footer.site {
-                    "A Conan package registry. Browsing as an anonymous visitor: public projects only."
+                    "A Conan package registry."
+                    @if matches!(nav, Nav::Anonymous) {
+                        " Browsing as an anonymous visitor: public projects only."
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@ mod layout;
 mod pages;
 mod params;
 mod respond;
+mod session;
 mod urls;
 
 use std::sync::Arc;

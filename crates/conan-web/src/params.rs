@@ -63,7 +63,11 @@ pub(crate) struct Query {
 impl Query {
     /// Reads the query string: a malformed one, or one that does not decode to UTF-8, is a 400.
     pub(crate) fn of(request: &HttpRequest) -> Result<Self, WebError> {
-        let raw = request.query_string();
+        Self::parse(request.query_string())
+    }
+
+    /// Decodes `raw`, a query string or a form body: malformed or not UTF-8 once decoded is a 400.
+    pub(crate) fn parse(raw: &str) -> Result<Self, WebError> {
         if percent_decode_str(raw).decode_utf8().is_err() {
             return Err(WebError::bad_request(
                 "The query string of the address is not UTF-8.",
@@ -81,6 +85,14 @@ impl Query {
             .iter()
             .rev()
             .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, in order (a form's checkboxes).
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
 

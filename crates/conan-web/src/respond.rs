@@ -33,3 +33,12 @@ pub(crate) fn page(status: StatusCode, markup: Markup) -> HttpResponse {
 pub(crate) fn ok(markup: Markup) -> HttpResponse {
     page(StatusCode::OK, markup)
 }
+
+/// A `303 See Other` to `location`, a path of this site (after a form).
+pub(crate) fn redirect(location: &str) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    secure(&mut response)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}

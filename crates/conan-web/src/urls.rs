@@ -9,6 +9,12 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 /// The search page.
 pub(crate) const SEARCH: &str = "/-/web/search";
+/// The sign-in page (`GET`) and form (`POST`).
+pub(crate) const SIGN_IN: &str = "/-/web/sign-in";
+/// Where the sign-out button posts.
+pub(crate) const SIGN_OUT: &str = "/-/web/sign-out";
+/// The signed-in user's personal access tokens.
+pub(crate) const TOKENS: &str = "/-/web/user/tokens";
 
 /// What a path segment must encode: everything but unreserved characters and the few
 /// sub-delimiters reference components use (`+` stays literal: paths are not form-encoded).

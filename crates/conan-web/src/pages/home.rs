@@ -28,7 +28,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
     let state = access::state(&request)?;
     let query = Query::of(&request)?;
     let page = query.page()?;
-    let home = access::read(&state, access::viewer(&request), move |reader| {
+    let (home, nav) = access::read(&state, access::viewer(&request), move |reader| {
         let projects = reader.projects()?;
         let recent = if projects.is_empty() {
             Vec::new()
@@ -129,5 +129,5 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             }
         }
     };
-    Ok(crate::respond::ok(layout::page("Home", None, &body)))
+    Ok(crate::respond::ok(layout::page("Home", None, &nav, &body)))
 }

@@ -1,6 +1,8 @@
 //! The pages and their route table. Every page is a `GET` that reads in one read scope and
-//! renders with maud; what a page lists is one page of rows at most.
+//! renders with maud; what a page lists is one page of rows at most. The forms (sign-in,
+//! sign-out, tokens) `POST` to addresses of their own, CSRF-checked before anything else.
 
+mod account;
 mod blobs;
 mod files;
 mod home;
@@ -9,6 +11,7 @@ mod project;
 mod recipe;
 mod revision;
 mod search;
+mod tokens;
 
 use actix_web::{guard, web};
 
@@ -36,6 +39,24 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             &format!("{}/{{name}}", assets::PREFIX),
             web::route().to(assets::asset),
         ))
+        .service(page_with_form(
+            crate::urls::SIGN_IN,
+            web::route().to(account::sign_in_page),
+            web::post().to(account::sign_in),
+        ))
+        .service(form(
+            crate::urls::SIGN_OUT,
+            web::post().to(account::sign_out),
+        ))
+        .service(page_with_form(
+            crate::urls::TOKENS,
+            web::route().to(tokens::page),
+            web::post().to(tokens::create),
+        ))
+        .service(form(
+            &format!("{}/{{id}}/revoke", crate::urls::TOKENS),
+            web::post().to(tokens::revoke),
+        ))
         .service(page(&package, web::route().to(package::page)))
         .service(page(&revision, web::route().to(revision::page)))
         .service(page(&recipe, web::route().to(recipe::page)))
@@ -45,18 +66,32 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// A page's resource: `GET` (and `HEAD`, answered like `GET` without the body) runs `route`
-/// (built with `web::route()`, which has no guard of its own);
-/// any other method is the 405 page.
+/// (built with `web::route()`, which has no guard of its own); any other method is the 405 page.
 fn page(path: &str, route: actix_web::Route) -> actix_web::Resource {
-    let route = route.guard(guard::Any(guard::Get()).or(guard::Head()));
-    web::resource(path)
-        .route(route)
-        .default_service(web::to(not_allowed))
+    resource(path, "GET, HEAD").route(route.guard(guard::Any(guard::Get()).or(guard::Head())))
 }
 
-/// The 405 page: every page only reads.
-async fn not_allowed() -> Result<actix_web::HttpResponse, WebError> {
-    Err(WebError::MethodNotAllowed)
+/// A page with its form: [`page`]'s `GET` and `HEAD`, and `post` for the form.
+fn page_with_form(
+    path: &str,
+    get: actix_web::Route,
+    post: actix_web::Route,
+) -> actix_web::Resource {
+    resource(path, "GET, HEAD, POST")
+        .route(get.guard(guard::Any(guard::Get()).or(guard::Head())))
+        .route(post)
+}
+
+/// A form's own address: `POST` only.
+fn form(path: &str, post: actix_web::Route) -> actix_web::Resource {
+    resource(path, "POST").route(post)
+}
+
+/// A resource whose other methods are the 405 page, naming those it answers.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed(allow))
+    }))
 }
 
 /// The 404 page for an address no page has.

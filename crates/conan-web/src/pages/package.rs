@@ -45,7 +45,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         package_id.clone(),
         revision.clone(),
     );
-    let shown = access::read(&state, access::viewer(&request), move |reader| {
+    let (shown, nav) = access::read(&state, access::viewer(&request), move |reader| {
         load(reader, &path, wanted, page)
     })
     .await?;
@@ -113,7 +113,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             (layout::pager(shown.position, &|page| format!("{here}{}", urls::query(&[("page", &page.to_string())]))))
         }
     };
-    Ok(crate::respond::ok(layout::page(&title, None, &body)))
+    Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
 }
 
 /// Reads what the page shows, in its read scope.

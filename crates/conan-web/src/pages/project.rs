@@ -32,7 +32,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         "created" => CatalogOrder::CreatedAt,
         _ => CatalogOrder::Name,
     };
-    let (project, listing) = access::read(&state, access::viewer(&request), move |reader| {
+    let ((project, listing), nav) = access::read(&state, access::viewer(&request), move |reader| {
         let project = reader.project(&path)?;
         let listing = reader.store.catalog_packages(&CatalogQuery {
             projects: vec![project.id],
@@ -80,7 +80,12 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         }
         (remotes(&base, &project))
     };
-    Ok(crate::respond::ok(layout::page(&project.path, None, &body)))
+    Ok(crate::respond::ok(layout::page(
+        &project.path,
+        None,
+        &nav,
+        &body,
+    )))
 }
 
 /// The table of a page of packages, with sortable column headers.

@@ -34,7 +34,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
     let query = Query::of(&request)?;
     let page = query.page()?;
     let wanted = reference.clone();
-    let recipe = access::read(&state, access::viewer(&request), move |reader| {
+    let (recipe, nav) = access::read(&state, access::viewer(&request), move |reader| {
         let project = reader.project(&path)?;
         let all = reader.store.recipe_revisions(project.id, &wanted)?;
         let Some(latest) = all.first() else {
@@ -122,7 +122,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             (layout::pager(recipe.position, &|page| format!("{here}{}", urls::query(&[("page", &page.to_string())]))))
         }
     };
-    Ok(crate::respond::ok(layout::page(&title, None, &body)))
+    Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
 }
 
 /// What the newest `conanfile.py` declares, as far as it could be read.

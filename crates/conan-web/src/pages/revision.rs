@@ -79,7 +79,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
     let page = query.page()?;
     let filters = query.with_prefix(SETTING);
     let wanted = (reference.clone(), revision.clone(), filters.clone());
-    let shown = access::read(&state, access::viewer(&request), move |reader| {
+    let (shown, nav) = access::read(&state, access::viewer(&request), move |reader| {
         load(reader, &path, wanted, page)
     })
     .await?;
@@ -132,7 +132,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             (files::table(project.id, &reference, &revision, &urls::FileOwner::Recipe, &shown.files))
         }
     };
-    Ok(crate::respond::ok(layout::page(&title, None, &body)))
+    Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
 }
 
 /// Reads what the page shows, in its read scope.

@@ -32,7 +32,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         )));
     }
     let want = (offset + u64::from(PER_PAGE) + 1).min(MAX_MATCHES);
-    let (rows, matched) = access::read(&state, access::viewer(&request), move |reader| {
+    let ((rows, matched), nav) = access::read(&state, access::viewer(&request), move |reader| {
         let projects = reader.projects()?;
         let ids: Vec<ProjectId> = projects.iter().map(|project| project.id).collect();
         let found = reader.store.search_recipes(
@@ -105,5 +105,10 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             }
         }
     };
-    Ok(crate::respond::ok(layout::page(&title, Some(&text), &body)))
+    Ok(crate::respond::ok(layout::page(
+        &title,
+        Some(&text),
+        &nav,
+        &body,
+    )))
 }

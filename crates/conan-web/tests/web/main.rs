@@ -24,3 +24,4 @@ mod access;
 mod lists;
 mod pages;
 mod safety;
+mod sessions;

@@ -63,10 +63,12 @@ impl Registry {
             admin::create_project(identity, "demo/internal", Visibility::Internal).unwrap();
         let metadata: Arc<dyn MetadataStore> = Arc::new(db.store.clone());
         let blobs = open_blob_store(&BlobStoreConfig::Memory).unwrap();
+        let auth = Authenticator::new(metadata.clone(), AuthConfig::default());
+        auth.ensure_signing_key().unwrap();
         let state = web::Data::new(WebState {
             metadata: Arc::clone(&metadata),
             blobs: Arc::clone(&blobs),
-            auth: Authenticator::new(metadata, AuthConfig::default()),
+            auth,
             external_url: Some(format!("{EXTERNAL_URL}/")),
         });
         Self {
@@ -228,7 +230,15 @@ where
     B: MessageBody,
 {
     let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-    let request = test::TestRequest::default().method(method).uri(uri);
+    call(app, test::TestRequest::default().method(method).uri(uri)).await
+}
+
+/// Sends `request`, read whole.
+pub async fn call<S, B>(app: &S, request: test::TestRequest) -> Reply
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
     let response = test::call_service(app, request.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
