@@ -162,3 +162,99 @@ def test_a_private_project_is_a_404_page_like_a_missing_one(server, browser, tmp
     assert "secret" not in browser.page_source and "demo/packages" not in browser.page_source
     browser.get(server.url + "/-/web/search?q=secret")
     assert "No package matches." in browser.find_element(By.TAG_NAME, "main").text
+
+
+def sign_in(browser, server, username, password):
+    browser.get(server.url + "/-/web/sign-in")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(password)
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form button"), server.url + "/")
+
+
+def test_a_user_signs_in_makes_a_token_and_uploads_with_the_real_client(
+        server, browser, tmp_path_factory, tmp_path):
+    """Sign in; the private project appears; create a personal access token in the page and
+    upload with it from the real Conan client; the upload shows in the pages; sign out."""
+    server.admin("user", "create", "maria", "--password-stdin", stdin="maria-password-1\n")
+    server.admin("member", "add", "demo/packages", "maria", "developer")
+    private = project_id(server, "demo/packages")
+
+    browser.get(server.url + "/-/web/sign-in")
+    assert_clean(browser)
+    shoot(browser, "sign-in")
+    # A wrong password is the form again with a message, and no session.
+    browser.find_element(By.ID, "username").send_keys("maria")
+    browser.find_element(By.ID, "password").send_keys("not her password")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form button"), "/-/web/sign-in")
+    assert "Wrong user name, password or token." in browser.find_element(By.CSS_SELECTOR, "p.error").text
+    assert_clean(browser, status=401)
+    assert browser.get_cookie("conan_registry_session") is None
+
+    sign_in(browser, server, "maria", "maria-password-1")
+    session = browser.get_cookie("conan_registry_session")
+    assert session and session["httpOnly"] and session["sameSite"] == "Lax"
+    assert browser.find_element(By.CSS_SELECTOR, ".account a").text == "maria"
+    assert "demo/packages" in browser.find_element(By.TAG_NAME, "main").text
+
+    follow(browser, browser.find_element(By.CSS_SELECTOR, ".account a"), "/-/web/user/tokens")
+    assert "You have no tokens yet." in browser.page_source
+    assert_clean(browser)
+    browser.find_element(By.ID, "token-name").send_keys("laptop")
+    browser.find_element(By.ID, "scope-write_package_registry").click()
+    Select(browser.find_element(By.ID, "token-expiry")).select_by_visible_text("in 7 days")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form.stacked button"), "/-/web/user/tokens")
+    secret = browser.find_element(By.ID, "new-token").text
+    assert secret.startswith("crpat-"), secret
+    assert secret not in browser.current_url
+    assert_clean(browser)
+
+    # The real client uploads with the token as its password.
+    conan = Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+    conan.run("remote", "add", "private", server.project_remote(private))
+    conan.run("remote", "login", "private", "maria", "-p", secret)
+    recipe = write_recipe(tmp_path / "tokenlib", name="tokenlib")
+    conan.run("create", str(recipe), "-s", "os=Linux")
+    conan.run("upload", "tokenlib/1.0", "-r", "private", "-c")
+
+    browser.get(server.url + "/-/web/projects/demo/packages")
+    follow(browser, browser.find_element(By.LINK_TEXT, "tokenlib"), "/recipes/tokenlib/")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a[href*='/revisions/'] code"), "/revisions/")
+    table = browser.find_element(By.CSS_SELECTOR, "#binaries-heading ~ div.table-wrap").text
+    assert "os=Linux" in table and "arch=x86_64" in table, table
+    assert_clean(browser)
+
+    # The list shows the token (never its secret), used; revoking it stops the client.
+    browser.get(server.url + "/-/web/user/tokens")
+    listed = browser.find_element(By.TAG_NAME, "main").text
+    assert "laptop" in listed and "write_package_registry" in listed and secret not in browser.page_source
+    shoot(browser, "tokens")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "button.danger"), "/-/web/user/tokens")
+    assert "revoked" in browser.find_element(By.TAG_NAME, "main").text
+    failed = conan.run("upload", "tokenlib/1.0", "-r", "private", "-c", "--force", check=False)
+    assert failed.returncode != 0
+
+    # Signing out: the private project is a 404 page again.
+    follow(browser, browser.find_element(By.CSS_SELECTOR, ".account button"), server.url + "/")
+    assert browser.get_cookie("conan_registry_session") is None
+    browser.get(server.url + "/-/web/projects/demo/packages")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Page not found"
+
+
+def test_a_forged_cross_site_form_changes_nothing(server, browser, tmp_path):
+    """The CSRF probe: a page on another origin posts a token-creation form to the registry
+    while the user is signed in; the registry refuses it and creates nothing."""
+    server.admin("user", "create", "victim", "--password-stdin", stdin="victim-password-1\n")
+    sign_in(browser, server, "victim", "victim-password-1")
+    attacker = tmp_path / "attack.html"
+    attacker.write_text(
+        f'<form id="f" method="post" action="{server.url}/-/web/user/tokens">'
+        '<input name="name" value="stolen"><input name="scopes" value="api">'
+        '<input name="expires_in_days" value="never"></form>'
+        "<script>document.getElementById('f').submit()</script>")
+    browser.get(attacker.as_uri())
+    WebDriverWait(browser, 20).until(lambda driver: "/-/web/user/tokens" in driver.current_url)
+    browser.get(server.url + "/-/web/user/tokens")
+    assert "You have no tokens yet." in browser.page_source
+    assert "stolen" not in browser.page_source
+    listing = server.admin("token", "list", "victim", check=False)
+    assert "stolen" not in listing.stdout
