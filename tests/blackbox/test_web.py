@@ -3,6 +3,7 @@ Debian's chromium-driver (nothing is downloaded; scripts/test-all installs both)
 uploaded with the real Conan client; screenshots of each page type go to target/web-screenshots/.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -258,3 +259,54 @@ def test_a_forged_cross_site_form_changes_nothing(server, browser, tmp_path):
     assert "stolen" not in browser.page_source
     listing = server.admin("token", "list", "victim", check=False)
     assert "stolen" not in listing.stdout
+
+
+def remote_recipes(conan, remote, pattern):
+    """What `conan list <pattern> -r <remote>` finds, as JSON: reference -> revisions."""
+    result = conan.run("list", pattern, "-r", remote, "--format=json", check=False)
+    found = json.loads(result.stdout or "{}").get(remote, {})
+    return {} if "error" in found else found
+
+
+def test_a_developer_cannot_delete_and_a_maintainer_can(server, browser, tmp_path_factory, tmp_path):
+    """Deletes from the pages follow the API's permission model; after a maintainer confirms,
+    the real client no longer finds the package."""
+    private = project_id(server, "demo/packages")
+    for user, role in (("devon", "developer"), ("mara", "maintainer")):
+        server.admin("user", "create", user, "--password-stdin", stdin=f"{user}-password-1\n")
+        server.admin("member", "add", "demo/packages", user, role)
+    conan = Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+    upload(server, conan, private, tmp_path, "doomed", ["x86_64"])
+    remote = f"r{private}"
+    assert "doomed/1.0" in remote_recipes(conan, remote, "doomed/1.0")
+    recipe_page = server.url + "/-/web/projects/demo/packages/-/recipes/doomed/1.0/_/_"
+
+    sign_in(browser, server, "devon", "devon-password-1")
+    browser.get(recipe_page)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "doomed/1.0"
+    assert not browser.find_elements(By.CSS_SELECTOR, "a.danger")
+    browser.get(recipe_page + "/delete")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not allowed"
+    assert "maintainer or owner" in browser.find_element(By.TAG_NAME, "main").text
+    assert_clean(browser, status=403)
+    browser.get(server.url + "/")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, ".account button"), server.url + "/")
+
+    sign_in(browser, server, "mara", "mara-password-1")
+    browser.get(recipe_page)
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a.danger"), "/delete")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Delete?"
+    assert "doomed/1.0" in browser.find_element(By.TAG_NAME, "main").text
+    assert_clean(browser)
+    shoot(browser, "delete-confirm")
+    # Cancel changes nothing.
+    follow(browser, browser.find_element(By.LINK_TEXT, "Cancel"), "/recipes/doomed/1.0/_/_")
+    assert "doomed/1.0" in remote_recipes(conan, remote, "doomed/1.0")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a.danger"), "/delete")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main button.danger"), "/-/web/projects/demo/packages")
+    assert browser.current_url == server.url + "/-/web/projects/demo/packages"
+    assert "doomed" not in browser.find_element(By.TAG_NAME, "main").text
+
+    assert remote_recipes(conan, remote, "doomed/1.0") == {}
+    browser.get(recipe_page)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Page not found"

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, web};
 use conan_auth::{Action, AuthError, Authenticator, Decision, Principal};
+use conan_model::RecipeReference;
 use conan_store::{MetadataStore, Project, ProjectKey, SearchScope, read_scope};
 
 use crate::WebState;
@@ -103,6 +104,34 @@ impl Reader<'_> {
             Some((project, Decision::Allow)) => Ok(project),
             _ => Err(WebError::NotFound),
         }
+    }
+
+    /// What the API would decide for the visitor doing `action` to `reference` in `project`
+    /// (roles, then the project's protection rules).
+    pub(crate) fn package_decision(
+        &self,
+        project: &Project,
+        action: Action,
+        reference: &RecipeReference,
+    ) -> Result<Decision, WebError> {
+        Ok(self
+            .auth
+            .authorize_package(
+                self.viewer,
+                ProjectKey::Id(project.id),
+                action,
+                reference.name(),
+            )?
+            .map_or(Decision::NotFound, |(_, decision)| decision))
+    }
+
+    /// Whether the visitor may delete `reference` in `project` (to offer the delete links).
+    pub(crate) fn may_delete(
+        &self,
+        project: &Project,
+        reference: &RecipeReference,
+    ) -> Result<bool, WebError> {
+        Ok(self.package_decision(project, Action::Delete, reference)? == Decision::Allow)
     }
 
     /// Every project the visitor may read, ordered by path.

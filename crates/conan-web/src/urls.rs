@@ -103,6 +103,21 @@ pub(crate) fn recipe_revision(
     )
 }
 
+/// `.../revisions/<rrev>/packages/<package id>`: a binary (the prefix of its revisions' pages
+/// and of its delete page, `.../delete`).
+pub(crate) fn binary(
+    project_path: &str,
+    reference: &RecipeReference,
+    recipe_revision: &Revision,
+    package_id: &PackageId,
+) -> String {
+    format!(
+        "{}/packages/{}",
+        self::recipe_revision(project_path, reference, recipe_revision),
+        segment(package_id.as_str())
+    )
+}
+
 /// `.../revisions/<rrev>/packages/<package id>/revisions/<prev>`: a package revision's page.
 pub(crate) fn package_revision(
     project_path: &str,
@@ -112,9 +127,8 @@ pub(crate) fn package_revision(
     revision: &Revision,
 ) -> String {
     format!(
-        "{}/packages/{}/revisions/{}",
-        self::recipe_revision(project_path, reference, recipe_revision),
-        segment(package_id.as_str()),
+        "{}/revisions/{}",
+        binary(project_path, reference, recipe_revision, package_id),
         segment(revision.as_str())
     )
 }

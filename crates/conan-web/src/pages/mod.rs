@@ -4,6 +4,7 @@
 
 mod account;
 mod blobs;
+mod delete;
 mod files;
 mod home;
 mod package;
@@ -56,6 +57,21 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(form(
             &format!("{}/{{id}}/revoke", crate::urls::TOKENS),
             web::post().to(tokens::revoke),
+        ))
+        .service(page_with_form(
+            &format!("{revision}/packages/{{package_id}}/delete"),
+            web::route().to(delete::confirm),
+            web::post().to(delete::delete),
+        ))
+        .service(page_with_form(
+            &format!("{revision}/delete"),
+            web::route().to(delete::confirm),
+            web::post().to(delete::delete),
+        ))
+        .service(page_with_form(
+            &format!("{recipe}/delete"),
+            web::route().to(delete::confirm),
+            web::post().to(delete::delete),
         ))
         .service(page(&package, web::route().to(package::page)))
         .service(page(&revision, web::route().to(revision::page)))

@@ -27,6 +27,8 @@ struct PackagePage {
     /// A page of the package's revisions, newest first.
     revisions: Vec<RevisionEntry>,
     position: Position,
+    /// Whether the visitor may delete the binary (to offer the link).
+    may_delete: bool,
 }
 
 /// `GET .../packages/{package_id}/revisions/{prev}`.
@@ -112,6 +114,13 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             }
             (layout::pager(shown.position, &|page| format!("{here}{}", urls::query(&[("page", &page.to_string())]))))
         }
+        @if shown.may_delete {
+            p {
+                a.danger href={ (urls::binary(&project.path, &reference, &recipe_revision, &package_id)) "/delete" } {
+                    "Delete this binary (every package revision)…"
+                }
+            }
+        }
     };
     Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
 }
@@ -125,6 +134,7 @@ fn load(
 ) -> Result<PackagePage, WebError> {
     let (reference, recipe_revision, package_id, revision) = wanted;
     let project = reader.project(path)?;
+    let reference_of_page = reference.clone();
     let key = PackageRevisionKey {
         recipe: RecipeRevisionKey {
             project: project.id,
@@ -152,7 +162,9 @@ fn load(
         .take(PER_PAGE as usize)
         .cloned()
         .collect();
+    let may_delete = reader.may_delete(&project, &reference_of_page)?;
     Ok(PackagePage {
+        may_delete,
         project,
         revision: entry,
         files,

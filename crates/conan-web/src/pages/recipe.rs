@@ -24,6 +24,8 @@ struct Recipe {
     position: Position,
     /// The newest revision's `conanfile.py`, to read its attributes from.
     conanfile: Option<FileRecord>,
+    /// Whether the visitor may delete the package (to offer the link).
+    may_delete: bool,
 }
 
 /// `GET .../-/recipes/{name}/{version}/{user}/{channel}`.
@@ -65,11 +67,13 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             has_next: all.len() > offset.saturating_add(PER_PAGE as usize),
             total: Some(all.len() as u64),
         };
+        let may_delete = reader.may_delete(&project, &wanted)?;
         Ok(Recipe {
             project,
             revisions,
             position,
             conanfile,
+            may_delete,
         })
     })
     .await?;
@@ -93,36 +97,51 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         h1 { (title) }
         (declared(metadata.as_ref()))
         (consume(project, &reference))
-        section aria-labelledby="revisions-heading" {
-            h2 #revisions-heading { "Recipe revisions" }
-            div.table-wrap {
-                table {
-                    thead {
-                        tr {
-                            th scope="col" { "Revision" }
-                            th scope="col" { "Time" }
-                            th.num scope="col" { "Size" }
-                        }
+        (revisions(project, &reference, &recipe, &here))
+        @if recipe.may_delete {
+            p { a.danger href={ (here) "/delete" } { "Delete this package (every revision)…" } }
+        }
+    };
+    Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
+}
+
+/// The page of recipe revisions, with time and size, and the pager.
+fn revisions(
+    project: &Project,
+    reference: &RecipeReference,
+    recipe: &Recipe,
+    here: &str,
+) -> Markup {
+    html! {
+    section aria-labelledby="revisions-heading" {
+        h2 #revisions-heading { "Recipe revisions" }
+        div.table-wrap {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { "Revision" }
+                        th scope="col" { "Time" }
+                        th.num scope="col" { "Size" }
                     }
-                    tbody {
-                        @for (entry, size) in &recipe.revisions {
-                            tr {
-                                td {
-                                    a href=(urls::recipe_revision(&project.path, &reference, &entry.revision)) {
-                                        code.hash { (entry.revision.as_str()) }
-                                    }
+                }
+                tbody {
+                    @for (entry, size) in &recipe.revisions {
+                        tr {
+                            td {
+                                a href=(urls::recipe_revision(&project.path, reference, &entry.revision)) {
+                                    code.hash { (entry.revision.as_str()) }
                                 }
-                                td { (layout::time(entry.time)) }
-                                td.num { (layout::size(*size)) }
                             }
+                            td { (layout::time(entry.time)) }
+                            td.num { (layout::size(*size)) }
                         }
                     }
                 }
             }
-            (layout::pager(recipe.position, &|page| format!("{here}{}", urls::query(&[("page", &page.to_string())]))))
         }
-    };
-    Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
+        (layout::pager(recipe.position, &|page| format!("{here}{}", urls::query(&[("page", &page.to_string())]))))
+    }
+    }
 }
 
 /// What the newest `conanfile.py` declares, as far as it could be read.

@@ -67,6 +67,8 @@ struct RevisionPage {
     count: usize,
     matching: usize,
     position: Position,
+    /// Whether the visitor may delete the revision (to offer the link).
+    may_delete: bool,
 }
 
 /// `GET .../revisions/{rrev}`.
@@ -130,6 +132,9 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         section aria-labelledby="files-heading" {
             h2 #files-heading { "Recipe files" }
             (files::table(project.id, &reference, &revision, &urls::FileOwner::Recipe, &shown.files))
+        }
+        @if shown.may_delete {
+            p { a.danger href={ (here) "/delete" } { "Delete this recipe revision and its binaries…" } }
         }
     };
     Ok(crate::respond::ok(layout::page(&title, None, &nav, &body)))
@@ -195,7 +200,9 @@ fn load(
             .map_or(0, |files| files::total_size(&files));
         binaries.push(Binary { entry, info, size });
     }
+    let may_delete = reader.may_delete(&project, &key.recipe)?;
     Ok(RevisionPage {
+        may_delete,
         project,
         revision: entry,
         files,

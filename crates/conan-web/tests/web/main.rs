@@ -21,6 +21,7 @@ mod registry_tests;
 mod support;
 
 mod access;
+mod deletes;
 mod lists;
 mod pages;
 mod safety;

@@ -13,7 +13,7 @@ use crate::support::{Reply, call};
 
 /// A browser: the cookies it holds, sent with every request.
 #[derive(Default)]
-struct Browser {
+pub struct Browser {
     cookies: Vec<(String, String)>,
 }
 
@@ -48,7 +48,7 @@ impl Browser {
         reply
     }
 
-    async fn get<S, B>(&mut self, app: &S, uri: &str) -> Reply
+    pub async fn get<S, B>(&mut self, app: &S, uri: &str) -> Reply
     where
         S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
         B: MessageBody,
@@ -56,7 +56,7 @@ impl Browser {
         self.send(app, "GET", uri, None).await
     }
 
-    async fn post<S, B>(&mut self, app: &S, uri: &str, form: &str) -> Reply
+    pub async fn post<S, B>(&mut self, app: &S, uri: &str, form: &str) -> Reply
     where
         S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
         B: MessageBody,
@@ -100,7 +100,7 @@ fn encode(text: &str) -> String {
 }
 
 /// The CSRF token of the first form on a page.
-fn csrf_of(body: &str) -> String {
+pub fn csrf_of(body: &str) -> String {
     let at = body
         .find("name=\"csrf_token\" value=\"")
         .expect("a form with a CSRF token")
@@ -292,4 +292,16 @@ registry_tests! {
         assert!(with_token.get(&app, "/").await.ok().contains(">frank<"));
         with_token.get(&app, "/-/web/user/tokens").await.expect(StatusCode::FORBIDDEN);
     }
+}
+
+/// Signs `username` in on a new browser.
+pub async fn signed_in<S, B>(app: &S, username: &str) -> Browser
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut browser = Browser::default();
+    let reply = browser.sign_in(app, username, "password1", "/").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    browser
 }
