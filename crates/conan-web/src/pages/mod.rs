@@ -12,6 +12,7 @@ mod project;
 mod recipe;
 mod revision;
 mod search;
+mod settings;
 mod tokens;
 
 use actix_web::{guard, web};
@@ -72,6 +73,30 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             &format!("{recipe}/delete"),
             web::route().to(delete::confirm),
             web::post().to(delete::delete),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/deploy-tokens/{{id}}/revoke"),
+            web::post().to(settings::revoke_deploy_token),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/deploy-tokens"),
+            web::post().to(settings::create_deploy_token),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/members/remove"),
+            web::post().to(settings::remove_member),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/members"),
+            web::post().to(settings::set_member),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/visibility"),
+            web::post().to(settings::set_visibility),
+        ))
+        .service(page(
+            &format!("{project}/-/settings"),
+            web::route().to(settings::page),
         ))
         .service(page(&package, web::route().to(package::page)))
         .service(page(&revision, web::route().to(revision::page)))

@@ -32,23 +32,25 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         "created" => CatalogOrder::CreatedAt,
         _ => CatalogOrder::Name,
     };
-    let ((project, listing), nav) = access::read(&state, access::viewer(&request), move |reader| {
-        let project = reader.project(&path)?;
-        let listing = reader.store.catalog_packages(&CatalogQuery {
-            projects: vec![project.id],
-            name_words: Vec::new(),
-            name: None,
-            version: None,
-            status: CatalogStatus::Committed,
-            order,
-            descending: direction == "desc",
-            offset: params::offset(page, PER_PAGE),
-            limit: PER_PAGE,
-            count_limit: COUNT_LIMIT,
-        })?;
-        Ok((project, listing))
-    })
-    .await?;
+    let ((project, listing, manages), nav) =
+        access::read(&state, access::viewer(&request), move |reader| {
+            let project = reader.project(&path)?;
+            let listing = reader.store.catalog_packages(&CatalogQuery {
+                projects: vec![project.id],
+                name_words: Vec::new(),
+                name: None,
+                version: None,
+                status: CatalogStatus::Committed,
+                order,
+                descending: direction == "desc",
+                offset: params::offset(page, PER_PAGE),
+                limit: PER_PAGE,
+                count_limit: COUNT_LIMIT,
+            })?;
+            let manages = crate::pages::settings::powers(reader, &project)?.is_some();
+            Ok((project, listing, manages))
+        })
+        .await?;
     if page > 1 && listing.packages.is_empty() {
         return Err(WebError::NotFound);
     }
@@ -72,7 +74,12 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
     let body = html! {
         (layout::breadcrumbs(&[(&project.path, urls::project(&project.path))]))
         h1 { (project.path) }
-        p.muted { "A " (project.visibility.as_str()) " project." }
+        p.muted {
+            "A " (project.visibility.as_str()) " project."
+            @if manages {
+                " " a href=(crate::pages::settings::address(&project)) { "Settings" }
+            }
+        }
         section aria-labelledby="packages-heading" {
             h2 #packages-heading { "Packages" }
             (packages(&project, &listing, sort, direction, &|sort, direction| link(1, sort, direction)))

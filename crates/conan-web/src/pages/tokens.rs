@@ -67,7 +67,7 @@ fn to_sign_in() -> HttpResponse {
 }
 
 /// A token's state for the list.
-fn status(token: &Token, now: RevisionTime) -> &'static str {
+pub(crate) fn status(token: &Token, now: RevisionTime) -> &'static str {
     if token.revoked_at.is_some() {
         "revoked"
     } else if token.expires_at.is_some_and(|at| at <= now) {
@@ -177,38 +177,48 @@ fn create_form(csrf: &str) -> Markup {
         h2 { "Create a token" }
         form.stacked method="post" action=(urls::TOKENS) {
             (layout::csrf_field(csrf))
-            label for="token-name" { "Name" }
-            input #token-name type="text" name="name" required maxlength=(MAX_NAME);
-            fieldset {
-                legend { "Scopes" }
-                @for scope in Scope::ALL {
-                    div.check {
-                        input id={ "scope-" (scope) } type="checkbox" name="scopes" value=(scope);
-                        label for={ "scope-" (scope) } { code { (scope) } ": " (scope_help(scope)) }
-                    }
-                }
-            }
-            label for="token-expiry" { "Expires" }
-            select #token-expiry name="expires_in_days" {
-                @for days in EXPIRY_DAYS {
-                    option value=(days) { "in " (days) " days" }
-                }
-                option value="never" { "never" }
-            }
+            (token_fields(&Scope::ALL))
             button type="submit" { "Create token" }
         }
     }
 }
 
-/// `POST /-/web/user/tokens`: `name`, one or more `scopes`, `expires_in_days` (a number of days
-/// or `never`), and the CSRF token. Answers the page with the new secret.
-pub(crate) async fn create(
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    let state = access::state(&request)?;
-    let form = session::form(&body)?;
-    let csrf = check_session_csrf(&request, &form)?;
+/// The fields of a token form: name, a checkbox per scope of `scopes`, and the expiry.
+pub(crate) fn token_fields(scopes: &[Scope]) -> Markup {
+    html! {
+        label for="token-name" { "Name" }
+        input #token-name type="text" name="name" required maxlength=(MAX_NAME);
+        fieldset {
+            legend { "Scopes" }
+            @for scope in scopes {
+                div.check {
+                    input id={ "scope-" (scope) } type="checkbox" name="scopes" value=(scope);
+                    label for={ "scope-" (scope) } { code { (scope) } ": " (scope_help(*scope)) }
+                }
+            }
+        }
+        label for="token-expiry" { "Expires" }
+        select #token-expiry name="expires_in_days" {
+            @for days in EXPIRY_DAYS {
+                option value=(days) { "in " (days) " days" }
+            }
+            option value="never" { "never" }
+        }
+    }
+}
+
+/// What a token form asks for.
+pub(crate) struct TokenRequest {
+    /// The token's name.
+    pub(crate) name: String,
+    /// Its scopes, at least one.
+    pub(crate) scopes: Vec<Scope>,
+    /// When it expires, if ever.
+    pub(crate) expires_at: Option<RevisionTime>,
+}
+
+/// Reads and checks [`token_fields`]: a bad value is a 400 that says which.
+pub(crate) fn token_request(form: &Query) -> Result<TokenRequest, WebError> {
     let name = form.get("name").unwrap_or_default().trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(WebError::bad_request(format!(
@@ -239,42 +249,70 @@ pub(crate) async fn create(
             Some(RevisionTime::from_system_time(at).map_err(WebError::internal)?)
         }
     };
-    let created = access::act(&state, access::viewer(&request), move |reader| {
+    Ok(TokenRequest {
+        name,
+        scopes,
+        expires_at,
+    })
+}
+
+/// The page that shows a new token's secret, once (`no-store`, like every page), with `extra`
+/// after it and a link `back` (text, address).
+pub(crate) fn created_page(
+    nav: &Nav,
+    back: (&str, &str),
+    created: &admin::CreatedToken,
+    extra: &Markup,
+) -> HttpResponse {
+    let body = html! {
+        h1 { "Token created" }
+        p { "The new token " strong { (created.token.name) } " (" (created.token.scopes.join(", ")) "):" }
+        p { code #new-token.secret { (created.secret) } }
+        p role="alert" { strong { "Copy it now: it is not shown again." } }
+        (extra)
+        p { a href=(back.1) { (back.0) } }
+    };
+    respond::ok(layout::page("Token created", None, nav, &body))
+}
+
+/// `POST /-/web/user/tokens`: `name`, one or more `scopes`, `expires_in_days` (a number of days
+/// or `never`), and the CSRF token. Answers the page with the new secret.
+pub(crate) async fn create(
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let state = access::state(&request)?;
+    let form = session::form(&body)?;
+    let csrf = check_session_csrf(&request, &form)?;
+    let wanted = token_request(&form)?;
+    let (created, username) = access::act(&state, access::viewer(&request), move |reader| {
         let Some(user) = password_user(reader)? else {
             return Err(WebError::Forbidden("Sign in to create tokens.".to_owned()));
         };
-        Ok(admin::create_personal_token(
+        let created = admin::create_personal_token(
             reader.store,
             user.id,
-            &name,
-            &scopes,
-            expires_at,
-        )?)
+            &wanted.name,
+            &wanted.scopes,
+            wanted.expires_at,
+        )?;
+        Ok((created, user.username))
     })
     .await?;
-    let nav = Nav::SignedIn {
-        name: String::new(),
-        csrf,
-    };
     tracing::info!(
         token = created.token.id.0,
         "web: personal access token created"
     );
-    let body = html! {
-        (layout::breadcrumbs(&[("Access tokens", urls::TOKENS.to_owned())]))
-        h1 { "Token created" }
-        p { "Your new token " strong { (created.token.name) } " (" (created.token.scopes.join(", ")) "):" }
-        p { code #new-token.secret { (created.secret) } }
-        p role="alert" { strong { "Copy it now: it is not shown again." } }
-        p { a href=(urls::TOKENS) { "Back to your tokens" } }
+    let nav = Nav::SignedIn {
+        name: username,
+        csrf,
     };
-    // `no-store`, like every page: no cache keeps the secret.
-    Ok(respond::ok(layout::page(
-        "Token created",
-        None,
+    Ok(created_page(
         &nav,
-        &body,
-    )))
+        ("Back to your tokens", urls::TOKENS),
+        &created,
+        &html! {},
+    ))
 }
 
 /// `POST /-/web/user/tokens/{id}/revoke`: revokes one of the user's own active tokens.

@@ -26,3 +26,4 @@ mod lists;
 mod pages;
 mod safety;
 mod sessions;
+mod settings;

@@ -261,6 +261,7 @@ registry_tests! {
         let secret = &body[at..at + 46];
         assert_eq!(created.header("cache-control"), Some("no-store"));
         assert!(body.contains("ci &lt;b&gt;"));
+        assert!(body.contains(">erin<"), "the header still names the user");
         let tokens = store.tokens(TokenHolder::User(erin.id)).unwrap();
         assert_eq!(tokens.len(), 1);
         assert_eq!(tokens[0].scopes, ["read_package_registry", "write_package_registry"]);
