@@ -337,6 +337,8 @@ pub trait IdentityStore: Send + Sync {
     fn set_password_hash(&self, id: UserId, hash: Option<&str>) -> Result<bool, StoreError>;
     /// Enables or disables a user. Returns whether the user exists.
     fn set_user_active(&self, id: UserId, active: bool) -> Result<bool, StoreError>;
+    /// Makes a user an instance administrator or not. Returns whether the user exists.
+    fn set_user_admin(&self, id: UserId, admin: bool) -> Result<bool, StoreError>;
 
     /// Gives a user a role in a project, replacing any earlier role.
     fn set_membership(

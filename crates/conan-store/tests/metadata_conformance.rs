@@ -686,6 +686,11 @@ backend_tests! {
         assert!(alice.is_admin && alice.is_active);
         assert!(store.set_user_active(bob.id, false).unwrap());
         assert!(!store.user(bob.id).unwrap().unwrap().is_active);
+        assert!(store.set_user_admin(bob.id, true).unwrap());
+        assert!(store.user(bob.id).unwrap().unwrap().is_admin);
+        assert!(store.set_user_admin(bob.id, false).unwrap());
+        assert!(!store.user(bob.id).unwrap().unwrap().is_admin);
+        assert!(!store.set_user_admin(conan_store::UserId(999_999), true).unwrap());
         assert!(store.set_password_hash(bob.id, Some("new")).unwrap());
         assert_eq!(store.user_by_name("bob").unwrap().unwrap().password_hash.as_deref(), Some("new"));
 
@@ -738,6 +743,8 @@ backend_tests! {
         moved("setting a password", true);
         store.set_user_active(user.id, false).unwrap();
         moved("disabling a user", true);
+        store.set_user_admin(user.id, true).unwrap();
+        moved("making a user an administrator", true);
         store.set_membership(project.id, user.id, Role::Reporter).unwrap();
         moved("adding a member", true);
         store.set_membership(project.id, user.id, Role::Maintainer).unwrap();

@@ -52,6 +52,9 @@ pub(crate) enum Nav {
         name: String,
         /// The CSRF token of the visitor's forms.
         csrf: String,
+        /// Whether the visitor is an instance administrator in a password session (to link the
+        /// admin area).
+        admin: bool,
     },
 }
 
@@ -62,9 +65,11 @@ fn resolve(auth: &Authenticator, visitor: &Visitor) -> Result<(Principal, Nav), 
     };
     match auth.session(cookie) {
         Ok(principal) => {
+            let admin = matches!(&principal, Principal::User { user, source: conan_auth::Source::Password, .. } if user.is_admin);
             let nav = Nav::SignedIn {
                 name: principal.name().to_owned(),
                 csrf: session::session_csrf(cookie),
+                admin,
             };
             Ok((principal, nav))
         }
@@ -180,24 +185,25 @@ where
 }
 
 /// Runs a form's change on the blocking pool, outside a read scope (it writes), after checking
-/// the visitor's session as [`read`] does.
+/// the visitor's session as [`read`] does; says who the visitor turned out to be.
 pub(crate) async fn act<T, F>(
     state: &web::Data<WebState>,
     visitor: Visitor,
     work: F,
-) -> Result<T, WebError>
+) -> Result<(T, Nav), WebError>
 where
     F: FnOnce(&Reader<'_>) -> Result<T, WebError> + Send + 'static,
     T: Send + 'static,
 {
     let state = web::Data::clone(state);
     web::block(move || {
-        let (viewer, _) = resolve(&state.auth, &visitor)?;
-        work(&Reader {
+        let (viewer, nav) = resolve(&state.auth, &visitor)?;
+        let done = work(&Reader {
             store: state.metadata.as_ref(),
             auth: &state.auth,
             viewer: &viewer,
-        })
+        })?;
+        Ok((done, nav))
     })
     .await?
 }

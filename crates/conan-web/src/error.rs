@@ -76,6 +76,10 @@ impl From<StoreError> for WebError {
                 Self::Unavailable(Box::new(error))
             }
             StoreError::NotFound(_) => Self::NotFound,
+            // A name already taken, a value the store refuses: the message says which.
+            StoreError::Conflict(message) | StoreError::Invalid(message) => {
+                Self::BadRequest(message)
+            }
             error => Self::internal(error),
         }
     }

@@ -23,8 +23,11 @@ fn account(nav: &Nav) -> Markup {
             Nav::Anonymous => {
                 a.account href=(urls::SIGN_IN) { "Sign in" }
             }
-            Nav::SignedIn { name, csrf } => {
+            Nav::SignedIn { name, csrf, admin } => {
                 div.account {
+                    @if *admin {
+                        a href=(urls::ADMIN_USERS) { "Admin" }
+                    }
                     a href=(urls::TOKENS) title="Your access tokens" { (name) }
                     form method="post" action=(urls::SIGN_OUT) {
                         (csrf_field(csrf))

@@ -128,6 +128,15 @@ pub(crate) fn removal(
     gone
 }
 
+/// The form of a signed-in visitor's `POST`, after its CSRF token checked out against the
+/// session cookie (the 403 page otherwise, before anything else happens).
+pub(crate) fn signed_form(request: &HttpRequest, body: &[u8]) -> Result<Query, WebError> {
+    let form = form(body)?;
+    let expected = session_cookie(request).map(|cookie| session_csrf(&cookie));
+    check_csrf(&form, expected.as_deref())?;
+    Ok(form)
+}
+
 /// A form body (`application/x-www-form-urlencoded`), decoded like a query string: a body that
 /// is not one is a 400.
 pub(crate) fn form(body: &[u8]) -> Result<Query, WebError> {

@@ -15,6 +15,10 @@ pub(crate) const SIGN_IN: &str = "/-/web/sign-in";
 pub(crate) const SIGN_OUT: &str = "/-/web/sign-out";
 /// The signed-in user's personal access tokens.
 pub(crate) const TOKENS: &str = "/-/web/user/tokens";
+/// The administrators' list of users.
+pub(crate) const ADMIN_USERS: &str = "/-/web/admin/users";
+/// The administrators' list of projects.
+pub(crate) const ADMIN_PROJECTS: &str = "/-/web/admin/projects";
 
 /// What a path segment must encode: everything but unreserved characters and the few
 /// sub-delimiters reference components use (`+` stays literal: paths are not form-encoded).

@@ -333,6 +333,15 @@ impl IdentityStore for DieselStore {
         })
     }
 
+    fn set_user_admin(&self, id: UserId, admin: bool) -> Result<bool, StoreError> {
+        self.transaction(|conn| {
+            let updated = diesel::update(users::table.find(id.0))
+                .set(users::is_admin.eq(admin))
+                .execute(conn)?;
+            Ok(updated > 0)
+        })
+    }
+
     fn set_membership(
         &self,
         project: ProjectId,

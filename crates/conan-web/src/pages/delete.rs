@@ -165,12 +165,10 @@ pub(crate) async fn delete(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let state = access::state(&request)?;
-    let form = session::form(&body)?;
-    let expected = session::session_cookie(&request).map(|cookie| session::session_csrf(&cookie));
-    session::check_csrf(&form, expected.as_deref())?;
+    session::signed_form(&request, &body)?;
     let (path, reference, target) = target(&request)?;
     let wanted = (reference.clone(), target.clone());
-    let next = access::act(&state, access::viewer(&request), move |reader| {
+    let (next, _) = access::act(&state, access::viewer(&request), move |reader| {
         let (reference, target) = wanted;
         let project = deletable(reader, &path, &reference)?;
         let key = |revision: &Revision| RecipeRevisionKey {

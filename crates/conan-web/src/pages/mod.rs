@@ -3,6 +3,7 @@
 //! sign-out, tokens) `POST` to addresses of their own, CSRF-checked before anything else.
 
 mod account;
+mod admin;
 mod blobs;
 mod delete;
 mod files;
@@ -22,6 +23,29 @@ use crate::error::WebError;
 
 /// Rows on one page of any listing.
 pub(crate) const PER_PAGE: u32 = 25;
+
+/// One page of `all`, or the 404 page past the end.
+pub(crate) fn one_page<T>(
+    all: Vec<T>,
+    page: u32,
+) -> Result<(Vec<T>, crate::layout::Position), WebError> {
+    let offset = usize::try_from(crate::params::offset(page, PER_PAGE)).unwrap_or(usize::MAX);
+    if page > 1 && offset >= all.len() {
+        return Err(WebError::NotFound);
+    }
+    let position = crate::layout::Position {
+        page,
+        has_next: all.len() > offset.saturating_add(PER_PAGE as usize),
+        total: Some(all.len() as u64),
+    };
+    Ok((
+        all.into_iter()
+            .skip(offset)
+            .take(PER_PAGE as usize)
+            .collect(),
+        position,
+    ))
+}
 
 /// A project path in a route: segments that start with a letter, digit or `_` (as conan-auth
 /// validates them), so the `-` segment that starts a project's sub-pages can never be part of
@@ -97,6 +121,20 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(page(
             &format!("{project}/-/settings"),
             web::route().to(settings::page),
+        ))
+        .service(page_with_form(
+            crate::urls::ADMIN_USERS,
+            web::route().to(admin::users),
+            web::post().to(admin::create_user),
+        ))
+        .service(form(
+            &format!("{}/{{id}}/{{field}}", crate::urls::ADMIN_USERS),
+            web::post().to(admin::set_user_flag),
+        ))
+        .service(page_with_form(
+            crate::urls::ADMIN_PROJECTS,
+            web::route().to(admin::projects),
+            web::post().to(admin::create_project),
         ))
         .service(page(&package, web::route().to(package::page)))
         .service(page(&revision, web::route().to(revision::page)))

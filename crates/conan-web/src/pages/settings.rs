@@ -22,8 +22,8 @@ use maud::{Markup, html};
 use crate::access::{self, Nav, Reader};
 use crate::error::WebError;
 use crate::layout::{self, Position};
-use crate::pages::PER_PAGE;
 use crate::pages::tokens::{self, TokenRequest};
+use crate::pages::{PER_PAGE, one_page};
 use crate::params::{self, Query};
 use crate::respond;
 use crate::session;
@@ -104,20 +104,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         let (project, powers) = managed(reader, &path)?;
         let mut members = reader.store.project_members(project.id)?;
         members.sort_by(|a, b| a.0.username.cmp(&b.0.username));
-        let offset = usize::try_from(params::offset(page, PER_PAGE)).unwrap_or(usize::MAX);
-        if page > 1 && offset >= members.len() {
-            return Err(WebError::NotFound);
-        }
-        let position = Position {
-            page,
-            has_next: members.len() > offset.saturating_add(PER_PAGE as usize),
-            total: Some(members.len() as u64),
-        };
-        let members = members
-            .into_iter()
-            .skip(offset)
-            .take(PER_PAGE as usize)
-            .collect();
+        let (members, position) = one_page(members, page)?;
         let all_tokens = reader.store.tokens(TokenHolder::Project(project.id))?;
         let token_count = all_tokens.len();
         let tokens = all_tokens.into_iter().take(PER_PAGE as usize).collect();
@@ -300,15 +287,6 @@ fn visibility(shown: &Settings, here: &str, csrf: &str) -> Markup {
     }
 }
 
-/// Checks a settings form's CSRF token; returns it.
-fn checked(request: &HttpRequest, body: &[u8]) -> Result<(Query, String), WebError> {
-    let form = session::form(body)?;
-    let expected = session::session_cookie(request).map(|cookie| session::session_csrf(&cookie));
-    session::check_csrf(&form, expected.as_deref())?;
-    let csrf = expected.ok_or_else(|| WebError::internal("checked CSRF without a session"))?;
-    Ok((form, csrf))
-}
-
 /// A role from a form.
 fn role(form: &Query) -> Result<Role, WebError> {
     form.get("role")
@@ -335,9 +313,9 @@ where
     F: FnOnce(&Reader<'_>, &Query, &Project, Powers) -> Result<(), WebError> + Send + 'static,
 {
     let state = access::state(request)?;
-    let (form, _) = checked(request, body)?;
+    let form = session::signed_form(request, body)?;
     let path = params::segment(request, "project")?;
-    let next = access::act(&state, access::viewer(request), move |reader| {
+    let (next, _) = access::act(&state, access::viewer(request), move |reader| {
         let (project, powers) = managed(reader, &path)?;
         work(reader, &form, &project, powers)?;
         Ok(address(&project))
@@ -444,7 +422,7 @@ pub(crate) async fn create_deploy_token(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let state = access::state(&request)?;
-    let (form, csrf) = checked(&request, &body)?;
+    let form = session::signed_form(&request, &body)?;
     let path = params::segment(&request, "project")?;
     let TokenRequest {
         name,
@@ -456,7 +434,7 @@ pub(crate) async fn create_deploy_token(
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .map(str::to_owned);
-    let (created, project, viewer) = access::act(&state, access::viewer(&request), move |reader| {
+    let ((created, project), nav) = access::act(&state, access::viewer(&request), move |reader| {
         let (project, _) = managed(reader, &path)?;
         let created = admin::create_deploy_token(
             reader.store,
@@ -472,7 +450,7 @@ pub(crate) async fn create_deploy_token(
             }
             error => error.into(),
         })?;
-        Ok((created, project, reader.viewer.name().to_owned()))
+        Ok((created, project))
     })
     .await?;
     tracing::info!(project = %project.path, token = created.token.id.0, "web: deploy token created");
@@ -483,7 +461,6 @@ pub(crate) async fn create_deploy_token(
     let extra = html! {
         p { "Its user name: " code { (username) } }
     };
-    let nav = Nav::SignedIn { name: viewer, csrf };
     Ok(tokens::created_page(
         &nav,
         ("Back to the settings", &address(&project)),

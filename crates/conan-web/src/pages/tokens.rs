@@ -17,8 +17,8 @@ use maud::{Markup, html};
 
 use crate::access::{self, Nav, Reader};
 use crate::error::WebError;
-use crate::layout::{self, Position};
-use crate::pages::PER_PAGE;
+use crate::layout;
+use crate::pages::one_page;
 use crate::params::{self, Query};
 use crate::respond;
 use crate::session;
@@ -90,21 +90,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             return Ok(None);
         };
         let tokens = reader.store.tokens(TokenHolder::User(user.id))?;
-        let total = tokens.len() as u64;
-        let offset = usize::try_from(params::offset(page, PER_PAGE)).unwrap_or(usize::MAX);
-        if page > 1 && offset >= tokens.len() {
-            return Err(WebError::NotFound);
-        }
-        let shown: Vec<Token> = tokens
-            .into_iter()
-            .skip(offset)
-            .take(PER_PAGE as usize)
-            .collect();
-        let position = Position {
-            page,
-            has_next: (offset + shown.len()) < usize::try_from(total).unwrap_or(usize::MAX),
-            total: Some(total),
-        };
+        let (shown, position) = one_page(tokens, page)?;
         Ok(Some((shown, position)))
     })
     .await?;
@@ -282,10 +268,9 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let state = access::state(&request)?;
-    let form = session::form(&body)?;
-    let csrf = check_session_csrf(&request, &form)?;
+    let form = session::signed_form(&request, &body)?;
     let wanted = token_request(&form)?;
-    let (created, username) = access::act(&state, access::viewer(&request), move |reader| {
+    let (created, nav) = access::act(&state, access::viewer(&request), move |reader| {
         let Some(user) = password_user(reader)? else {
             return Err(WebError::Forbidden("Sign in to create tokens.".to_owned()));
         };
@@ -296,17 +281,13 @@ pub(crate) async fn create(
             &wanted.scopes,
             wanted.expires_at,
         )?;
-        Ok((created, user.username))
+        Ok(created)
     })
     .await?;
     tracing::info!(
         token = created.token.id.0,
         "web: personal access token created"
     );
-    let nav = Nav::SignedIn {
-        name: username,
-        csrf,
-    };
     Ok(created_page(
         &nav,
         ("Back to your tokens", urls::TOKENS),
@@ -321,8 +302,7 @@ pub(crate) async fn revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let state = access::state(&request)?;
-    let form = session::form(&body)?;
-    check_session_csrf(&request, &form)?;
+    session::signed_form(&request, &body)?;
     let id = params::segment(&request, "id")?
         .parse::<i64>()
         .map(TokenId)
@@ -343,11 +323,4 @@ pub(crate) async fn revoke(
     })
     .await?;
     Ok(respond::redirect(urls::TOKENS))
-}
-
-/// Checks a signed-in form's CSRF token; returns it.
-fn check_session_csrf(request: &HttpRequest, form: &Query) -> Result<String, WebError> {
-    let expected = session::session_cookie(request).map(|cookie| session::session_csrf(&cookie));
-    session::check_csrf(form, expected.as_deref())?;
-    expected.ok_or_else(|| WebError::internal("checked CSRF without a session"))
 }

@@ -21,6 +21,7 @@ mod registry_tests;
 mod support;
 
 mod access;
+mod admin;
 mod deletes;
 mod lists;
 mod pages;

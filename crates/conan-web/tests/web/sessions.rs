@@ -72,7 +72,13 @@ impl Browser {
     }
 
     /// Signs in through the form; returns the answer to the `POST`.
-    async fn sign_in<S, B>(&mut self, app: &S, username: &str, password: &str, next: &str) -> Reply
+    pub async fn sign_in<S, B>(
+        &mut self,
+        app: &S,
+        username: &str,
+        password: &str,
+        next: &str,
+    ) -> Reply
     where
         S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
         B: MessageBody,
