@@ -17,7 +17,7 @@ pub mod token;
 pub use authenticator::{Authenticator, IssuedToken};
 pub use config::AuthConfig;
 pub use credentials::Credentials;
-pub use policy::{Action, Decision, decide, protect};
+pub use policy::{Action, Decision, decide, may_see_statistics, protect};
 pub use principal::{Principal, Source};
 pub use session::IssuedSession;
 pub use token::{Access, Scope};

@@ -47,6 +47,19 @@ pub enum Decision {
     DeleteProtected,
 }
 
+/// Whether `principal`, with `role` in a project it may read, may see what the project stores
+/// (its storage statistics): administrators, and members from reporter up, as GitLab's
+/// `statistics=true`. The Packages API and the web interface both ask this.
+#[must_use]
+pub fn may_see_statistics(principal: &Principal, role: Option<Role>) -> bool {
+    match principal {
+        Principal::User { user, .. } => {
+            user.is_admin || role.is_some_and(|role| role >= Role::Reporter)
+        }
+        _ => false,
+    }
+}
+
 /// The least role an action needs from a member.
 fn required_role(action: Action) -> Role {
     match action {

@@ -186,12 +186,7 @@ impl ProjectAccess {
     /// Whether the caller may see the project's statistics: reporters and above, and instance
     /// admins, as GitLab.
     pub(crate) fn may_see_statistics(&self) -> bool {
-        match &self.principal {
-            Principal::User { user, .. } => {
-                user.is_admin || self.role.is_some_and(|role| role >= Role::Reporter)
-            }
-            _ => false,
-        }
+        conan_auth::may_see_statistics(&self.principal, self.role)
     }
 
     /// Whether the caller may delete the project's packages (for `_links.delete_api_path`).

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod blobs;
+mod cleanup;
 mod delete;
 mod files;
 mod home;
@@ -14,6 +15,7 @@ mod recipe;
 mod revision;
 mod search;
 mod settings;
+mod storage;
 mod tokens;
 
 use actix_web::{guard, web};
@@ -99,6 +101,15 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             web::post().to(delete::delete),
         ))
         .service(form(
+            &format!("{project}/-/settings/cleanup/dry-run"),
+            web::post().to(cleanup::dry_run_page),
+        ))
+        .service(page_with_form(
+            &format!("{project}/-/settings/cleanup"),
+            web::route().to(cleanup::page),
+            web::post().to(cleanup::save),
+        ))
+        .service(form(
             &format!("{project}/-/settings/deploy-tokens/{{id}}/revoke"),
             web::post().to(settings::revoke_deploy_token),
         ))
@@ -117,6 +128,10 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(form(
             &format!("{project}/-/settings/visibility"),
             web::post().to(settings::set_visibility),
+        ))
+        .service(page(
+            &format!("{project}/-/storage"),
+            web::route().to(storage::page),
         ))
         .service(page(
             &format!("{project}/-/settings"),

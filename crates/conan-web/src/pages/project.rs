@@ -76,8 +76,9 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         h1 { (project.path) }
         p.muted {
             "A " (project.visibility.as_str()) " project."
+            " " a href=(crate::pages::storage::address(&project.path)) { "Storage" }
             @if manages {
-                " " a href=(crate::pages::settings::address(&project)) { "Settings" }
+                " · " a href=(crate::pages::settings::address(&project)) { "Settings" }
             }
         }
         section aria-labelledby="packages-heading" {

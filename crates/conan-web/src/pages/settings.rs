@@ -60,7 +60,7 @@ pub(crate) fn powers(reader: &Reader<'_>, project: &Project) -> Result<Option<Po
 
 /// The project at `path` and the visitor's powers over it: the 404 page when they may not read
 /// it, the 403 page when they may not manage it.
-fn managed(reader: &Reader<'_>, path: &str) -> Result<(Project, Powers), WebError> {
+pub(crate) fn managed(reader: &Reader<'_>, path: &str) -> Result<(Project, Powers), WebError> {
     let project = reader.project(path)?;
     if let Some(powers) = powers(reader, &project)? {
         return Ok((project, powers));
@@ -131,6 +131,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             ("Settings", here.clone()),
         ]))
         h1 { "Settings of " (project.path) }
+        p { a href={ (here) "/cleanup" } { "Cleanup policy" } ": remove old revisions by rules, with a dry run first." }
         (members(&shown, &here, csrf))
         (visibility(&shown, &here, csrf))
         section aria-labelledby="deploy-heading" {

@@ -22,9 +22,11 @@ mod support;
 
 mod access;
 mod admin;
+mod cleanup;
 mod deletes;
 mod lists;
 mod pages;
 mod safety;
 mod sessions;
 mod settings;
+mod storage;
