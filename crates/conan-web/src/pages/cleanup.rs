@@ -9,13 +9,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::RevisionTime;
+use conan_store::Project;
 use conan_store::cleanup::{
     Cadence, CleanupPolicy, CleanupRun, CleanupTotals, DryRunReport, dry_run,
 };
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
-use crate::access::{self, Nav};
+use crate::access::{self, Nav, Reader};
 use crate::error::WebError;
 use crate::layout;
 use crate::pages::settings::{self, managed};
@@ -40,6 +41,29 @@ fn now() -> Result<RevisionTime, WebError> {
     RevisionTime::from_system_time(std::time::SystemTime::now()).map_err(WebError::internal)
 }
 
+/// The page's breadcrumbs.
+fn trail(project: &Project, here: &str) -> Markup {
+    layout::breadcrumbs(&[
+        (&project.path, urls::project(&project.path)),
+        ("Settings", settings::address(project)),
+        ("Cleanup policy", here.to_owned()),
+    ])
+}
+
+/// The project's saved policy with a form's changes, checked as the API's `PUT` checks them.
+fn changed(
+    reader: &Reader<'_>,
+    project: &Project,
+    changes: &Map<String, Value>,
+) -> Result<CleanupPolicy, WebError> {
+    reader
+        .store
+        .cleanup_policy(project.id)?
+        .policy
+        .updated_with(changes)
+        .map_err(|error| WebError::bad_request(error.to_string()))
+}
+
 /// `GET .../-/settings/cleanup`.
 pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError> {
     let state = access::state(&request)?;
@@ -54,11 +78,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         .await?;
     let here = address(&settings::address(&project));
     let body = html! {
-        (layout::breadcrumbs(&[
-            (&project.path, urls::project(&project.path)),
-            ("Settings", settings::address(&project)),
-            ("Cleanup policy", here.clone()),
-        ]))
+        (trail(&project, &here))
         h1 { "Cleanup policy" }
         p {
             "Removes old recipe and package revisions by the rules below. The newest recipe "
@@ -206,11 +226,7 @@ pub(crate) async fn save(request: HttpRequest, body: web::Bytes) -> Result<HttpR
     let at = now()?;
     let (next, _) = access::act(&state, access::viewer(&request), move |reader| {
         let (project, _) = managed(reader, &path)?;
-        let current = reader.store.cleanup_policy(project.id)?;
-        let policy = current
-            .policy
-            .updated_with(&changes)
-            .map_err(|error| WebError::bad_request(error.to_string()))?;
+        let policy = changed(reader, &project, &changes)?;
         reader.store.set_cleanup_policy(project.id, &policy, at)?;
         tracing::info!(project = %project.path, user = reader.viewer.name(), "web: cleanup policy saved");
         Ok(address(&settings::address(&project)))
@@ -233,11 +249,7 @@ pub(crate) async fn dry_run_page(
     let ((project, policy, report), nav) =
         access::act(&state, access::viewer(&request), move |reader| {
             let (project, _) = managed(reader, &path)?;
-            let current = reader.store.cleanup_policy(project.id)?;
-            let policy = current
-                .policy
-                .updated_with(&changes)
-                .map_err(|error| WebError::bad_request(error.to_string()))?;
+            let policy = changed(reader, &project, &changes)?;
             let report = dry_run(
                 reader.store,
                 project.id,
@@ -251,11 +263,7 @@ pub(crate) async fn dry_run_page(
         .await?;
     let here = address(&settings::address(&project));
     let body = html! {
-        (layout::breadcrumbs(&[
-            (&project.path, urls::project(&project.path)),
-            ("Settings", settings::address(&project)),
-            ("Cleanup policy", here.clone()),
-        ]))
+        (trail(&project, &here))
         h1 { "Dry run" }
         p { "What this policy would remove now. Nothing was saved or removed." }
         (report_markup(&report))
