@@ -19,6 +19,8 @@ from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, ROOT, Conan, write_recipe
 SCREENSHOTS = ROOT / "target" / "web-screenshots"
 CHROMIUM = os.environ.get("CONAN_REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CONAN_REGISTRY_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+# axe-core from npm (scripts/test-venvs installs it): the accessibility rules run on every page.
+AXE = ROOT / "target" / "test-venv" / "axe-core" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
@@ -37,8 +39,30 @@ def browser(tmp_path):
     driver.quit()
 
 
+def assert_accessible(browser, name):
+    """axe-core's rules (WCAG 2 A and AA, and its best practices) on the current page, injected
+    through WebDriver (the page's own policy allows no script): no serious or critical
+    violation."""
+    browser.execute_script(AXE.read_text())
+    result = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document)
+            .then(result => done({passes: result.passes.length, violations: result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))}))
+            .catch(error => done({passes: 0, violations: [
+                {id: 'axe-error', impact: 'critical', help: String(error), nodes: []}]}));
+    """)
+    # A run that checked nothing (axe missing or blocked) must not pass.
+    assert result["passes"] > 10, f"{name}: axe checked only {result['passes']} rules"
+    serious = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{name}: {serious}"
+
+
 def shoot(browser, name):
-    """Screenshots of the current page at desktop and phone widths."""
+    """The accessibility check, then screenshots of the current page at desktop and phone
+    widths."""
+    assert_accessible(browser, name)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width, height, suffix in ((1280, 900, "desktop"), (360, 780, "360px")):
         browser.set_window_size(width, height)
@@ -169,7 +193,10 @@ def sign_in(browser, server, username, password):
     browser.get(server.url + "/-/web/sign-in")
     browser.find_element(By.ID, "username").send_keys(username)
     browser.find_element(By.ID, "password").send_keys(password)
-    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form button"), server.url + "/")
+    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+    # Signed in once the header names the user.
+    WebDriverWait(browser, 20).until(lambda driver: any(
+        link.text == username for link in driver.find_elements(By.CSS_SELECTOR, ".account a")))
 
 
 def test_a_user_signs_in_makes_a_token_and_uploads_with_the_real_client(
@@ -310,3 +337,59 @@ def test_a_developer_cannot_delete_and_a_maintainer_can(server, browser, tmp_pat
     assert remote_recipes(conan, remote, "doomed/1.0") == {}
     browser.get(recipe_page)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Page not found"
+
+
+def test_management_pages_work_and_pass_the_accessibility_check(server, browser, tmp_path_factory, tmp_path):
+    """The administrator's pages, a project's settings, its cleanup policy with a dry run, its
+    storage and the search page: each used once in the browser, checked by axe-core, and
+    screenshotted."""
+    private = project_id(server, "demo/packages")
+    conan = Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+    upload(server, conan, private, tmp_path, "managed", ["x86_64"])
+    sign_in(browser, server, "admin", ADMIN_PASSWORD)
+    assert browser.find_element(By.LINK_TEXT, "Admin")
+
+    follow(browser, browser.find_element(By.LINK_TEXT, "Admin"), "/-/web/admin/users")
+    browser.find_element(By.ID, "new-username").send_keys("carla")
+    browser.find_element(By.ID, "new-password").send_keys("carla-password-1")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form.stacked button"), "/-/web/admin/users")
+    assert "carla" in browser.find_element(By.TAG_NAME, "main").text
+    assert_clean(browser)
+    shoot(browser, "admin-users")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Projects"), "/-/web/admin/projects")
+    browser.find_element(By.ID, "new-path").send_keys("team/tools")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "main form.stacked button"), "/-/web/projects/team/tools")
+    browser.get(server.url + "/-/web/admin/projects")
+    assert "team/tools" in browser.find_element(By.TAG_NAME, "main").text
+    shoot(browser, "admin-projects")
+
+    browser.get(server.url + "/-/web/projects/demo/packages")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Settings"), "/-/settings")
+    browser.find_element(By.ID, "member-username").send_keys("carla")
+    Select(browser.find_element(By.ID, "member-role")).select_by_visible_text("maintainer")
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Add member']"), "/-/settings")
+    assert "carla" in browser.find_element(By.CSS_SELECTOR, "#members-heading ~ div.table-wrap").text
+    assert_clean(browser)
+    shoot(browser, "settings")
+
+    follow(browser, browser.find_element(By.LINK_TEXT, "Cleanup policy"), "/-/settings/cleanup")
+    browser.find_element(By.ID, "keep-recipe").send_keys("1")
+    follow(browser, browser.find_element(By.XPATH, "//button[contains(text(), 'Dry run')]"), "/dry-run")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Dry run"
+    assert "Recipes examined" in browser.find_element(By.ID, "dry-run-totals").text
+    assert_clean(browser)
+    shoot(browser, "cleanup-dry-run")
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Save policy']"), "/-/settings/cleanup")
+    assert browser.find_element(By.ID, "keep-recipe").get_attribute("value") == "1"
+    shoot(browser, "cleanup")
+
+    browser.get(server.url + "/-/web/projects/demo/packages")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Storage"), "/-/storage")
+    assert "Recipe revisions" in browser.find_element(By.ID, "storage").text
+    assert_clean(browser)
+    shoot(browser, "storage")
+
+    browser.get(server.url + "/-/web/search?q=managed")
+    assert "managed" in browser.find_element(By.TAG_NAME, "main").text
+    assert_clean(browser)
+    shoot(browser, "search")
