@@ -98,7 +98,10 @@ class Unchanged:
 
     def __exit__(self, kind, value, traceback):
         if kind is None:
-            assert state(self.server) == self.before, "a refused request changed the stored state"
+            after = state(self.server)
+            changed = sorted(table for table in after["rows"] if after["rows"][table] != self.before["rows"][table])
+            changed += [part for part in ("blobs", "staging") if after[part] != self.before[part]]
+            assert after == self.before, f"a refused request changed the stored state: {changed}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1042,3 +1045,74 @@ def test_failed_logins_are_rate_limited_per_user_and_per_address(limited, tmp_pa
     # By then the other windows have passed too.
     assert login_from(server, here, "alice", "alice-password").status == 200
     assert login_from(server, elsewhere, "bob", "bob-password").status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# The web interface's forms: hostile bodies to every form, signed in as the administrator (with
+# a valid CSRF token, so the body itself is what is refused): a 4xx page, nothing changed.
+
+SEED_RECIPE = "/-/web/projects/demo/packages/-/recipes/seed/1.0/_/_"
+WEB_FORMS = [
+    "/-/web/sign-in",
+    "/-/web/user/tokens",
+    "/-/web/user/tokens/1/revoke",
+    "/-/web/admin/users",
+    "/-/web/admin/users/1/admin",
+    "/-/web/admin/projects",
+    "/-/web/projects/demo/packages/-/settings/members",
+    "/-/web/projects/demo/packages/-/settings/members/remove",
+    "/-/web/projects/demo/packages/-/settings/visibility",
+    "/-/web/projects/demo/packages/-/settings/deploy-tokens",
+    "/-/web/projects/demo/packages/-/settings/deploy-tokens/1/revoke",
+    "/-/web/projects/demo/packages/-/settings/cleanup",
+    "/-/web/projects/demo/packages/-/settings/cleanup/dry-run",
+    SEED_RECIPE + "/revisions/" + "0" * 32 + "/delete",
+    "/-/web/projects/demo/..%2F..%2Fetc/-/settings/visibility",
+]
+
+
+def web_session(server):
+    """Signs the administrator in through the form; the session cookie and the CSRF token of
+    its forms."""
+    session = requests.Session()
+    form = session.get(f"{server.url}/-/web/sign-in", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', form).group(1)
+    answer = session.post(f"{server.url}/-/web/sign-in", allow_redirects=False, timeout=30,
+                          data={"csrf_token": token, "username": "admin", "password": ADMIN_PASSWORD})
+    assert answer.status_code == 303, answer.text
+    home = session.get(f"{server.url}/", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', home).group(1)
+    return session.cookies["conan_registry_session"], token
+
+
+WEB_BODIES = {
+    "not-utf8": b"name=\xff\xfe&username=\xc3\x28&scopes=api&path=\xff&role=owner&visibility=public",
+    "bad-escapes": b"name=%zz%&username=%&scopes=%G1&path=%%%&role=%0",
+    "nul-and-controls": b"name=a%00b&username=ad%00min&path=team%00x&role=owner%0A&visibility=public%0D",
+    "traversal": b"name=..%2F..%2Fx&username=..%2F..%2Fadmin&path=..%2F..%2Fetc&role=owner&visibility=..",
+    "huge-values": b"name=" + b"n" * 200_000 + b"&username=" + b"u" * 30_000 + b"&path=" + b"p" * 20_000,
+    "many-fields": b"&".join(b"scopes=api" for _ in range(20_000)),
+    "oversized": b"name=" + b"x" * (300 * 1024),
+    "markup": b"name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&username=%3Cimg%20src%3Dx%3E&role=%22%3E&visibility=%3Cb%3E",
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEB_BODIES))
+def test_hostile_web_form_bodies_change_nothing(hostile, case):
+    cookie, token = web_session(hostile)
+    # Two fields every body carries make the forms that take any text (a user name may hold
+    # `/` and markup; a cleanup form without rules is a valid policy) refuse it too: a
+    # too-short password and a negative count.
+    body = f"csrf_token={token}&".encode() + WEB_BODIES[case] + b"&password=x&keep_n_recipe_revisions=-1"
+    headers = [("Cookie", f"conan_registry_session={cookie}"),
+               ("Content-Type", "application/x-www-form-urlencoded")]
+    with Unchanged(hostile):
+        for target in WEB_FORMS:
+            response = rawhttp.request(hostile.url, "POST", target, headers, body)
+            assert response is not None, f"{target}: no answer"
+            assert 400 <= response.status < 500, (target, response)
+            if response.status != 413:
+                # Our own page (actix-web's payload limit answers a plain 413 before the form is read).
+                assert response.headers.get("content-type") == "text/html; charset=utf-8", (target, response)
+                assert b"<script>" not in response.body and b"<img src=x>" not in response.body, target
+    assert requests.get(f"{hostile.url}/", timeout=30).status_code == 200

@@ -125,6 +125,17 @@ impl PackageStore for DieselStore {
             else {
                 return Ok(false);
             };
+            // Nothing to delete is answered before the lock, which writes: a refused delete
+            // changes nothing. After the lock everything is looked up again.
+            let exists = match find_package_reference(conn, recipe_revision_id, &key.package_id)? {
+                Some(reference_id) => {
+                    find_package_revision(conn, reference_id, key.revision.as_str())?.is_some()
+                }
+                None => false,
+            };
+            if !exists {
+                return Ok(false);
+            }
             lock_recipe(conn, recipe_id)?;
             let Some(reference_id) =
                 find_package_reference(conn, recipe_revision_id, &key.package_id)?
@@ -152,6 +163,10 @@ impl PackageStore for DieselStore {
             else {
                 return Ok(false);
             };
+            // As above: nothing to delete changes nothing.
+            if find_package_reference(conn, recipe_revision_id, package_id)?.is_none() {
+                return Ok(false);
+            }
             lock_recipe(conn, recipe_id)?;
             let Some(reference_id) = find_package_reference(conn, recipe_revision_id, package_id)?
             else {
@@ -169,9 +184,17 @@ impl PackageStore for DieselStore {
             else {
                 return Ok(false);
             };
-            lock_recipe(conn, recipe_id)?;
             let references = package_references::table
                 .filter(package_references::recipe_revision_id.eq(recipe_revision_id));
+            // As above: no package to delete changes nothing.
+            let any: Option<i64> = native!(conn, c => references
+                .select(package_references::id)
+                .first(c)
+                .optional())?;
+            if any.is_none() {
+                return Ok(false);
+            }
+            lock_recipe(conn, recipe_id)?;
             let reference_ids: Vec<i64> =
                 native!(conn, c => references.select(package_references::id).load(c))?;
             let visible = any_committed_package(conn, &reference_ids)?;

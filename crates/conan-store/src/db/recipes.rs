@@ -66,6 +66,11 @@ impl RecipeStore for DieselStore {
             let Some(recipe_id) = find_recipe(conn, key.project, &key.recipe)? else {
                 return Ok(false);
             };
+            // Nothing to delete is answered before the lock, which writes: a refused delete
+            // changes nothing. After the lock the revision is looked up again.
+            if find_recipe_revision(conn, recipe_id, key.revision.as_str())?.is_none() {
+                return Ok(false);
+            }
             lock_recipe(conn, recipe_id)?;
             let Some((revision_id, committed_at)) =
                 find_recipe_revision(conn, recipe_id, key.revision.as_str())?
