@@ -9,6 +9,7 @@ import concurrent.futures
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -142,8 +143,16 @@ def test_postgres_stopped_while_requests_run(make_server):
         login_url = f"{server.project_remote()}/v2/users/authenticate"
         created = server.admin("token", "create", "admin", "--scope", "api").stdout
         pat = next(word for word in created.split() if word.startswith("crpat-"))
+        # The web interface: a page read in a session opened before the outage, and signing in.
+        web = requests.Session()
+        sign_in = f"{server.url}/-/web/sign-in"
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]{32})"', web.get(sign_in, timeout=15).text).group(1)
+        form = {"csrf_token": csrf, "username": "admin", "password": "admin-password-1"}
+        assert web.post(sign_in, data=form, timeout=15).status_code == 200
 
         requests_to_make = {
+            "web page": lambda session: web.get(f"{server.url}/-/web/projects/demo/packages", timeout=15),
+            "web sign-in": lambda session: web.post(sign_in, data=form, timeout=15),
             "packages api": lambda session: session.get(
                 f"{server.url}/api/v4/projects/1/packages", headers={"PRIVATE-TOKEN": pat}, timeout=15),
             "latest": lambda session: session.get(f"{recipe}/latest", headers=api.headers(), timeout=15),
@@ -210,8 +219,14 @@ def test_postgres_stopped_while_requests_run(make_server):
             unavailable = [entry for entry in answers if entry[2] == 503]
             assert unavailable, (kind, answers[-3:])
             for entry in unavailable:
-                assert entry[5] == "application/json" and entry[6] == "1", entry
-                assert "503 Service Unavailable - the metadata database is unavailable" in entry[4], entry
+                assert entry[6] == "1", entry
+                if kind.startswith("web"):
+                    # The interface's own page, not the API's JSON.
+                    assert entry[5] == "text/html; charset=utf-8", entry
+                    assert "Service unavailable" in entry[4], entry
+                else:
+                    assert entry[5] == "application/json", entry
+                    assert "503 Service Unavailable - the metadata database is unavailable" in entry[4], entry
         if ready.status_code != 404:  # the readiness probe is the binary's (ops interface)
             assert ready.status_code == 503, ready.text
         # Once it is back, everything answers normally again.

@@ -8,6 +8,7 @@ with, no row is duplicated and `conan-registry verify` passes.
 import concurrent.futures
 import hashlib
 import random
+import re
 import subprocess
 import threading
 import time
@@ -342,3 +343,64 @@ def test_packages_api_deletes_racing_uploads_and_listings(backend):
     # A revision may have lost a file other than its manifest (as in GitLab); what is listed
     # downloads whole, and no row is duplicated or orphaned.
     assert_consistent(backend, api, "rest", expected)
+
+
+def web_session(server):
+    """The administrator signed in through the web form: a requests session and the CSRF token
+    of its forms."""
+    session = requests.Session()
+    sign_in = f"{server.url}/-/web/sign-in"
+    pattern = r'name="csrf_token" value="([0-9a-f]{32})"'
+    token = re.search(pattern, session.get(sign_in, timeout=60).text).group(1)
+    home = session.post(sign_in, data={"csrf_token": token, "username": "admin",
+                                       "password": "admin-password-1"}, timeout=60)
+    assert home.status_code == 200 and ">admin<" in home.text, home.text[:500]
+    return session, re.search(pattern, home.text).group(1)
+
+
+def test_web_deletes_racing_each_other_and_downloads(backend):
+    """Several signed-in browsers confirm the deletes of the same revisions at once from the web
+    pages while clients download them: each revision is deleted exactly once (a 303, every
+    other attempt the 404 page), no 5xx, no download cut short, and the store stays
+    consistent."""
+    api = Api.login(backend)
+    expected = {}
+    for n in range(6):
+        files = recipe_files(f"web-{n}")
+        expected[api.upload_revision("webrace", files)] = files
+    order = list(expected)
+    recipe_page = f"{backend.url}/-/web/projects/demo/packages/-/recipes/webrace/1.0/_/_"
+    statuses = []
+    done = threading.Event()
+
+    def deleter():
+        session, token = web_session(backend)
+        for rrev in order[:4]:
+            response = session.post(f"{recipe_page}/revisions/{rrev}/delete", data={"csrf_token": token},
+                                    allow_redirects=False, timeout=60)
+            statuses.append(("DELETE", rrev, response.status_code, response.text[:200]))
+
+    def downloader(seed):
+        client = Api(backend, api.token)
+        rng = random.Random(seed)
+        while not done.is_set():
+            rrev = rng.choice(order)
+            response = client.download("webrace", rrev, "conanfile.py")
+            statuses.append(("GET", rrev, response.status_code, ""))
+            if response.status_code == 200:
+                assert response.content == expected[rrev]["conanfile.py"], rrev
+
+    def deleters():
+        try:
+            run_all([deleter for _ in range(3)], 3)
+        finally:
+            done.set()
+
+    run_all([deleters] + [lambda seed=seed: downloader(seed) for seed in range(THREADS - 4)])
+    assert_no_server_errors(statuses)
+    assert {entry[2] for entry in statuses if entry[0] == "GET"} <= {200, 404}, statuses
+    for rrev in order[:4]:
+        answers = sorted(entry[2] for entry in statuses if entry[0] == "DELETE" and entry[1] == rrev)
+        assert answers == [303, 404, 404], (rrev, answers)
+    revisions = assert_consistent(backend, api, "webrace", expected)
+    assert set(revisions) == set(order[4:])

@@ -261,6 +261,13 @@ def test_a_user_signs_in_makes_a_token_and_uploads_with_the_real_client(
     failed = conan.run("upload", "tokenlib/1.0", "-r", "private", "-c", "--force", check=False)
     assert failed.returncode != 0
 
+    # No secret in any log line: neither the token nor the session cookie (the access log has
+    # every request, so the sign-in and token pages were logged).
+    log = server.log()
+    assert "/-/web/user/tokens" in log and "/-/web/sign-in" in log, log[-2000:]
+    assert secret not in log and session["value"] not in log
+    assert browser.get_cookie("conan_registry_session")["value"] not in log
+
     # Signing out: the private project is a 404 page again.
     follow(browser, browser.find_element(By.CSS_SELECTOR, ".account button"), server.url + "/")
     assert browser.get_cookie("conan_registry_session") is None

@@ -149,6 +149,13 @@ impl ResponseError for WebError {
             status,
             layout::page(title, None, &crate::access::Nav::Unknown, &body),
         );
+        if matches!(self, Self::Unavailable(_)) {
+            // As the APIs answer: try again in a second.
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+        }
         if let Self::MethodNotAllowed(allow) = self {
             response.headers_mut().insert(
                 actix_web::http::header::ALLOW,
