@@ -15,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, ROOT, Conan, write_recipe
+from pgserver import shared_database
 
 SCREENSHOTS = ROOT / "target" / "web-screenshots"
 CHROMIUM = os.environ.get("CONAN_REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -199,10 +200,24 @@ def sign_in(browser, server, username, password):
         link.text == username for link in driver.find_elements(By.CSS_SELECTOR, ".account a")))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_backend(request, make_server):
+    """The server on its embedded SQLite, and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield make_server()
+        return
+    with shared_database() as url:
+        server = make_server({"CONAN_REGISTRY__DATABASE__URL": url})
+        yield server
+        server.stop()
+
+
 def test_a_user_signs_in_makes_a_token_and_uploads_with_the_real_client(
-        server, browser, tmp_path_factory, tmp_path):
+        any_backend, browser, tmp_path_factory, tmp_path):
     """Sign in; the private project appears; create a personal access token in the page and
-    upload with it from the real Conan client; the upload shows in the pages; sign out."""
+    upload with it from the real Conan client; the upload shows in the pages; sign out. On
+    SQLite and on PostgreSQL."""
+    server = any_backend
     server.admin("user", "create", "maria", "--password-stdin", stdin="maria-password-1\n")
     server.admin("member", "add", "demo/packages", "maria", "developer")
     private = project_id(server, "demo/packages")
