@@ -41,9 +41,20 @@ def browser(tmp_path):
 
 
 def assert_accessible(browser, name):
-    """axe-core's rules (WCAG 2 A and AA, and its best practices) on the current page, injected
-    through WebDriver (the page's own policy allows no script): no serious or critical
-    violation."""
+    """axe-core's rules (WCAG 2 A and AA, and its best practices) on the current page, in the
+    light and the dark colour scheme, injected through WebDriver (the page's own policy allows
+    no script): no serious or critical violation."""
+    try:
+        for scheme in ("dark", "light"):
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+                "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            assert_accessible_now(browser, f"{name} ({scheme})")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def assert_accessible_now(browser, name):
+    """One axe-core run on the page as it is displayed now."""
     browser.execute_script(AXE.read_text())
     result = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
