@@ -1055,7 +1055,8 @@ SEED_RECIPE = "/-/web/projects/demo/packages/-/recipes/seed/1.0/_/_"
 WEB_FORMS = [
     "/-/web/sign-in",
     "/-/web/user/tokens",
-    "/-/web/user/tokens/1/revoke",
+    # Ids no token has: revoking takes no field, so a real token would be revoked by any body.
+    "/-/web/user/tokens/999999/revoke",
     "/-/web/admin/users",
     "/-/web/admin/users/1/admin",
     "/-/web/admin/projects",
@@ -1063,7 +1064,7 @@ WEB_FORMS = [
     "/-/web/projects/demo/packages/-/settings/members/remove",
     "/-/web/projects/demo/packages/-/settings/visibility",
     "/-/web/projects/demo/packages/-/settings/deploy-tokens",
-    "/-/web/projects/demo/packages/-/settings/deploy-tokens/1/revoke",
+    "/-/web/projects/demo/packages/-/settings/deploy-tokens/999999/revoke",
     "/-/web/projects/demo/packages/-/settings/cleanup",
     "/-/web/projects/demo/packages/-/settings/cleanup/dry-run",
     SEED_RECIPE + "/revisions/" + "0" * 32 + "/delete",
