@@ -5,7 +5,7 @@ Run it through `scripts/bench`, which installs what it needs and builds the rele
 Every server runs on loopback on a free port with its own temporary data; everything this
 script starts or creates is removed at the end, also on Ctrl-C or failure.
 
-Sections (`--only a,b`): metadata, files, mixed, clients, memory, scale, cleanup. `--quick` shrinks the
+Sections (`--only a,b`): metadata, files, mixed, clients, memory, scale, cleanup, web. `--quick` shrinks the
 data and the durations for a smoke run of a few minutes. The figures are printed as Markdown
 tables and written (with the raw numbers as JSON) to target/bench-results/.
 """
@@ -49,7 +49,7 @@ POSTGRES = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgr
 ADMIN_PASSWORD = "bench-admin-password-1"
 REF_USER, REF_PASSWORD = "bench", "benchpassword"
 MIB = 1 << 20
-SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup"]
+SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup", "web"]
 
 PROFILES = {
     "full": dict(
@@ -58,6 +58,7 @@ PROFILES = {
         mixed_seconds=15, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=4, cli_rounds=2, memory_mib=2048,
         scale_recipes=100_000, scale_seconds=8, cleanup_recipes=100_000, cleanup_revisions=10, cleanup_work_percents=[100, 50],
+        web_recipes=100_000, web_detailed=200, web_requests=300,
     ),
     "quick": dict(
         recipes=30, revisions=2, binaries=2, fill_threads=16, connections=32,
@@ -65,6 +66,7 @@ PROFILES = {
         mixed_seconds=4, mixed_downloads=16, mixed_uploads=4, mixed_connections=4,
         cli_packages=20, cli_runs=1, cli_rounds=1, memory_mib=256,
         scale_recipes=10_000, scale_seconds=2, cleanup_recipes=2_000, cleanup_revisions=10, cleanup_work_percents=[100, 50],
+        web_recipes=2_000, web_detailed=40, web_requests=40,
     ),
 }
 
@@ -1123,6 +1125,220 @@ def catalog_listing(server, count, p, work):
     return figures
 
 
+# --- web pages ----------------------------------------------------------------------------------
+
+WEB_PROJECT = "demo/packages"
+# The pages answer `page` 1 to 1,000 only (conan-web's `params::MAX_PAGE`), 25 rows each.
+WEB_MAX_PAGE = 1000
+WEB_OS, WEB_ARCH, WEB_BUILD = ["Linux", "Windows", "Macos"], ["x86_64", "armv8", "x86", "riscv64"], ["Release", "Debug"]
+
+
+class WebRecipe:
+    """A recipe for the page benchmark, in `Recipe`'s shape (so `fill` uploads it): a
+    `conanfile.py` that declares what the recipe page shows, 1 to 3 revisions (30 for every 20th
+    recipe: two pages of revisions), 4 binaries per revision with settings, options and requires
+    (60 on the newest revision of every 10th: three pages of binaries), and 3 package revisions
+    for every 5th binary."""
+
+    def __init__(self, index):
+        self.index = index
+        self.name, self.version = f"lib{index:05d}", f"{1 + index % 4}.{index % 7}.0"
+        user, channel = ("team", "stable") if index % 3 == 0 else ("_", "_")
+        self.path = f"{self.name}/{self.version}/{user}/{channel}"
+        rng = random.Random(1000 + index)
+        count = 30 if index % 20 == 0 else 1 + index % 3
+        self.revisions = []  # (rrev, files, [(pkgid, prev, files)])
+        for r in range(count):
+            conanfile = (f'from conan import ConanFile\n\nclass Lib(ConanFile):\n    name = "{self.name}"\n'
+                         f'    version = "{self.version}"\n    description = "Benchmark library {index}, revision {r}"\n'
+                         f'    license = "MIT", "Apache-2.0"\n    homepage = "https://example.com/{self.name}"\n'
+                         f'    topics = ("bench", "web", "{self.name}")\n'
+                         f'    settings = "os", "arch", "build_type", "compiler"\n'
+                         f'    options = {{"shared": [True, False], "fPIC": [True, False]}}\n').encode()
+            manifest = f"{1700000000 + r}\nconanfile.py: {md5(conanfile)}\n".encode()
+            files = [("conan_export.tgz", rng.randbytes(1024)), ("conanfile.py", conanfile),
+                     ("conanmanifest.txt", manifest)]
+            newest = r == count - 1
+            binaries = 60 if newest and index % 10 == 1 else (4 if newest or count <= 3 else 0)
+            packages = []
+            for b in range(binaries):
+                info = (f"[settings]\narch={WEB_ARCH[b // 3 % 4]}\nbuild_type={WEB_BUILD[b // 12 % 2]}\n"
+                        f"compiler=gcc\ncompiler.version={11 + b // 48}\nos={WEB_OS[b % 3]}\n"
+                        f"[options]\nfPIC=True\nshared={b // 24 % 2 == 1}\n"
+                        f"[requires]\nzlib/1.3.Z\nfmt/10.{b % 3}.Z\n").encode()
+                pkgid = sha1(info)
+                for v in range(3 if b % 5 == 0 else 1):
+                    pmanifest = f"{1700000000 + r * 10 + v}\nconaninfo.txt: {md5(info)}\n".encode()
+                    packages.append((pkgid, md5(pmanifest + self.name.encode()), [
+                        ("conan_package.tgz", rng.randbytes(2048)), ("conaninfo.txt", info),
+                        ("conanmanifest.txt", pmanifest)]))
+            self.revisions.append((md5(manifest + self.name.encode()), files, packages))
+
+    def url(self):
+        return f"/-/web/projects/{WEB_PROJECT}/-/recipes/{self.path}"
+
+
+def table_rows(html):
+    """The most `<tr>` rows in any one `<tbody>` of a page."""
+    return max((body.count("<tr") for body in re.findall(r"<tbody>(.*?)</tbody>", html, re.S)), default=0)
+
+
+ACCESS_LINE = re.compile(r"request_id=(webbench-\S+) .*? duration_ms=([\d.]+)")
+
+
+def access_durations(log_path, batch, expected):
+    """The access log's `duration_ms` of the requests tagged `webbench-<batch>-*` (the server's
+    own time for each request, from its middleware seeing the request to the last byte of the
+    body handed to the socket), once all `expected` lines are there; [] if they never arrive."""
+    deadline = time.time() + 10
+    prefix = f"webbench-{batch}-"
+    while True:
+        text = log_path.read_text(errors="replace")
+        durations = [float(m.group(2)) for m in ACCESS_LINE.finditer(text) if m.group(1).startswith(prefix)]
+        if len(durations) >= expected or time.time() > deadline:
+            return durations if len(durations) == expected else []
+        time.sleep(0.05)
+
+
+def percentile(values, fraction):
+    """The nearest-rank percentile (p99 of 300 values is the 297th smallest)."""
+    ordered = sorted(values)
+    rank = int(-(-len(ordered) * fraction // 1))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+def measure_pages(origin, log_path, batch, urls, count):
+    """`count` anonymous GETs cycling through `urls`, one at a time on one keep-alive
+    connection, after a warm-up pass that is not counted: the client's latency (request sent to
+    body read, over loopback), the server's (from its access log), the largest body and the most
+    rows in one table."""
+    parts = urllib.parse.urlsplit(origin)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def get(url, request_id):
+        started = time.perf_counter()
+        connection.request("GET", url, headers={"X-Request-Id": request_id})
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"web: GET {url} -> {response.status}: {body[:300]!r}")
+        return elapsed, body
+
+    client, largest, rows = [], 0, 0
+    try:
+        for i, url in enumerate(urls[:20] * max(1, 20 // len(urls))):
+            get(url, f"warmup-{batch}-{i}")
+        for i in range(count):
+            elapsed, body = get(urls[i % len(urls)], f"webbench-{batch}-{i}")
+            client.append(elapsed * 1000)
+            largest = max(largest, len(body))
+            rows = max(rows, table_rows(body.decode(errors="replace")))
+    finally:
+        connection.close()
+    server = access_durations(log_path, batch, count)
+    figures = {"requests": count, "urls": len(urls), "client_p50_ms": percentile(client, 0.5),
+               "client_p99_ms": percentile(client, 0.99), "client_max_ms": max(client),
+               "max_body_bytes": largest, "max_rows": rows}
+    if server:
+        figures.update(server_p50_ms=percentile(server, 0.5), server_p99_ms=percentile(server, 0.99),
+                       server_max_ms=max(server))
+    return figures
+
+
+def web_pages(count, detailed, scale_count):
+    """Each page type and the URLs its requests cycle through."""
+    rng = random.Random(18)
+    project = f"/-/web/projects/{WEB_PROJECT}"
+    last = min((count + 24) // 25, WEB_MAX_PAGE)
+    search_last = (min(count, 1000) + 24) // 25
+    prefixes = max(1, scale_count // 100)
+    wide = [r for r in detailed if r.index % 10 == 1]
+    deep = [r for r in detailed if r.index % 20 == 0]
+    pages = {
+        "home `/`": ["/"],
+        "search `q=pkgNNNN*` (100 matches at 100,000)": [
+            f"/-/web/search?q=pkg{rng.randrange(prefixes):04d}%2A" for _ in range(200)],
+        f"search `q=*`, last page ({search_last})": [f"/-/web/search?q=%2A&page={search_last}"],
+    }
+    for sort in ("name", "version", "created"):
+        for direction in ("asc", "desc"):
+            pages[f"project, page 1, {sort} {direction}"] = [f"{project}?sort={sort}&direction={direction}"]
+    deepest = "last page" if last * 25 >= count else "deepest page"
+    for sort in ("name", "version", "created"):
+        for direction in ("asc", "desc"):
+            pages[f"project, {deepest} ({last}), {sort} {direction}"] = [
+                f"{project}?sort={sort}&direction={direction}&page={last}"]
+    pages["recipe (1 to 30 revisions)"] = [r.url() for r in rng.sample(detailed, min(200, len(detailed)))]
+    pages["recipe, 2nd page of revisions"] = [f"{r.url()}?page=2" for r in deep]
+    revision = lambda r: f"{r.url()}/revisions/{r.revisions[-1][0]}"  # noqa: E731
+    pages["revision, 4 binaries"] = [revision(r) for r in detailed if r.index % 10 != 1][:200]
+    pages["revision, 60 binaries, page 1"] = [revision(r) for r in wide]
+    pages["revision, 60 binaries, last page (3)"] = [f"{revision(r)}?page=3" for r in wide]
+    pages["revision, 60 binaries, filter os + build_type"] = [
+        f"{revision(r)}?settings.os=Linux&settings.build_type=Release" for r in wide]
+    packages = []
+    for r in detailed:
+        rrev, _, binaries = r.revisions[-1]
+        newest = {pkgid: prev for pkgid, prev, _ in binaries}
+        packages += [f"{revision(r)}/packages/{pkgid}/revisions/{prev}" for pkgid, prev in newest.items()]
+    pages["package revision"] = rng.sample(packages, min(300, len(packages)))
+    return pages
+
+
+def section_web(p, work, results):
+    """The web pages over a public project of `web_recipes` recipes, anonymous, at 1 connection:
+    most recipes come from the scale section's SQL fill (3 revisions, no files), the rest are
+    uploaded over the Conan API with files, binaries and package revisions (`WebRecipe`)."""
+    count = p["web_recipes"]
+    detailed = [WebRecipe(i) for i in range(min(p["web_detailed"], count))]
+    scale_count = count - len(detailed)
+    pages = web_pages(count, detailed, scale_count)
+    figures = {"recipes": count, "detailed": len(detailed), "requests": p["web_requests"], "backends": {}}
+    for backend in ("sqlite", "postgres"):
+        with contextlib.ExitStack() as stack:
+            extra = {"CONAN_REGISTRY__BOOTSTRAP__PROJECT_VISIBILITY": "public"}
+            if backend == "postgres":
+                database = f"conan_bench_web_{os.getpid()}"
+                run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
+                stack.callback(run, ["psql", "-q", POSTGRES, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
+                               check=False)
+                url = POSTGRES.rsplit("/", 1)[0] + f"/{database}"
+                extra["CONAN_REGISTRY__DATABASE__URL"] = url
+            label = f"ours-web-{backend}"
+            server = Ours(stack, work, label, extra)
+            started = time.time()
+            if scale_count:
+                if backend == "sqlite":
+                    fill_scale_sqlite(server.data / "registry.db", scale_count)
+                else:
+                    fill_scale_postgres(url, scale_count)
+            sql_seconds = time.time() - started
+            uploaded = fill(server, detailed, p["fill_threads"])
+            if backend == "sqlite":
+                connection = sqlite3.connect(server.data / "registry.db", timeout=60)
+                connection.execute("ANALYZE")
+                connection.close()
+            else:
+                run(["psql", "-q", url, "-c", "VACUUM ANALYZE"])
+            log(f"web: {backend}: {scale_count} recipes by SQL in {sql_seconds:.1f} s, {len(detailed)} uploaded "
+                f"({uploaded['puts']} PUTs) in {uploaded['seconds']:.1f} s")
+            # The project's true last page, which may lie past the pages' cap.
+            true_last = (count + 24) // 25
+            answer = requests.get(f"{server.origin}/-/web/projects/{WEB_PROJECT}?page={true_last}", timeout=60)
+            figures["true_last_page"] = {"page": true_last, "status": answer.status_code}
+            log(f"web: {backend}: the project's last page ({true_last}) answers {answer.status_code}")
+            measured = {}
+            for batch, (name, urls) in enumerate(pages.items()):
+                f = measure_pages(server.origin, work / f"{label}.log", batch, urls, p["web_requests"])
+                measured[name] = f
+                log(f"web: {backend} {name}: client p50 {f['client_p50_ms']:.2f} p99 {f['client_p99_ms']:.2f} ms, "
+                    f"server p99 {f.get('server_p99_ms', float('nan')):.2f} ms, {f['max_body_bytes']:,} bytes, "
+                    f"{f['max_rows']} rows")
+            figures["backends"][backend] = {"sql_fill_seconds": sql_seconds, "upload": uploaded, "pages": measured}
+    results["web"] = figures
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -1264,6 +1480,45 @@ def report(results, args, profile):
                          f"{b['idle']['p99_ms']:.2f} | {b['during']['p99_ms']:.2f} | {ratio:.2f}x | {verdict(ok)} |")
             targets.append((f"cleanup {backend}: latest p99 during a run {ratio:.2f}x idle", ok))
         lines.append("")
+    if "web" in results:
+        w = results["web"]
+        names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+        backends = list(w["backends"])
+        first = w["backends"][backends[0]]
+        lines += [f"### Web pages: a public project of {w['recipes']:,} recipes, anonymous visitor, 1 connection", "",
+                  f"{w['recipes'] - w['detailed']:,} recipes x 3 revisions loaded with SQL (no files) and {w['detailed']} "
+                  "uploaded over the Conan API with files, binaries (settings, options, requires) and package revisions "
+                  "(" + ", ".join(f"{names[b]}: SQL {v['sql_fill_seconds']:.1f} s, {v['upload']['puts']:,} PUTs in "
+                                  f"{v['upload']['seconds']:.1f} s" for b, v in w["backends"].items()) + "). "
+                  f"Each page type: {w['requests']} GETs one after another on one keep-alive connection, cycling "
+                  "through its URLs, after an untimed warm-up. *server* is the access log's `duration_ms` (middleware "
+                  "to the last byte handed to the socket); *client* is request sent to body read over loopback, "
+                  "Python's `http.client` included. Bodies and rows: the largest body, and the most `<tr>` in one "
+                  "`<tbody>`, over every answer."
+                  + (f" The project's own last page, {w['true_last_page']['page']:,}, answers "
+                     f"{w['true_last_page']['status']} (pages stop at {WEB_MAX_PAGE:,}), so the deepest reachable page "
+                     "is measured instead." if w.get("true_last_page", {}).get("status", 200) != 200 else ""), "",
+                  "| page (URLs cycled) | " + " | ".join(f"{names[b]} server p50 / p99 ms | {names[b]} client p99 ms"
+                                                      for b in backends)
+                  + " | largest body | most rows | p99 < 20 ms | body < 200 KB | rows <= 25 |",
+                  "|---|" + "---:|---:|" * len(backends) + "---:|---:|---|---|---|"]
+        for page, row in first["pages"].items():
+            cells, p99s = [], []
+            for b in backends:
+                v = w["backends"][b]["pages"][page]
+                p99 = v.get("server_p99_ms", v["client_p99_ms"])
+                p99s.append((names[b], p99))
+                server = (f"{v['server_p50_ms']:.2f} / {v['server_p99_ms']:.2f}" if "server_p99_ms" in v
+                          else "- (no access log)")
+                cells.append(f"{server} | {v['client_p99_ms']:.2f}")
+            body = max(w["backends"][b]["pages"][page]["max_body_bytes"] for b in backends)
+            rows = max(w["backends"][b]["pages"][page]["max_rows"] for b in backends)
+            fast, small, short = all(p < 20 for _, p in p99s), body < 200_000, rows <= 25
+            lines.append(f"| {page} ({row['urls']}) | " + " | ".join(cells) + f" | {body / 1000:.1f} KB | {rows} | "
+                         f"{verdict(fast)} | {verdict(small)} | {verdict(short)} |")
+            targets.append((f"web {page}: p99 " + ", ".join(f"{n} {p:.2f} ms" for n, p in p99s)
+                            + f"; largest body {body / 1000:.1f} KB; {rows} rows", fast and small and short))
+        lines.append("")
     if results.get("load_average"):
         lines += ["Machine load while measuring (1-minute load average on these 2 cores, before -> after each section; "
                   "other work shares the machine): " + "; ".join(
@@ -1307,6 +1562,10 @@ def main(argv):
                         help="references for the cleanup section (default: the profile's)")
     parser.add_argument("--cleanup-work-percent", default=None,
                         help="comma-separated cleanup.work_percent values to run the cleanup section at (default: 100,50)")
+    parser.add_argument("--web-recipes", type=int, default=None,
+                        help="recipes in the web section's public project (default: 100000, or 2000 with --quick)")
+    parser.add_argument("--web-requests", type=int, default=None,
+                        help="timed requests per page type in the web section (default: 300, or 40 with --quick)")
     parser.add_argument("--workdir", default=None, help="where temporary data goes (default: $TMPDIR)")
     args = parser.parse_args(argv)
     args.argv = argv
@@ -1319,6 +1578,10 @@ def main(argv):
         profile["cleanup_recipes"] = args.cleanup_recipes
     if args.cleanup_work_percent:
         profile["cleanup_work_percents"] = [int(value) for value in args.cleanup_work_percent.split(",")]
+    if args.web_recipes:
+        profile["web_recipes"] = args.web_recipes
+    if args.web_requests:
+        profile["web_requests"] = args.web_requests
     if not BINARY.exists():
         parser.error(f"{BINARY} is missing: build it with cargo build --release -p conan-registry")
 
@@ -1356,6 +1619,8 @@ def main(argv):
                 timed("scale", section_scale)
             if "cleanup" in sections:
                 timed("cleanup", section_cleanup)
+            if "web" in sections:
+                timed("web", section_web)
         except BaseException:
             # Keep the servers' logs: they say why.
             kept = RESULTS / f"failed-{time.strftime('%Y%m%d-%H%M%S')}"
