@@ -242,9 +242,17 @@ impl DieselStore {
             .group_by(recipe_revisions::recipe_id)
             .select((recipe_revisions::recipe_id, sum()))
             .load(c))?;
+        // Through the package references, not `files.recipe_revision_id`: no index leads from a
+        // recipe revision to its package files, so that join read the whole files table (a
+        // page of 25 recipes cost as much as every file in the registry). This way each step
+        // is an index lookup: recipe revisions by recipe, references by recipe revision,
+        // package revisions by reference, files by package revision.
         let package_sizes: Vec<(i64, i64)> = native!(conn, c => files::table
-            .inner_join(recipe_revisions::table)
-            .inner_join(package_revisions::table)
+            .inner_join(
+                package_revisions::table
+                    .inner_join(package_references::table.inner_join(recipe_revisions::table)),
+            )
+            .filter(files::package_revision_id.is_not_null())
             .filter(recipe_revisions::recipe_id.eq_any(ids))
             .filter(recipe_revisions::committed_at.is_not_null())
             .filter(package_revisions::committed_at.is_not_null())
