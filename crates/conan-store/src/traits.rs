@@ -3,7 +3,7 @@
 //! is one too, unless it runs inside a [`ReadScope`], where every read of the scope shares one
 //! transaction (one snapshot) and a write still commits on its own.
 
-use conan_model::{FilePath, PackageId, RecipeReference, RevisionTime, SearchPattern};
+use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime, SearchPattern};
 
 use crate::StoreError;
 use crate::blob::{Digests, Sha256Hex};
@@ -63,6 +63,14 @@ pub trait PackageStore: Send + Sync {
     /// The packages of a recipe revision that have a committed revision, each with its newest
     /// one, ordered by package id.
     fn packages(&self, recipe: &RecipeRevisionKey) -> Result<Vec<PackageEntry>, StoreError>;
+
+    /// The total file size of every committed package revision of a committed recipe revision,
+    /// as (package id, package revision, bytes), in one query: what a page showing many binaries
+    /// with their sizes needs, instead of one file listing per binary.
+    fn package_revision_sizes(
+        &self,
+        recipe: &RecipeRevisionKey,
+    ) -> Result<Vec<(PackageId, Revision, u64)>, StoreError>;
 
     /// The newest committed revision of a package, if any.
     fn latest_package_revision(

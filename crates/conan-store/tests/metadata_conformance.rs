@@ -329,9 +329,24 @@ backend_tests! {
             .map(|f| f.path.to_string())
             .collect();
         assert_eq!(files, ["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"]);
+        // Every committed package revision's size, in one query: each equals its file listing's
+        // total; the uncommitted one is not there.
+        let mut sizes = store.package_revision_sizes(&recipe).unwrap();
+        sizes.sort();
+        let expected: Vec<(PackageId, Revision, u64)> = [(1, 1), (1, 2), (2, 7)]
+            .into_iter()
+            .map(|(package, revision)| {
+                let listed = store.files(&FileOwner::Package(package_key(&recipe, package, revision))).unwrap().unwrap();
+                (pkg(package), rev(revision), listed.iter().map(|file| file.digests.size).sum())
+            })
+            .collect();
+        assert_eq!(sizes, expected);
+        assert!(expected.iter().all(|(_, _, size)| *size > 0));
         // Another recipe revision has no packages.
         upload_recipe(store, &recipe_key(project, "zlib/1.3", 2));
         assert!(store.packages(&recipe_key(project, "zlib/1.3", 2)).unwrap().is_empty());
+        assert!(store.package_revision_sizes(&recipe_key(project, "zlib/1.3", 2)).unwrap().is_empty());
+        assert!(store.package_revision_sizes(&recipe_key(project, "zlib/9.9", 1)).unwrap().is_empty());
     }
 
     fn package_deletes_cascade(store: &DieselStore) {

@@ -1,13 +1,15 @@
 //! Binary packages and their revisions on diesel ([`PackageStore`]).
 
-use conan_model::PackageId;
+use conan_model::{PackageId, Revision};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
 use super::lookup::{
     any_committed_package, committed_package_revisions, delete_package_reference_if_empty,
     find_package_reference, find_package_revision, lock_recipe, resolve_recipe_revision,
 };
-use super::schema::{package_references, package_revisions};
+use super::schema::{files, package_references, package_revisions};
 use super::{DieselStore, parse_stored, time_of};
 use crate::StoreError;
 use crate::records::{PackageEntry, PackageRevisionKey, RecipeRevisionKey, RevisionEntry};
@@ -27,6 +29,12 @@ struct PackageRevisionRow {
     committed_at: Option<i64>,
     conaninfo: Option<String>,
 }
+
+// A binary's size is grouped by its package id and revision, from two tables.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    package_references::package_id,
+    package_revisions::revision,
+);
 
 impl PackageStore for DieselStore {
     fn packages(&self, recipe: &RecipeRevisionKey) -> Result<Vec<PackageEntry>, StoreError> {
@@ -69,6 +77,41 @@ impl PackageStore for DieselStore {
                 });
             }
             Ok(packages)
+        })
+    }
+
+    fn package_revision_sizes(
+        &self,
+        recipe: &RecipeRevisionKey,
+    ) -> Result<Vec<(PackageId, Revision, u64)>, StoreError> {
+        self.read(|conn| {
+            let Some((_, (recipe_revision_id, Some(_)))) = resolve_recipe_revision(conn, recipe)?
+            else {
+                return Ok(Vec::new());
+            };
+            // Index searches all the way: references by recipe revision, their revisions, the
+            // files of each package revision.
+            let rows: Vec<(String, String, i64)> = native!(conn, c => files::table
+                .inner_join(package_revisions::table.inner_join(package_references::table))
+                .filter(files::package_revision_id.is_not_null())
+                .filter(package_references::recipe_revision_id.eq(recipe_revision_id))
+                .filter(package_revisions::committed_at.is_not_null())
+                .group_by((package_references::package_id, package_revisions::revision))
+                .select((
+                    package_references::package_id,
+                    package_revisions::revision,
+                    sql::<BigInt>("CAST(COALESCE(SUM(files.size), 0) AS BIGINT)"),
+                ))
+                .load(c))?;
+            rows.into_iter()
+                .map(|(package_id, revision, size)| {
+                    Ok((
+                        parse_stored(&package_id)?,
+                        parse_stored(&revision)?,
+                        u64::try_from(size).unwrap_or_default(),
+                    ))
+                })
+                .collect()
         })
     }
 

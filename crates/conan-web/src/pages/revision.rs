@@ -3,14 +3,11 @@
 //! setting values from the query string (`settings.os=Linux&settings.build_type=Release`), a
 //! page at a time; and the revision's own files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{HttpRequest, HttpResponse};
-use conan_model::{ConanInfo, RecipeReference, Revision};
-use conan_store::{
-    FileOwner, FileRecord, PackageEntry, PackageRevisionKey, Project, RecipeRevisionKey,
-    RevisionEntry,
-};
+use conan_model::{ConanInfo, PackageId, RecipeReference, Revision};
+use conan_store::{FileOwner, FileRecord, PackageEntry, Project, RecipeRevisionKey, RevisionEntry};
 use maud::{Markup, html};
 
 use crate::access::{self, Reader};
@@ -187,17 +184,19 @@ fn load(
     }
     let offset = usize::try_from(params::offset(page, PER_PAGE)).unwrap_or(usize::MAX);
     let total = matching.len();
+    // Every binary's size in one query, not a file listing per binary.
+    let sizes: HashMap<(PackageId, Revision), u64> = reader
+        .store
+        .package_revision_sizes(&key)?
+        .into_iter()
+        .map(|(package_id, revision, size)| ((package_id, revision), size))
+        .collect();
     let mut binaries = Vec::new();
     for (entry, info) in matching.into_iter().skip(offset).take(PER_PAGE as usize) {
-        let package = PackageRevisionKey {
-            recipe: key.clone(),
-            package_id: entry.package_id.clone(),
-            revision: entry.latest.revision.clone(),
-        };
-        let size = reader
-            .store
-            .files(&FileOwner::Package(package))?
-            .map_or(0, |files| files::total_size(&files));
+        let size = sizes
+            .get(&(entry.package_id.clone(), entry.latest.revision.clone()))
+            .copied()
+            .unwrap_or_default();
         binaries.push(Binary { entry, info, size });
     }
     let may_delete = reader.may_delete(&project, &key.recipe)?;

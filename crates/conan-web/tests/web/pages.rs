@@ -77,8 +77,13 @@ registry_tests! {
         ] {
             assert!(body.contains(text), "{text} missing: {body}");
         }
-        // The newest package revision of the Windows binary is the one linked.
+        // The newest package revision of the Windows binary is the one linked, with its size.
         assert!(body.contains(&format!("/packages/{windows}/revisions/{:032x}\"", 2)));
+        for (package, revision) in [(1, 1), (2, 2)] {
+            let files = conan_store::FileStore::files(registry.store(), &conan_store::FileOwner::Package(crate::fixtures::package_key(&key, package, revision))).unwrap().unwrap();
+            let size: u64 = files.iter().map(|file| file.digests.size).sum();
+            assert!(body.contains(&format!("title=\"{size} bytes\"")), "{package}: {size} bytes missing: {body}");
+        }
         let filtered = get(&app, &format!("{uri}?settings.os=Windows&settings.arch=x86_64")).await;
         let body = filtered.ok();
         assert!(body.contains(&windows) && !body.contains(&linux), "{body}");
