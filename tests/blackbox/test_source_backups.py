@@ -14,7 +14,9 @@ import pytest
 import requests
 
 from conftest import Server
+from pgserver import shared_database
 from registry_api import stored_blobs, staging_files
+from s3servers import Garage, blob_env
 
 PROJECT = "demo/packages"
 SOURCE = b"the third-party sources of a library, which will vanish from the internet\n" * 50
@@ -106,8 +108,26 @@ def backup_server(request, tmp_path):
     instance.stop()
 
 
-def test_the_real_client_builds_from_the_backup_once_the_origin_is_gone(backup_server, conan, make_conan, tmp_path):
-    server = backup_server
+@pytest.fixture(params=["sqlite-filesystem", "postgres-s3"])
+def stores_server(request, tmp_path):
+    """A server on SQLite with blobs on the filesystem, or on PostgreSQL with blobs in Garage."""
+    if request.param == "sqlite-filesystem":
+        instance = Server(tmp_path / "data")
+        yield instance
+        instance.stop()
+        return
+    with shared_database() as url:
+        garage = Garage(tmp_path / "garage")
+        try:
+            instance = Server(tmp_path / "data", {"CONAN_REGISTRY__DATABASE__URL": url, **blob_env(garage.s3)})
+            yield instance
+            instance.stop()
+        finally:
+            garage.stop()
+
+
+def test_the_real_client_builds_from_the_backup_once_the_origin_is_gone(stores_server, conan, make_conan, tmp_path):
+    server = stores_server
     origin = Origin()
     try:
         token = pat(server, "admin")
@@ -154,6 +174,11 @@ def test_the_real_client_builds_from_the_backup_once_the_origin_is_gone(backup_s
     assert server.admin("verify").returncode == 0
     again = requests.get(backups_url(server) + SHA256, headers=headers, timeout=30)
     assert again.status_code == 200 and again.content == SOURCE
+    # The access log and /metrics name the route like any other.
+    route = "/api/v4/projects/{id}/packages/conan/backups/{file}"
+    metrics = requests.get(f"{server.url}/metrics", timeout=30).text
+    assert f'route="{route}"' in metrics
+    assert route in server.log()
 
 
 MAX_UPLOAD = 64 * 1024
