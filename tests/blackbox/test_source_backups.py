@@ -258,6 +258,15 @@ def test_permissions_follow_the_package_model(backup_server):
     for caller in [{"headers": reporter}, {"auth": ("ci-reader", reader)}]:
         got = requests.get(url, timeout=30, **caller)
         assert got.status_code == 200 and got.content == SOURCE
+    # The Packages API lists them to whoever may read the project.
+    listing = f"{server.url}/api/v4/projects/1/packages/source_backups"
+    listed = requests.get(listing, headers=reporter, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert [(entry["file_sha256"], entry["size"], entry["summary"]) for entry in listed.json()] == [
+        (SHA256, len(SOURCE), {})]
+    assert listed.headers["X-Page"] == "1" and listed.headers["X-Next-Page"] == ""
+    assert requests.get(listing, headers=outsider, timeout=30).status_code == 404
+    assert requests.get(listing, timeout=30).status_code == 404
     assert requests.get(url, headers=outsider, timeout=30).status_code == 404
     # Deleting is for maintainers, and for write deploy tokens, as for packages.
     assert requests.delete(url, headers=developer, timeout=30).status_code == 403

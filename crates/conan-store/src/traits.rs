@@ -501,11 +501,12 @@ pub trait BackupStore: Send + Sync {
     /// blob is left to the collector.
     fn delete_backup(&self, project: ProjectId, sha256: &Sha256Hex) -> Result<bool, StoreError>;
 
-    /// The backups of `project` in sha256 order, starting after `after`, at most `limit`.
+    /// The backups of `project` in sha256 order, skipping the first `offset`, at most `limit`
+    /// (the pages of the Packages API).
     fn backups(
         &self,
         project: ProjectId,
-        after: Option<&Sha256Hex>,
+        offset: u64,
         limit: usize,
     ) -> Result<Vec<SourceBackup>, StoreError>;
 }

@@ -162,21 +162,19 @@ impl BackupStore for DieselStore {
     fn backups(
         &self,
         project: ProjectId,
-        after: Option<&Sha256Hex>,
+        offset: u64,
         limit: usize,
     ) -> Result<Vec<SourceBackup>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         self.read(|conn| {
-            let mut query = backups::table
+            let rows: Vec<BackupRow> = backups::table
                 .filter(backups::project_id.eq(project.0))
                 .order(backups::sha256)
                 .select(BACKUP_COLUMNS)
                 .limit(limit)
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(backups::sha256.gt(after.as_str().to_owned()));
-            }
-            let rows: Vec<BackupRow> = query.load(conn)?;
+                .offset(offset)
+                .load(conn)?;
             rows.into_iter().map(backup_of).collect()
         })
     }
