@@ -205,6 +205,8 @@ def test_hostile_uploads_are_refused_and_store_nothing(backup_server):
     assert chunked.status_code == 400, chunked.text
     sha1 = put(SHA256, SOURCE, {"X-Checksum-Sha1": "0" * 40})
     assert sha1.status_code == 400 and "sha1" in sha1.text, sha1.text
+    summary_sha1 = put(SHA256 + ".json", b"{}", {"X-Checksum-Sha1": "0" * 40})
+    assert summary_sha1.status_code == 400 and "sha1" in summary_sha1.text, summary_sha1.text
     not_json = put(SHA256 + ".json", b"{not json")
     assert not_json.status_code == 400 and "not JSON" in not_json.text, not_json.text
     big_summary = put(SHA256 + ".json", json.dumps({"references": {"x": ["y" * 70_000]}}).encode())

@@ -17,7 +17,7 @@ use conan_model::RevisionTime;
 use futures::stream::BoxStream;
 
 use crate::StoreError;
-use crate::blob::{BlobError, BlobStore, Digests, Sha256Hex, StagedBlob};
+use crate::blob::{BlobError, BlobStore, Digests, Hasher, Sha256Hex, StagedBlob};
 use crate::records::ProjectId;
 use crate::traits::MetadataStore;
 use crate::transfer::{TransferError, blob_failure, inside_transaction, vanished};
@@ -123,13 +123,26 @@ impl From<BlobError> for BackupError {
     }
 }
 
-/// Checks a summary body: UTF-8 text of at most [`MAX_SUMMARY_BYTES`] that parses as JSON.
-pub fn parse_summary(body: &[u8]) -> Result<String, BackupError> {
+/// Checks a summary body: UTF-8 text of at most [`MAX_SUMMARY_BYTES`] that parses as JSON, and
+/// whose sha1 is `expected_sha1` when the client announced one (Conan always does).
+pub fn parse_summary(body: &[u8], expected_sha1: Option<&str>) -> Result<String, BackupError> {
     if body.len() as u64 > MAX_SUMMARY_BYTES {
         return Err(BackupError::InvalidSummary(format!(
             "{} bytes is over the limit of {MAX_SUMMARY_BYTES} bytes",
             body.len()
         )));
+    }
+    if let Some(expected) = expected_sha1 {
+        let mut hasher = Hasher::default();
+        hasher.update(body);
+        let (digests, _) = hasher.finish();
+        if !expected.eq_ignore_ascii_case(&digests.sha1) {
+            return Err(TransferError::ChecksumMismatch {
+                expected: expected.to_owned(),
+                actual: digests.sha1,
+            }
+            .into());
+        }
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| BackupError::InvalidSummary("it is not UTF-8 text".to_owned()))?;
@@ -263,15 +276,25 @@ mod tests {
 
     #[test]
     fn summaries() {
-        assert!(parse_summary(br#"{"references": {}}"#).is_ok());
-        assert!(parse_summary(b"[1, 2]").is_ok());
-        assert!(parse_summary(b"{").is_err());
-        assert!(parse_summary(b"").is_err());
-        assert!(parse_summary(b"{} {}").is_err());
-        assert!(parse_summary(&[0xff, 0xfe]).is_err());
+        assert!(parse_summary(br#"{"references": {}}"#, None).is_ok());
+        assert!(parse_summary(b"[1, 2]", None).is_ok());
+        assert!(parse_summary(b"{", None).is_err());
+        assert!(parse_summary(b"", None).is_err());
+        assert!(parse_summary(b"{} {}", None).is_err());
+        assert!(parse_summary(&[0xff, 0xfe], None).is_err());
+        // sha1("{}")
+        let sha1 = "bf21a9e8fbc5a3846fb05b4fa0859e0917b2202f";
+        assert!(parse_summary(b"{}", Some(sha1)).is_ok());
+        assert!(parse_summary(b"{}", Some(&sha1.to_uppercase())).is_ok());
+        assert!(matches!(
+            parse_summary(b"{}", Some(&"0".repeat(40))),
+            Err(BackupError::Transfer(
+                TransferError::ChecksumMismatch { .. }
+            ))
+        ));
         let big = format!("[\"{}\"]", "x".repeat(70_000));
         assert!(matches!(
-            parse_summary(big.as_bytes()),
+            parse_summary(big.as_bytes(), None),
             Err(BackupError::InvalidSummary(message)) if message.contains("over the limit")
         ));
     }

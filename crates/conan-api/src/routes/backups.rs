@@ -143,7 +143,8 @@ struct StoredBackup {
 }
 
 /// `PUT .../backups/{file}`: stores the source file (its body must hash to the sha256 of its
-/// name, and to `X-Checksum-Sha1` when sent) or replaces its summary (JSON of at most 64 KiB).
+/// name) or replaces its summary (JSON of at most 64 KiB); either must match `X-Checksum-Sha1`
+/// when sent.
 /// 201 when the project did not have it, 200 when it did (the file is then unchanged: same
 /// name, same bytes). Anything refused is a 400 and stores nothing.
 pub(super) async fn upload(
@@ -153,11 +154,11 @@ pub(super) async fn upload(
     let (state, project, file) = authorized(&request, Action::Upload).await?;
     require_length(&request)?;
     let headers = request.headers();
+    let sha1 = checksum_sha1(headers)?;
     let (created, size, sha1) = match file.part {
         BackupPart::Content => {
             let limit = state.config.max_upload_size;
             refuse_announced_oversize(headers, limit)?;
-            let sha1 = checksum_sha1(headers)?;
             let (metadata, blobs) = (Arc::clone(&state.metadata), Arc::clone(&state.blobs));
             let sha256 = file.sha256.clone();
             let (digests, created) = forward_body(payload, |body| {
@@ -176,7 +177,7 @@ pub(super) async fn upload(
         }
         BackupPart::Summary => {
             refuse_announced_oversize(headers, MAX_SUMMARY_BYTES)?;
-            let summary = backups::parse_summary(&bounded_body(payload).await?)?;
+            let summary = backups::parse_summary(&bounded_body(payload).await?, sha1.as_deref())?;
             let size = summary.len() as u64;
             let store = Arc::clone(&state.metadata);
             let sha256 = file.sha256.clone();
