@@ -101,11 +101,22 @@ def configure_backups(conan, server, credentials):
     )
 
 
-@pytest.fixture
+MAX_UPLOAD = 64 * 1024
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def backup_server(request, tmp_path):
-    instance = Server(tmp_path / "data", getattr(request, "param", None))
-    yield instance
-    instance.stop()
+    """A server on SQLite or PostgreSQL, blobs on the filesystem, uploads of at most 64 KiB."""
+    env = {"CONAN_REGISTRY__API__MAX_UPLOAD_SIZE": str(MAX_UPLOAD)}
+    if request.param == "sqlite":
+        instance = Server(tmp_path / "data", env)
+        yield instance
+        instance.stop()
+        return
+    with shared_database() as url:
+        instance = Server(tmp_path / "data", {**env, "CONAN_REGISTRY__DATABASE__URL": url})
+        yield instance
+        instance.stop()
 
 
 @pytest.fixture(params=["sqlite-filesystem", "postgres-s3"])
@@ -181,11 +192,6 @@ def test_the_real_client_builds_from_the_backup_once_the_origin_is_gone(stores_s
     assert route in server.log()
 
 
-MAX_UPLOAD = 64 * 1024
-
-
-@pytest.mark.parametrize("backup_server", [{"CONAN_REGISTRY__API__MAX_UPLOAD_SIZE": str(MAX_UPLOAD)}],
-                         indirect=True)
 def test_hostile_uploads_are_refused_and_store_nothing(backup_server):
     server = backup_server
     token = pat(server, "admin")
