@@ -253,7 +253,8 @@ pub trait CleanupStore: Send + Sync {
         now: RevisionTime,
     ) -> Result<Option<RemovedItem>, StoreError>;
 
-    /// For each of these contents that is indexed: how many files reference it.
+    /// For each of these contents that is indexed: how many files and source backups reference
+    /// it.
     fn blob_references(&self, sha256: &[Sha256Hex]) -> Result<Vec<(Sha256Hex, u64)>, StoreError>;
 
     /// Claims a run as `claim` says, in one transaction: at most one run per project is running,
