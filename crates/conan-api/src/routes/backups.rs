@@ -81,11 +81,7 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
         BackupPart::Content => {
             let size = backup.size.ok_or_else(|| ApiError::not_found(MISSING))?;
             if head {
-                return Ok(described(
-                    HttpResponse::Ok(),
-                    "application/octet-stream",
-                    size,
-                ));
+                return Ok(described("application/octet-stream", size));
             }
             let range = request
                 .headers()
@@ -100,11 +96,7 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
         BackupPart::Summary => {
             let summary = backup.summary.ok_or_else(|| ApiError::not_found(MISSING))?;
             if head {
-                return Ok(described(
-                    HttpResponse::Ok(),
-                    "application/json",
-                    summary.len() as u64,
-                ));
+                return Ok(described("application/json", summary.len() as u64));
             }
             Ok(HttpResponse::Ok()
                 .insert_header((
@@ -117,12 +109,8 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
 }
 
 /// A `HEAD` answer: the type and length a `GET` would have, and no body.
-fn described(
-    mut builder: actix_web::HttpResponseBuilder,
-    content_type: &'static str,
-    size: u64,
-) -> HttpResponse {
-    builder
+fn described(content_type: &'static str, size: u64) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
         .insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")))
         .body(SizedStream::new(
