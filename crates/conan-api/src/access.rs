@@ -270,7 +270,7 @@ fn action_of(method: &Method) -> Action {
 /// [`params`], so an upload would otherwise store a file under a name the client never sent.
 /// The project prefix's `{id}` is left to [`ProjectRef::of`], for which such a value simply
 /// names no project.
-fn require_utf8_path(request: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn require_utf8_path(request: &HttpRequest) -> Result<(), ApiError> {
     let raw = request.uri().path();
     let checked = match Level::of(request) {
         // "", "api", "v4", "projects", "{id}", then the rest.
@@ -289,7 +289,7 @@ fn require_utf8_path(request: &HttpRequest) -> Result<(), ApiError> {
 /// encoding its body is empty by definition, and storing an empty file for it would hide a
 /// broken client. A checksum-deploy probe is exempt: its body is never read. HTTP/2 frames
 /// bodies itself.
-fn require_length(request: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn require_length(request: &HttpRequest) -> Result<(), ApiError> {
     let headers = request.headers();
     let http1 = matches!(
         request.version(),

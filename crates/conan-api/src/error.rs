@@ -16,6 +16,7 @@ use actix_web::{HttpResponse, ResponseError};
 use conan_auth::AuthError;
 use conan_model::{ReferenceError, SearchPatternError};
 use conan_store::StoreError;
+use conan_store::backups::BackupError;
 use conan_store::blob::BlobError;
 use conan_store::transfer::TransferError;
 
@@ -326,6 +327,18 @@ impl From<TransferError> for ApiError {
             TransferError::Blob(error) => error.into(),
             error @ TransferError::ChecksumMismatch { .. } => Self::invalid(error),
             error => Self::internal("storing the file failed", error),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(error: BackupError) -> Self {
+        match error {
+            BackupError::Transfer(error) => error.into(),
+            error @ (BackupError::HashMismatch { .. } | BackupError::InvalidSummary(_)) => {
+                Self::invalid(error)
+            }
+            error => Self::internal("storing the backup failed", error),
         }
     }
 }

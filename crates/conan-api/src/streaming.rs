@@ -9,8 +9,7 @@ use actix_web::HttpResponse;
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
 use bytes::Bytes;
-use conan_store::FileRecord;
-use conan_store::blob::BlobStore;
+use conan_store::blob::{BlobStore, Sha256Hex};
 use futures::future::{Either, select};
 use futures::stream::{BoxStream, Stream, StreamExt};
 
@@ -114,22 +113,21 @@ pub(crate) fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
     }
 }
 
-/// Streams a stored file: 200 with the whole content or 206 with `Content-Range`, always with
+/// Streams the blob `sha256` of `size` bytes: 200 with the whole content or 206 with `Content-Range`, always with
 /// `Content-Length`, `Accept-Ranges: bytes`, `application/octet-stream` and never a
 /// `Content-Encoding` (the client would inflate a `.tgz` and then fail its length check).
 pub(crate) async fn download(
     blobs: &dyn BlobStore,
-    record: &FileRecord,
+    sha256: &Sha256Hex,
+    size: u64,
     range_header: Option<&str>,
     redirect: Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
-    let size = record.digests.size;
     let range = match parse_range(range_header, size) {
         RangeRequest::Full => None,
         RangeRequest::Partial(range) => Some(range),
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
-    let sha256 = &record.digests.sha256;
     if let Some(ttl) = redirect
         && let Some(url) = blobs.download_url(sha256, ttl).await?
     {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod access;
+mod backups;
 mod cleanup;
 mod error;
 mod instance;
@@ -18,6 +19,7 @@ pub use instance::GITLAB_API_LEVEL;
 /// as `web::Data<RestState>` app data. Register it before conan-api's routes: conan-api sets the
 /// default service (GitLab's JSON 404 for unknown paths).
 pub fn configure(config: &mut web::ServiceConfig) {
+    backups::configure(config);
     cleanup::configure(config);
     instance::configure(config);
     packages::configure(config);

@@ -181,7 +181,7 @@ fn json_response(mut response: actix_web::HttpResponseBuilder, body: &Value) -> 
 }
 
 /// A page of a list, with GitLab's pagination headers.
-fn paged(
+pub(crate) fn paged(
     request: &HttpRequest,
     state: &RestState,
     query: &Query,

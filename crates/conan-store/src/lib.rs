@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod backups;
 pub mod blob;
 mod bulk;
 pub mod catalog;
@@ -23,7 +24,7 @@ pub use records::{
     Visibility,
 };
 pub use traits::{
-    AccessStore, CatalogStore, CleanupStore, FileStore, IdentityStore, MaintenanceStore,
-    MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore, SearchStore, read_scope,
-    read_scope_now,
+    AccessStore, BackupStore, CatalogStore, CleanupStore, FileStore, IdentityStore,
+    MaintenanceStore, MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore,
+    SearchStore, read_scope, read_scope_now,
 };

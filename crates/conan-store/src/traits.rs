@@ -6,6 +6,7 @@
 use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime, SearchPattern};
 
 use crate::StoreError;
+use crate::backups::SourceBackup;
 use crate::blob::{Digests, Sha256Hex};
 use crate::catalog::{
     CatalogFile, CatalogFilePage, CatalogPackage, CatalogPage, CatalogQuery, FileQuery,
@@ -260,7 +261,8 @@ pub trait CleanupStore: Send + Sync {
         now: RevisionTime,
     ) -> Result<Option<RemovedItem>, StoreError>;
 
-    /// For each of these contents that is indexed: how many files reference it.
+    /// For each of these contents that is indexed: how many files and source backups reference
+    /// it.
     fn blob_references(&self, sha256: &[Sha256Hex]) -> Result<Vec<(Sha256Hex, u64)>, StoreError>;
 
     /// Claims a run as `claim` says, in one transaction: at most one run per project is running,
@@ -472,6 +474,52 @@ pub trait AccessStore: IdentityStore + ProtectionStore {}
 
 impl<T> AccessStore for T where T: IdentityStore + ProtectionStore + ?Sized {}
 
+/// Conan's source backups of a project (see [`crate::backups`]): a source file by its sha256
+/// and its JSON summary. The file's blob is indexed like a package file's, and the collector
+/// keeps every blob a backup references.
+pub trait BackupStore: Send + Sync {
+    /// The backup of `sha256` in `project`, if either of its files is stored.
+    fn backup(
+        &self,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<SourceBackup>, StoreError>;
+
+    /// Records the source file `digests.sha256` of `project` in one transaction: indexes its
+    /// blob (taking the index row's lock, as [`FileStore::record_file`] does), calls
+    /// `ensure_blob` under that lock, then creates or completes the backup's row. Returns whether
+    /// the project did not have the file before; recording it again changes nothing.
+    fn record_backup_file(
+        &self,
+        project: ProjectId,
+        digests: &Digests,
+        ensure_blob: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the JSON summary of `sha256` in `project` (already checked by
+    /// [`crate::backups::parse_summary`]), replacing the one stored: the client rewrites it as
+    /// more references use the file. Returns whether the backup is new.
+    fn record_backup_summary(
+        &self,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+        summary: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the backup of `sha256` from `project`, both files; whether there was one. Its
+    /// blob is left to the collector.
+    fn delete_backup(&self, project: ProjectId, sha256: &Sha256Hex) -> Result<bool, StoreError>;
+
+    /// The backups of `project` in sha256 order, skipping the first `offset`, at most `limit`
+    /// (the pages of the Packages API).
+    fn backups(
+        &self,
+        project: ProjectId,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<SourceBackup>, StoreError>;
+}
+
 /// Maintenance: health, garbage collection of unreferenced blobs, verification.
 pub trait MaintenanceStore: Send + Sync {
     /// Checks the database answers (for a readiness probe).
@@ -596,6 +644,7 @@ pub trait MetadataStore:
     + ProtectionStore
     + AccessStore
     + MaintenanceStore
+    + BackupStore
     + ReadScope
 {
 }
@@ -610,6 +659,7 @@ impl<T> MetadataStore for T where
         + IdentityStore
         + ProtectionStore
         + MaintenanceStore
+        + BackupStore
         + ReadScope
 {
 }

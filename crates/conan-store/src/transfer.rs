@@ -348,7 +348,7 @@ async fn commit_staged(
 /// blob call cannot move out of the transaction, and waiting for it here is the cost. Every
 /// caller runs on a blocking-pool thread (inside `spawn_blocking`), never on an async worker,
 /// so only that thread waits; `block_on` would panic on a worker, which the tests would show.
-fn inside_transaction<T>(
+pub(crate) fn inside_transaction<T>(
     runtime: &tokio::runtime::Handle,
     work: impl std::future::Future<Output = T>,
 ) -> T {
@@ -356,7 +356,7 @@ fn inside_transaction<T>(
 }
 
 /// Whether a publish failed because the blob object disappeared under it.
-fn vanished(error: &BlobError) -> bool {
+pub(crate) fn vanished(error: &BlobError) -> bool {
     match error {
         BlobError::NotFound { .. } => true,
         BlobError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
@@ -369,7 +369,7 @@ fn is_conaninfo(owner: &FileOwner, path: &FilePath) -> bool {
 }
 
 /// A blob store failure inside a metadata transaction, kept as the source of a store error.
-fn blob_failure(error: BlobError) -> StoreError {
+pub(crate) fn blob_failure(error: BlobError) -> StoreError {
     StoreError::Backend {
         message: "blob store failed".to_owned(),
         source: Box::new(error),

@@ -22,8 +22,8 @@ use conan_store::cleanup::{
 };
 use conan_store::db::DieselStore;
 use conan_store::{
-    CatalogStore, CleanupStore, FileOwner, NewProtectionRule, PackageStore, PackageType, ProjectId,
-    ProtectionStore, RecipeId, RecipeStore, StoreError,
+    BackupStore, CatalogStore, CleanupStore, FileOwner, FileStore, NewProtectionRule, PackageStore,
+    PackageType, ProjectId, ProtectionStore, RecipeId, RecipeStore, StoreError,
 };
 use fixtures::{
     package_key, pkg, project, recipe_key, reference, rev, upload_package, upload_recipe,
@@ -145,6 +145,28 @@ fn lease(seconds: i64) -> RevisionTime {
 }
 
 backend_tests! {
+    fn a_blob_a_source_backup_keeps_is_not_counted_as_freed(store: &DieselStore) {
+        let p = project(store, "p");
+        seed(store, p, "zlib/1.3", 2, 0, 0);
+        age_by_number(store);
+        // The first revision's conanfile.py, which only it has, is also a source backup.
+        let owner = FileOwner::Recipe(recipe_key(p, "zlib/1.3", 1));
+        let conanfile = store.file(&owner, &"conanfile.py".parse().unwrap()).unwrap().unwrap();
+        assert!(store.record_backup_file(p, &conanfile.digests, &mut || Ok(())).unwrap());
+        set_policy(store, p, &keep(Some(1), None));
+        let stats_before = store.project_stats(p).unwrap();
+        let report = dry_run(store, p, &keep(Some(1), None), now(), 1, 100).unwrap();
+        let run = run_now(store, p);
+        assert_eq!(run.totals.stored_bytes, report.totals.stored_bytes, "the dry run said so too");
+        assert_eq!(revisions(store, p, "zlib/1.3"), [2]);
+        let stats = store.project_stats(p).unwrap();
+        // The project's files no longer use it, but the backup keeps its blob.
+        assert_eq!(
+            stats_before.stored_bytes - stats.stored_bytes,
+            run.totals.stored_bytes + conanfile.digests.size,
+        );
+    }
+
     fn policies_default_save_and_schedule(store: &DieselStore) {
         let p = project(store, "p");
         let stored = store.cleanup_policy(p).unwrap();

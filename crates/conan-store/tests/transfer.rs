@@ -8,73 +8,24 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
+#[path = "support/blobs.rs"]
+mod blobs;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use blobs::{Fixture, body, fixtures, published, read_blob};
 use bytes::Bytes;
 use conan_model::{FilePath, PackageId, RecipeReference, Revision};
-use conan_store::blob::{
-    BlobError, BlobStore, BlobStoreConfig, Digests, FilesystemConfig, Sha256Hex, md5_hex,
-    open_blob_store,
-};
+use conan_store::blob::{BlobError, Digests, Sha256Hex, md5_hex};
 use conan_store::transfer::{
     BlobProblem, Destination, TransferError, collect_garbage, fill_md5, link_by_sha1, store_file,
     verify_blobs,
 };
-use conan_store::{
-    FileOutcome, FileOwner, MetadataStore, PackageRevisionKey, ProjectId, RecipeRevisionKey,
-    Visibility,
-};
+use conan_store::{FileOutcome, FileOwner, PackageRevisionKey, ProjectId, RecipeRevisionKey};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use support::TestDb;
-
-struct Fixture {
-    // Dropped last: the database outlives the stores that use it.
-    metadata: Arc<dyn MetadataStore>,
-    blobs: Arc<dyn BlobStore>,
-    blob_root: tempfile::TempDir,
-    project: ProjectId,
-    _db: TestDb,
-}
-
-fn fixtures() -> Vec<(&'static str, Fixture)> {
-    let mut all = vec![("sqlite", fixture(TestDb::sqlite()))];
-    if let Some(db) = TestDb::postgres() {
-        all.push(("postgres", fixture(db)));
-    }
-    all
-}
-
-fn fixture(db: TestDb) -> Fixture {
-    let blob_root = tempfile::tempdir().unwrap();
-    let blobs = open_blob_store(&BlobStoreConfig::Filesystem(FilesystemConfig {
-        root: blob_root.path().join("blobs"),
-    }))
-    .unwrap();
-    let metadata: Arc<dyn MetadataStore> = Arc::new(db.store.clone());
-    let project = metadata
-        .create_project("group/project", Visibility::Public)
-        .unwrap()
-        .id;
-    Fixture {
-        metadata,
-        blobs,
-        blob_root,
-        project,
-        _db: db,
-    }
-}
-
-fn body(content: &[u8]) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    let chunks: Vec<Result<Bytes, std::io::Error>> = content
-        .chunks(7)
-        .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
-        .collect();
-    stream::iter(chunks).boxed()
-}
 
 fn recipe(project: ProjectId, revision: u32) -> RecipeRevisionKey {
     RecipeRevisionKey {
@@ -116,23 +67,6 @@ async fn put(
         None,
     )
     .await
-}
-
-async fn published(f: &Fixture) -> usize {
-    f.blobs.list().collect::<Vec<_>>().await.len()
-}
-
-async fn read_blob(f: &Fixture, sha256: &str) -> Vec<u8> {
-    let mut reader = f
-        .blobs
-        .open(&Sha256Hex::parse(sha256).unwrap(), None)
-        .await
-        .unwrap();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = reader.body.next().await {
-        bytes.extend_from_slice(&chunk.unwrap());
-    }
-    bytes
 }
 
 #[tokio::test(flavor = "multi_thread")]

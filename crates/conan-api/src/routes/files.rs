@@ -82,7 +82,14 @@ pub(super) async fn download(
     let redirect = config
         .redirect_downloads
         .then(|| Duration::from_secs(config.redirect_ttl_secs));
-    streaming::download(target.state.blobs.as_ref(), &record, range, redirect).await
+    streaming::download(
+        target.state.blobs.as_ref(),
+        &record.digests.sha256,
+        record.digests.size,
+        range,
+        redirect,
+    )
+    .await
 }
 
 /// The answer to an upload, in the spirit of GitLab's package-file row.
@@ -135,13 +142,7 @@ pub(super) async fn upload(
         (StatusCode::CREATED, linked.ok_or_else(no_checksum_storage)?)
     } else {
         let limit = target.state.config.max_upload_size;
-        if let Some(length) = content_length(headers)
-            && length > limit
-        {
-            return Err(ApiError::bad_request(format!(
-                "file too large: {length} bytes is over the limit of {limit} bytes"
-            )));
-        }
+        refuse_announced_oversize(headers, limit)?;
         let into = destination.clone();
         let stored = forward_body(payload, |body| {
             transfer::store_file(metadata, blobs, into, body, limit, sha1.as_deref())
@@ -187,7 +188,7 @@ fn is_deploy_probe(headers: &HeaderMap) -> bool {
 }
 
 /// The announced sha1, if any: 40 hex digits, else a 400 naming the header.
-fn checksum_sha1(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn checksum_sha1(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(CHECKSUM_SHA1) else {
         return Ok(None);
     };
@@ -199,6 +200,17 @@ fn checksum_sha1(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             "invalid {CHECKSUM_SHA1} header {:?}: expected 40 hex digits",
             value.to_str().unwrap_or("<not text>")
         )))
+    }
+}
+
+/// Refuses a body whose announced length is over `limit` before reading it: a 400, as GitLab
+/// answers an oversized file.
+pub(super) fn refuse_announced_oversize(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    match content_length(headers) {
+        Some(length) if length > limit => Err(ApiError::bad_request(format!(
+            "file too large: {length} bytes is over the limit of {limit} bytes"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The route table, mounted at the project and the instance prefix.
 
+mod backups;
 mod files;
 mod packages;
 mod recipes;
@@ -27,7 +28,7 @@ pub const CAPABILITIES: &str = "revisions,checksum_deploy";
 /// [`AppState`]: crate::AppState
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(conan_routes(web::scope(PROJECT_PREFIX)))
+        .service(backup_routes(conan_routes(web::scope(PROJECT_PREFIX))))
         .service(conan_routes(web::scope(INSTANCE_PREFIX)))
         .default_service(web::to(unknown_route));
 }
@@ -35,6 +36,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// A path no route matches: GitLab's JSON 404, like every other error.
 async fn unknown_route() -> Result<actix_web::HttpResponse, crate::ApiError> {
     Err(crate::ApiError::not_found("Not found"))
+}
+
+/// Conan's source backups, at the project prefix only: nothing in their URLs names a project
+/// otherwise.
+fn backup_routes(scope: actix_web::Scope) -> actix_web::Scope {
+    scope.service(
+        web::resource(backups::ROUTE)
+            .route(web::get().to(backups::download))
+            .route(web::head().to(backups::download))
+            .route(web::put().to(backups::upload))
+            .route(web::delete().to(backups::delete)),
+    )
 }
 
 /// The routes under one prefix; `R` is `v2/conans/{name}/{version}/{user}/{channel}`.

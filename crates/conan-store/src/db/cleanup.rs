@@ -21,7 +21,7 @@ use super::lookup::{
 };
 use super::schema::{
     blobs, cleanup_policies, cleanup_removals, cleanup_runs, files, package_references,
-    package_revisions, projects, recipe_revisions, recipes,
+    package_revisions, projects, recipe_revisions, recipes, source_backups,
 };
 use super::{DbConnection, DbError, DieselStore, parse_stored, time_of};
 use crate::StoreError;
@@ -554,6 +554,9 @@ impl DieselStore {
             native!(conn, c => blobs::table
                 .filter(blobs::sha256.eq_any(&shas))
                 .filter(diesel::dsl::not(exists(files::table.filter(files::sha256.eq(blobs::sha256)))))
+                // A blob a source backup keeps is not freed either.
+                .filter(diesel::dsl::not(exists(source_backups::table
+                    .filter(source_backups::blob_sha256.eq(blobs::sha256.nullable())))))
                 .select(sql::<BigInt>("CAST(COALESCE(SUM(blobs.size), 0) AS BIGINT)"))
                 .first(c))?
         };
@@ -747,7 +750,17 @@ impl CleanupStore for DieselStore {
                 .group_by(files::sha256)
                 .select((files::sha256, count_star()))
                 .load(c))?;
-            rows.into_iter()
+            // A source backup holds its blob as a file does: a removal does not free it.
+            let backups: Vec<Option<String>> = source_backups::table
+                .filter(source_backups::blob_sha256.eq_any(&shas))
+                .select(source_backups::blob_sha256)
+                .load(conn)?;
+            let mut counts: std::collections::BTreeMap<String, i64> = rows.into_iter().collect();
+            for sha in backups.into_iter().flatten() {
+                *counts.entry(sha).or_default() += 1;
+            }
+            counts
+                .into_iter()
                 .map(|(sha, references)| Ok((parse_stored(&sha)?, unsigned(references))))
                 .collect()
         })

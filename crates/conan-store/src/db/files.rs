@@ -542,7 +542,11 @@ impl FileStore for DieselStore {
 
 /// Indexes a blob (or clears its orphan mark), which also takes the row's lock until the
 /// transaction ends.
-fn index_blob(conn: &mut DbConnection, digests: &Digests, size: i64) -> Result<(), DbError> {
+pub(super) fn index_blob(
+    conn: &mut DbConnection,
+    digests: &Digests,
+    size: i64,
+) -> Result<(), DbError> {
     let refreshed = native!(conn, c => diesel::update(blobs::table.find(digests.sha256.as_str()))
         .set(blobs::orphaned_at.eq(None::<i64>))
         .execute(c))?;

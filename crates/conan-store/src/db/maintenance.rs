@@ -6,7 +6,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::files::{BlobRow, STAGING, digests_of};
-use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes};
+use super::schema::{blobs, files, package_revisions, recipe_revisions, recipes, source_backups};
 use super::{DbError, DieselStore, now_micros};
 use crate::StoreError;
 use crate::blob::{Digests, Sha256Hex};
@@ -19,9 +19,16 @@ impl MaintenanceStore for DieselStore {
 
     fn mark_orphaned_blobs(&self) -> Result<u64, StoreError> {
         self.transaction(|conn| {
-            let marked = diesel::update(blobs::table.filter(blobs::orphaned_at.is_null()).filter(
-                not(exists(files::table.filter(files::sha256.eq(blobs::sha256)))),
-            ))
+            let marked = diesel::update(
+                blobs::table
+                    .filter(blobs::orphaned_at.is_null())
+                    .filter(not(exists(
+                        files::table.filter(files::sha256.eq(blobs::sha256)),
+                    )))
+                    .filter(not(exists(source_backups::table.filter(
+                        source_backups::blob_sha256.eq(blobs::sha256.nullable()),
+                    )))),
+            )
             .set(blobs::orphaned_at.eq(now_micros()))
             .execute(conn)?;
             Ok(u64::try_from(marked).unwrap_or(0))
@@ -66,6 +73,10 @@ impl MaintenanceStore for DieselStore {
                     .filter(blobs::orphaned_at.le(before.unix_micros()))
                     .filter(not(exists(
                         files::table.filter(files::sha256.eq(sha256.as_str())),
+                    )))
+                    .filter(not(exists(
+                        source_backups::table
+                            .filter(source_backups::blob_sha256.eq(sha256.as_str())),
                     ))),
             )
             .execute(conn)?;

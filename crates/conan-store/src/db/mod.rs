@@ -20,6 +20,7 @@ macro_rules! native {
     };
 }
 
+mod backups;
 mod catalog;
 mod cleanup;
 mod config;

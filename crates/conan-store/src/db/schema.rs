@@ -207,6 +207,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    source_backups (project_id, sha256) {
+        project_id -> BigInt,
+        sha256 -> Text,
+        blob_sha256 -> Nullable<Text>,
+        size -> Nullable<BigInt>,
+        summary -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -222,6 +234,7 @@ diesel::joinable!(files -> blobs (sha256));
 diesel::joinable!(cleanup_policies -> projects (project_id));
 diesel::joinable!(cleanup_runs -> projects (project_id));
 diesel::joinable!(cleanup_removals -> cleanup_runs (run_id));
+diesel::joinable!(source_backups -> projects (project_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
@@ -241,4 +254,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanup_policies,
     cleanup_runs,
     cleanup_removals,
+    source_backups,
 );
