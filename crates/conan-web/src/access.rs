@@ -156,6 +156,21 @@ impl Reader<'_> {
     }
 }
 
+/// Checks the visitor's session, then runs `work` as them; says who they turned out to be.
+fn visit<T>(
+    state: &WebState,
+    visitor: &Visitor,
+    work: impl FnOnce(&Reader<'_>) -> Result<T, WebError>,
+) -> Result<(T, Nav), WebError> {
+    let (viewer, nav) = resolve(&state.auth, visitor)?;
+    let done = work(&Reader {
+        store: state.metadata.as_ref(),
+        auth: &state.auth,
+        viewer: &viewer,
+    })?;
+    Ok((done, nav))
+}
+
 /// Runs a page's reads on the blocking pool, in one read scope (one snapshot for the session
 /// check, the permission decision and everything shown), and says who the visitor turned out
 /// to be.
@@ -171,15 +186,7 @@ where
     let state = web::Data::clone(state);
     web::block(move || {
         let store = Arc::clone(&state.metadata);
-        read_scope(store.as_ref(), || {
-            let (viewer, nav) = resolve(&state.auth, &visitor)?;
-            let reader = Reader {
-                store: store.as_ref(),
-                auth: &state.auth,
-                viewer: &viewer,
-            };
-            Ok((work(&reader)?, nav))
-        })?
+        read_scope(store.as_ref(), || visit(&state, &visitor, work))?
     })
     .await?
 }
@@ -196,14 +203,5 @@ where
     T: Send + 'static,
 {
     let state = web::Data::clone(state);
-    web::block(move || {
-        let (viewer, nav) = resolve(&state.auth, &visitor)?;
-        let done = work(&Reader {
-            store: state.metadata.as_ref(),
-            auth: &state.auth,
-            viewer: &viewer,
-        })?;
-        Ok((done, nav))
-    })
-    .await?
+    web::block(move || visit(&state, &visitor, work)).await?
 }
