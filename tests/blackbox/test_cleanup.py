@@ -210,7 +210,7 @@ def test_keep_recipe_revisions_through_the_api_with_the_real_client(server, cona
     record = server.admin("cleanup", "runs", PROJECT).stdout
     assert f"run {run['id']} (api, finished)" in record, record
     assert (
-        f"removed 3 recipe revisions, 3 package revisions, {totals['files']} files, {totals['logical_bytes']} bytes "
+        f"removed 3 recipe revisions, 3 package revisions, 0 source backups, {totals['files']} files, {totals['logical_bytes']} bytes "
         f"({totals['stored_bytes']} bytes of blobs left for gc)"
     ) in record, record
     detail = server.admin("cleanup", "runs", PROJECT, str(run["id"])).stdout

@@ -150,7 +150,16 @@ def test_postgres_stopped_while_requests_run(make_server):
         form = {"csrf_token": csrf, "username": "admin", "password": "admin-password-1"}
         assert web.post(sign_in, data=form, timeout=15).status_code == 200
 
+        # Source backups: a file and its summary, stored before the outage (then 200 each time).
+        backup = f"{server.project_remote()}/backups/{hashlib.sha256(b'backed up').hexdigest()}"
+        bearer = {"Authorization": f"Bearer {pat}"}
+        assert requests.put(backup, data=b"backed up", headers=bearer, timeout=15).status_code == 201
+        assert requests.put(backup + ".json", data=b"{}", headers=bearer, timeout=15).status_code == 200
+
         requests_to_make = {
+            "backup download": lambda session: session.get(backup, headers=bearer, timeout=15),
+            "backup summary upload": lambda session: session.put(
+                backup + ".json", data=b'{"references": {}}', headers=bearer, timeout=15),
             "web page": lambda session: web.get(f"{server.url}/-/web/projects/demo/packages", timeout=15),
             "web sign-in": lambda session: web.post(sign_in, data=form, timeout=15),
             "packages api": lambda session: session.get(

@@ -8,7 +8,10 @@ import hashlib
 import http.server
 import json
 import pathlib
+import sqlite3
+import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -17,6 +20,7 @@ from conftest import Server
 from pgserver import shared_database
 from registry_api import stored_blobs, staging_files
 from s3servers import Garage, blob_env
+from test_cleanup import Cleanup
 
 PROJECT = "demo/packages"
 SOURCE = b"the third-party sources of a library, which will vanish from the internet\n" * 50
@@ -310,3 +314,80 @@ def test_concurrent_uploads_of_one_file_store_it_once(backup_server):
     assert pathlib.PurePath(next(iter(set(after) - set(before)))).name == SHA256
     assert staging_files(server) == []
     assert requests.get(url, headers=headers, timeout=30).content == SOURCE
+
+
+def age_backups(server, days):
+    """Moves every backup's times `days` into the past, as if that long had gone by (the only
+    way to test expiry by days without waiting them): straight in the server's database."""
+    shift = days * 86_400 * 1_000_000
+    sql = (f"UPDATE source_backups SET last_used_at = last_used_at - {shift}, "
+           f"updated_at = updated_at - {shift}, created_at = created_at - {shift}")
+    url = server.env.get("CONAN_REGISTRY__DATABASE__URL")
+    if url:
+        subprocess.run(["psql", url, "-qc", sql], check=True, capture_output=True, timeout=60)
+    else:
+        with sqlite3.connect(server.data_dir / "registry.db", timeout=30) as connection:
+            connection.execute(sql)
+
+
+def test_a_cleanup_policy_expires_the_backups_no_build_used(backup_server):
+    """A download records the use, a policy's `source_backups_unused_days` removes the backups
+    nobody uploaded or downloaded for that long, and the collector then frees their blobs."""
+    server = backup_server
+    token = pat(server, "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    base = backups_url(server)
+    contents = {name: f"the sources of {name}\n".encode() * 20 for name in ("used", "unused")}
+    shas = {name: hashlib.sha256(content).hexdigest() for name, content in contents.items()}
+    for name, content in contents.items():
+        summary = json.dumps({"references": {f"{name}/1.0": [f"https://example.com/{name}.tgz"]}})
+        assert requests.put(base + shas[name] + ".json", data=summary, headers=headers, timeout=30).ok
+        assert requests.put(base + shas[name], data=content, headers=headers, timeout=30).status_code == 201
+    cleanup = Cleanup(server, token)
+    # Everything is fresh: nothing expires.
+    assert cleanup.dry_run(source_backups_unused_days=30)["items"] == []
+
+    # 40 days on, a build downloads one of them (a GET of the file, as Conan's download does).
+    age_backups(server, 40)
+    assert requests.get(base + shas["used"], headers=headers, timeout=30).content == contents["used"]
+    # The use is written in the background; the dry run sees it once it is.
+    deadline = time.time() + 30
+    while True:
+        dry = cleanup.dry_run(source_backups_unused_days=30)
+        if [item["reference"] for item in dry["items"]] == [shas["unused"]] or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert [item["reference"] for item in dry["items"]] == [shas["unused"]], dry
+    assert dry["items"][0]["kind"] == "source_backup"
+    assert dry["items"][0]["reason"] == "source_backups_unused_days"
+    assert dry["totals"]["source_backups"] == 1
+    assert dry["totals"]["stored_bytes"] == len(contents["unused"])
+    # HEAD (the upload's existence check) is not a use; reading the summary is not either.
+    assert requests.head(base + shas["unused"], headers=headers, timeout=30).status_code == 200
+    assert requests.get(base + shas["unused"] + ".json", headers=headers, timeout=30).status_code == 200
+
+    # The admin CLI sets the rule and runs the policy.
+    shown = server.admin("cleanup", "set", PROJECT, "--source-backups-unused-days", "30").stdout
+    assert "source_backups_unused_days" in shown, shown
+    bad = server.admin("cleanup", "set", PROJECT, "--source-backups-unused-days", "0", check=False)
+    assert bad.returncode != 0 and "source_backups_unused_days" in bad.stderr, bad.stderr
+    ran = server.admin("cleanup", "run", PROJECT).stdout
+    assert "0 recipe revisions, 0 package revisions, 1 source backups" in ran, ran
+    assert requests.get(base + shas["unused"], headers=headers, timeout=30).status_code == 404
+    assert requests.get(base + shas["unused"] + ".json", headers=headers, timeout=30).status_code == 404
+    assert requests.get(base + shas["used"], headers=headers, timeout=30).content == contents["used"]
+    run = cleanup.runs()[0]
+    assert run["totals"]["source_backups"] == 1, run
+    assert [item["reference"] for item in cleanup.removals(run["id"])] == [shas["unused"]]
+
+    # The project's statistics count what is left; the collector frees the removed file's blob.
+    project = requests.get(f"{server.url}/api/v4/projects/1", params={"statistics": "true"},
+                           headers=headers, timeout=30).json()
+    assert project["statistics"]["conan_source_backups_count"] == 1, project
+    assert project["statistics"]["conan_source_backups_size"] == len(contents["used"]), project
+    before = stored_blobs(server)
+    server.admin("gc", "--grace-secs", "0")
+    gone = set(before) - set(stored_blobs(server))
+    assert [pathlib.PurePath(path).name for path in gone] == [shas["unused"]]
+    metrics = requests.get(f"{server.url}/metrics", timeout=30).text
+    assert "conan_registry_cleanup_removed_source_backups_total" in metrics

@@ -3,12 +3,14 @@ Debian's chromium-driver (nothing is downloaded; scripts/test-all installs both)
 uploaded with the real Conan client; screenshots of each page type go to target/web-screenshots/.
 """
 
+import hashlib
 import json
 import os
 import pathlib
 import re
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -421,6 +423,22 @@ def test_management_pages_work_and_pass_the_accessibility_check(server, browser,
     assert "Recipe revisions" in browser.find_element(By.ID, "storage").text
     assert_clean(browser)
     shoot(browser, "storage")
+
+    # A source backup, stored as Conan's `upload_url` stores one, listed on its page.
+    content = b"the sources a recipe downloaded"
+    sha256 = hashlib.sha256(content).hexdigest()
+    token = next(word for word in server.admin("token", "create", "admin", "--scope", "api").stdout.split()
+                 if word.startswith("crpat-"))
+    backups = f"{server.project_remote(private)}/backups/{sha256}"
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.put(backups + ".json", data=b'{"references": {"managed/1.0": []}}', headers=bearer, timeout=30).ok
+    assert requests.put(backups, data=content, headers=bearer, timeout=30).ok
+    browser.get(server.url + "/-/web/projects/demo/packages")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Source backups"), "/-/backups")
+    listed = browser.find_element(By.ID, "backups").text
+    assert sha256 in listed and "managed/1.0" in listed, listed
+    assert_clean(browser)
+    shoot(browser, "backups")
 
     browser.get(server.url + "/-/web/search?q=managed")
     assert "managed" in browser.find_element(By.TAG_NAME, "main").text

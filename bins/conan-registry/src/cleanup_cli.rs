@@ -69,6 +69,9 @@ pub(crate) struct SetOptions {
     /// Remove what was neither uploaded nor downloaded in D days (`none`: no such rule).
     #[arg(long, value_name = "D|none")]
     unused_days: Option<String>,
+    /// Remove source backups neither uploaded nor downloaded in D days (`none`: keep them).
+    #[arg(long, value_name = "D|none")]
+    source_backups_unused_days: Option<String>,
     /// GitLab's `keep_n_duplicated_package_files`: all, 1, 10, 20, 30, 40 or 50.
     #[arg(long)]
     keep_duplicated_files: Option<String>,
@@ -119,6 +122,13 @@ impl SetOptions {
             ),
             ("unused_days", count("unused-days", &self.unused_days)?),
             (
+                "source_backups_unused_days",
+                count(
+                    "source-backups-unused-days",
+                    &self.source_backups_unused_days,
+                )?,
+            ),
+            (
                 "keep_n_duplicated_package_files",
                 self.keep_duplicated_files.clone().map(Value::from),
             ),
@@ -162,11 +172,12 @@ fn print_policy(stored: &StoredCleanupPolicy) -> anyhow::Result<()> {
 fn print_totals(totals: &CleanupTotals) {
     println!(
         "recipes examined {}, skipped as protected {}; removed {} recipe revisions, {} package \
-         revisions, {} files, {} bytes ({} bytes of blobs left for gc)",
+         revisions, {} source backups, {} files, {} bytes ({} bytes of blobs left for gc)",
         totals.recipes_examined,
         totals.skipped_protected,
         totals.recipe_revisions,
         totals.package_revisions,
+        totals.source_backups,
         totals.files,
         totals.logical_bytes,
         totals.stored_bytes
@@ -240,7 +251,7 @@ pub(crate) fn cleanup(
             anyhow::ensure!(
                 store.cleanup_policy(id)?.policy.has_rules(),
                 "the cleanup policy of {path} has no rule: set --keep-recipe-revisions, \
-                 --keep-package-revisions or --unused-days first"
+                 --keep-package-revisions, --unused-days or --source-backups-unused-days first"
             );
             let run = runner
                 .claim_now(id, RunTrigger::Cli)?

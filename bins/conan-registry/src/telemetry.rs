@@ -118,6 +118,7 @@ struct CleanupCounters {
     runs: Family<ResultLabels, Counter>,
     recipe_revisions: Counter,
     package_revisions: Counter,
+    source_backups: Counter,
     bytes: Counter,
     stored_bytes: Counter,
 }
@@ -145,6 +146,10 @@ impl CleanupCounters {
                 "cleanup_removed_package_revisions",
                 "Package revisions cleanup runs removed on this node (with their recipe revisions or alone)",
             ),
+            source_backups: counter(
+                "cleanup_removed_source_backups",
+                "Source backups cleanup runs removed on this node",
+            ),
             bytes: counter(
                 "cleanup_removed_bytes",
                 "Bytes of the files cleanup runs removed on this node, each file counted",
@@ -163,9 +168,11 @@ pub(crate) struct CleanupTelemetry(pub(crate) Arc<Metrics>);
 impl RunObserver for CleanupTelemetry {
     fn removed(&self, run: &CleanupRun, item: &RemovedItem) {
         let counters = &self.0.cleanup;
-        if item.kind == RemovedKind::RecipeRevision {
-            counters.recipe_revisions.inc();
-        }
+        match item.kind {
+            RemovedKind::RecipeRevision => counters.recipe_revisions.inc(),
+            RemovedKind::SourceBackup => counters.source_backups.inc(),
+            RemovedKind::PackageRevision => 0,
+        };
         counters.package_revisions.inc_by(item.package_revisions);
         counters.bytes.inc_by(item.logical_bytes);
         counters.stored_bytes.inc_by(item.stored_bytes);
@@ -201,6 +208,7 @@ impl RunObserver for CleanupTelemetry {
                 skipped_protected = totals.skipped_protected,
                 recipe_revisions = totals.recipe_revisions,
                 package_revisions = totals.package_revisions,
+                source_backups = totals.source_backups,
                 files = totals.files,
                 bytes = totals.logical_bytes,
                 stored_bytes = totals.stored_bytes,

@@ -22,6 +22,7 @@ fn backup_json(backup: &SourceBackup) -> Value {
         "summary": backup.summary.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()),
         "created_at": gitlab_time(backup.created_at),
         "updated_at": gitlab_time(backup.updated_at),
+        "last_used_at": gitlab_time(backup.last_used_at),
     })
 }
 

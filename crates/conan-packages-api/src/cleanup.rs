@@ -180,7 +180,7 @@ async fn start(request: HttpRequest) -> Result<HttpResponse, RestError> {
         if !policy.policy.has_rules() {
             return Err(RestError::BadRequest(
                 "the cleanup policy has no rule: set keep_n_recipe_revisions, \
-                 keep_n_package_revisions or unused_days first"
+                 keep_n_package_revisions, unused_days or source_backups_unused_days first"
                     .to_owned(),
             ));
         }

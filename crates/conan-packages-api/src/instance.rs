@@ -110,13 +110,15 @@ async fn project(request: HttpRequest) -> Result<HttpResponse, RestError> {
     Ok(json_ok(&body))
 }
 
-/// GitLab's `statistics` object as far as packages go (`packages_size`, and `storage_size`,
-/// which is the same here: a project holds nothing but packages), with the Conan counts and
-/// the bytes after deduplication added.
+/// GitLab's `statistics` object as far as packages go (`packages_size`, and `storage_size`:
+/// the packages and the source backups, all a project holds here), with the Conan counts and
+/// the bytes after deduplication (packages and backups) added.
 fn statistics_json(stats: &ProjectStats) -> Value {
     json!({
         "packages_size": stats.logical_bytes,
-        "storage_size": stats.logical_bytes,
+        "storage_size": stats.logical_bytes + stats.source_backup_bytes,
+        "conan_source_backups_count": stats.source_backups,
+        "conan_source_backups_size": stats.source_backup_bytes,
         "conan_stored_size": stats.stored_bytes,
         "conan_references_count": stats.references,
         "conan_recipe_revisions_count": stats.recipe_revisions,

@@ -89,6 +89,24 @@ pub struct SourceBackup {
     pub created_at: RevisionTime,
     /// When either file last changed.
     pub updated_at: RevisionTime,
+    /// When it was last used: stored, or its source file downloaded (a download moves this at
+    /// most once every [`USE_RECORD_INTERVAL_SECS`]). Cleanup policies expire backups by it.
+    pub last_used_at: RevisionTime,
+}
+
+/// How often a download records that a backup is used: a build farm fetching one file all day
+/// writes its row once an hour, not on every download.
+pub const USE_RECORD_INTERVAL_SECS: i64 = 3600;
+
+impl SourceBackup {
+    /// Whether a download at `now` should record the use (the last record is older than
+    /// [`USE_RECORD_INTERVAL_SECS`]).
+    #[must_use]
+    pub fn use_is_stale(&self, now: RevisionTime) -> bool {
+        now.unix_micros()
+            .saturating_sub(self.last_used_at.unix_micros())
+            >= USE_RECORD_INTERVAL_SECS * 1_000_000
+    }
 }
 
 /// Why a backup upload failed.

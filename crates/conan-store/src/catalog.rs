@@ -174,7 +174,12 @@ pub struct ProjectStats {
     pub files: u64,
     /// Their bytes, each file counted (what clients download).
     pub logical_bytes: u64,
-    /// The bytes of the distinct blobs those files are stored in: what the project takes in the
-    /// blob store, were it alone there (blobs shared with other projects count in each).
+    /// Source backups (with their file stored).
+    pub source_backups: u64,
+    /// Their files' bytes.
+    pub source_backup_bytes: u64,
+    /// The bytes of the distinct blobs those files and backups are stored in: what the project
+    /// takes in the blob store, were it alone there (blobs shared with other projects count in
+    /// each).
     pub stored_bytes: u64,
 }

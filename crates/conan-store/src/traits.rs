@@ -265,6 +265,30 @@ pub trait CleanupStore: Send + Sync {
     /// it.
     fn blob_references(&self, sha256: &[Sha256Hex]) -> Result<Vec<(Sha256Hex, u64)>, StoreError>;
 
+    /// The backups of `project` last used before `unused_before`, in sha256 order after
+    /// `after`, at most `limit`: what a policy's `source_backups_unused_days` selects.
+    fn cleanup_backups(
+        &self,
+        project: ProjectId,
+        unused_before: RevisionTime,
+        after: Option<&Sha256Hex>,
+        limit: usize,
+    ) -> Result<Vec<SourceBackup>, StoreError>;
+
+    /// Removes the backup of `sha256` from `project` for run `run` in one transaction, if
+    /// `owner` still holds the run and the backup is still unused since before `unused_before`
+    /// (a download or upload since the run planned it keeps it), recording the removal with the
+    /// run. `None` when nothing was removed.
+    fn cleanup_remove_backup(
+        &self,
+        run: CleanupRunId,
+        owner: &str,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+        unused_before: RevisionTime,
+        now: RevisionTime,
+    ) -> Result<Option<RemovedItem>, StoreError>;
+
     /// Claims a run as `claim` says, in one transaction: at most one run per project is running,
     /// whatever the number of nodes. `None` when there is nothing to claim.
     fn claim_cleanup_run(&self, claim: &RunClaim<'_>) -> Result<Option<CleanupRun>, StoreError>;
@@ -509,6 +533,15 @@ pub trait BackupStore: Send + Sync {
     /// Removes the backup of `sha256` from `project`, both files; whether there was one. Its
     /// blob is left to the collector.
     fn delete_backup(&self, project: ProjectId, sha256: &Sha256Hex) -> Result<bool, StoreError>;
+
+    /// Records that the backup of `sha256` in `project` was used at `at` (its source file was
+    /// downloaded), unless a later use is recorded; nothing when there is no such backup.
+    fn record_backup_use(
+        &self,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+        at: RevisionTime,
+    ) -> Result<(), StoreError>;
 
     /// The backups of `project` in sha256 order, skipping the first `offset`, at most `limit`
     /// (the pages of the Packages API).

@@ -423,6 +423,7 @@ backend_tests! {
                 files: 21,
                 logical_bytes: bytes_of(store, &committed),
                 stored_bytes: distinct(&committed),
+                ..ProjectStats::default()
             }
         );
         assert!(stats.stored_bytes < stats.logical_bytes, "{stats:?}");
@@ -444,6 +445,7 @@ backend_tests! {
                 files: 12,
                 logical_bytes: bytes_of(store, &kept),
                 stored_bytes: distinct(&kept),
+                ..ProjectStats::default()
             }
         );
     }

@@ -160,11 +160,10 @@ backend_tests! {
         assert_eq!(run.totals.stored_bytes, report.totals.stored_bytes, "the dry run said so too");
         assert_eq!(revisions(store, p, "zlib/1.3"), [2]);
         let stats = store.project_stats(p).unwrap();
-        // The project's files no longer use it, but the backup keeps its blob.
-        assert_eq!(
-            stats_before.stored_bytes - stats.stored_bytes,
-            run.totals.stored_bytes + conanfile.digests.size,
-        );
+        // The project's files no longer use it, but its backup keeps the blob, which the
+        // project's stored bytes still count.
+        assert_eq!(stats_before.stored_bytes - stats.stored_bytes, run.totals.stored_bytes);
+        assert_eq!((stats.source_backups, stats.source_backup_bytes), (1, conanfile.digests.size));
     }
 
     fn policies_default_save_and_schedule(store: &DieselStore) {

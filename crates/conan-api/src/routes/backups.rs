@@ -20,6 +20,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use conan_auth::Action;
+use conan_model::RevisionTime;
 use conan_store::backups::{
     self, BackupFile, BackupPart, MAX_SUMMARY_BYTES, SourceBackup, store_backup_file,
 };
@@ -83,6 +84,7 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
             if head {
                 return Ok(described("application/octet-stream", size));
             }
+            record_use(&state, &backup);
             let range = request
                 .headers()
                 .get(header::RANGE)
@@ -106,6 +108,26 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
                 .body(summary))
         }
     }
+}
+
+/// Records that `backup` was used now (its source file is being downloaded) when the last
+/// record is older than [`backups::USE_RECORD_INTERVAL_SECS`], in the background: cleanup
+/// policies expire unused backups by it, and a failure costs the download nothing (the next
+/// download records it).
+fn record_use(state: &AppState, backup: &SourceBackup) {
+    let Ok(now) = RevisionTime::from_system_time(std::time::SystemTime::now()) else {
+        return;
+    };
+    if !backup.use_is_stale(now) {
+        return;
+    }
+    let store = Arc::clone(&state.metadata);
+    let (project, sha256) = (backup.project, backup.sha256.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = store.record_backup_use(project, &sha256, now) {
+            tracing::warn!(%error, %sha256, "could not record the use of a source backup");
+        }
+    });
 }
 
 /// A `HEAD` answer: the type and length a `GET` would have, and no body.

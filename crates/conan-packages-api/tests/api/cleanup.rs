@@ -51,6 +51,7 @@ registry_tests! {
             "keep_n_recipe_revisions": null,
             "keep_n_package_revisions": null,
             "unused_days": null,
+            "source_backups_unused_days": null,
             "include": [],
             "exclude": [],
             "next_run_at": null,

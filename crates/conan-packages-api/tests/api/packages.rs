@@ -241,6 +241,8 @@ registry_tests! {
                     "conan_binaries_count": 2,
                     "conan_package_revisions_count": 2,
                     "conan_files_count": stats.files,
+                    "conan_source_backups_count": 0,
+                    "conan_source_backups_size": 0,
                 })
             );
         }

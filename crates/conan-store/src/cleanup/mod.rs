@@ -11,7 +11,12 @@
 //!   lock the delete routes take), so an upload or download that lands during a run is never
 //!   lost to a plan made before it.
 //!
+//! - A policy's `source_backups_unused_days` expires the project's source backups not used for
+//!   that long; [`execute`] removes them after the recipes, each in its own transaction through
+//!   [`CleanupStore::cleanup_remove_backup`], which checks again that the backup is unused.
+//!
 //! [`CleanupStore::cleanup_remove`]: crate::CleanupStore::cleanup_remove
+//! [`CleanupStore::cleanup_remove_backup`]: crate::CleanupStore::cleanup_remove_backup
 
 mod plan;
 mod policy;
@@ -23,9 +28,10 @@ pub use plan::{
 };
 pub use policy::{
     Cadence, CleanupPolicy, KeepDuplicates, MAX_KEEP, MAX_PATTERN_LEN, MAX_PATTERNS,
-    MAX_UNUSED_DAYS, POLICY_FIELDS, PolicyError, StoredCleanupPolicy,
+    MAX_UNUSED_DAYS, POLICY_FIELDS, PolicyError, StoredCleanupPolicy, days_before,
 };
 pub use run::{
-    CleanupRun, CleanupRunId, CleanupRunner, CleanupTotals, DryRunReport, RemovedItem, RemovedKind,
-    RunClaim, RunObserver, RunSettings, RunState, RunTrigger, carry_out, dry_run, execute,
+    BACKUP_REASON, CleanupRun, CleanupRunId, CleanupRunner, CleanupTotals, DryRunReport,
+    RemovedItem, RemovedKind, RunClaim, RunObserver, RunSettings, RunState, RunTrigger,
+    backup_item, carry_out, dry_run, execute,
 };

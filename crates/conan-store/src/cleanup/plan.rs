@@ -166,11 +166,9 @@ pub fn plan(policy: &CleanupPolicy, recipe: &RecipeHistory, now: RevisionTime) -
     if !policy.selects(&recipe.reference) || recipe.revisions.is_empty() {
         return Vec::new();
     }
-    let cutoff = policy.unused_days.map(|days| {
-        let micros = i64::from(days) * 86_400 * 1_000_000;
-        RevisionTime::from_unix_micros(now.unix_micros().saturating_sub(micros))
-            .unwrap_or(RevisionTime::MIN)
-    });
+    let cutoff = policy
+        .unused_days
+        .map(|days| super::policy::days_before(days, now));
     let revision_unused = |revision: &RevisionHistory| {
         unused(cutoff, revision.committed_at, revision.last_downloaded_at)
             && revision

@@ -169,6 +169,12 @@ pub struct CleanupPolicy {
     pub keep_n_package_revisions: Option<u32>,
     /// Remove what was neither committed nor downloaded in the last D days.
     pub unused_days: Option<u32>,
+    /// Remove the source backups neither stored nor downloaded in the last D days (a recipe
+    /// that uses a backup downloads it when built from source, and `conan upload` stores its
+    /// summary again). The reference filter and protection rules do not apply: a backup is one
+    /// file that many references may share.
+    #[serde(default)]
+    pub source_backups_unused_days: Option<u32>,
     /// Only references matching one of these Conan search patterns (empty: every reference).
     pub include: Vec<String>,
     /// Never references matching one of these.
@@ -201,6 +207,11 @@ impl CleanupPolicy {
                 MAX_KEEP,
             ),
             ("unused_days", self.unused_days, MAX_UNUSED_DAYS),
+            (
+                "source_backups_unused_days",
+                self.source_backups_unused_days,
+                MAX_UNUSED_DAYS,
+            ),
         ] {
             if value.is_some_and(|value| value == 0 || value > max) {
                 return Err(PolicyError::invalid(
@@ -236,6 +247,15 @@ impl CleanupPolicy {
         self.keep_n_recipe_revisions.is_some()
             || self.keep_n_package_revisions.is_some()
             || self.unused_days.is_some()
+            || self.source_backups_unused_days.is_some()
+    }
+
+    /// Whether any rule removes package revisions (the walk over recipes has something to do).
+    #[must_use]
+    pub fn has_package_rules(&self) -> bool {
+        self.keep_n_recipe_revisions.is_some()
+            || self.keep_n_package_revisions.is_some()
+            || self.unused_days.is_some()
     }
 
     /// Whether the reference filter selects `reference`: it matches an include pattern (or
@@ -251,14 +271,33 @@ impl CleanupPolicy {
     }
 }
 
+/// The time `days` days before `now` (the start of time when that is before it).
+#[must_use]
+pub fn days_before(days: u32, now: RevisionTime) -> RevisionTime {
+    let micros = i64::from(days) * 86_400 * 1_000_000;
+    RevisionTime::from_unix_micros(now.unix_micros().saturating_sub(micros))
+        .unwrap_or(RevisionTime::MIN)
+}
+
+impl CleanupPolicy {
+    /// The time before which a source backup's last use makes it expire at `now`, if the policy
+    /// expires backups.
+    #[must_use]
+    pub fn source_backups_unused_before(&self, now: RevisionTime) -> Option<RevisionTime> {
+        self.source_backups_unused_days
+            .map(|days| days_before(days, now))
+    }
+}
+
 /// The fields of a policy as JSON objects name them (the API's and the CLI's).
-pub const POLICY_FIELDS: [&str; 8] = [
+pub const POLICY_FIELDS: [&str; 9] = [
     "enabled",
     "cadence",
     "keep_n_duplicated_package_files",
     "keep_n_recipe_revisions",
     "keep_n_package_revisions",
     "unused_days",
+    "source_backups_unused_days",
     "include",
     "exclude",
 ];
@@ -374,6 +413,10 @@ mod tests {
                 "keep_n_recipe_revisions",
             ),
             (r#"{"unused_days": 99999999}"#, "unused_days"),
+            (
+                r#"{"source_backups_unused_days": 0}"#,
+                "source_backups_unused_days",
+            ),
             (r#"{"cadence": "2d"}"#, "cadence"),
             (r#"{"enabled": "yes"}"#, "enabled"),
             (
@@ -391,6 +434,19 @@ mod tests {
                 "{json}"
             );
         }
+    }
+
+    #[test]
+    fn a_policy_stored_before_backup_expiry_reads_back_without_it() {
+        let json = r#"{"enabled":false,"cadence":"1d","keep_n_duplicated_package_files":"all","keep_n_recipe_revisions":2,"keep_n_package_revisions":null,"unused_days":null,"include":[],"exclude":[]}"#;
+        let policy: CleanupPolicy = serde_json::from_str(json).unwrap();
+        assert_eq!(policy.source_backups_unused_days, None);
+        assert_eq!(policy.keep_n_recipe_revisions, Some(2));
+        let backups = CleanupPolicy {
+            source_backups_unused_days: Some(30),
+            ..CleanupPolicy::default()
+        };
+        assert!(backups.has_rules() && !backups.has_package_rules());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{CleanupPolicy, RecipeHistory, Removal, plan};
 use crate::StoreError;
+use crate::backups::SourceBackup;
 use crate::blob::Sha256Hex;
 use crate::records::{PackageType, ProjectId, ProtectionRule, RecipeId};
 use crate::traits::{CleanupStore, MetadataStore, ProtectionStore};
@@ -107,6 +108,8 @@ pub struct CleanupTotals {
     pub recipe_revisions: u64,
     /// Package revisions removed, alone or with their recipe revision.
     pub package_revisions: u64,
+    /// Source backups removed.
+    pub source_backups: u64,
     /// Files removed.
     pub files: u64,
     /// Their bytes, each file counted.
@@ -118,8 +121,10 @@ pub struct CleanupTotals {
 impl CleanupTotals {
     /// Adds one removal.
     pub fn add(&mut self, item: &RemovedItem) {
-        if item.kind == RemovedKind::RecipeRevision {
-            self.recipe_revisions += 1;
+        match item.kind {
+            RemovedKind::RecipeRevision => self.recipe_revisions += 1,
+            RemovedKind::SourceBackup => self.source_backups += 1,
+            RemovedKind::PackageRevision => {}
         }
         self.package_revisions += item.package_revisions;
         self.files += item.files;
@@ -136,6 +141,8 @@ pub enum RemovedKind {
     RecipeRevision,
     /// One package revision.
     PackageRevision,
+    /// A source backup (its file and summary).
+    SourceBackup,
 }
 
 impl RemovedKind {
@@ -145,6 +152,7 @@ impl RemovedKind {
         match self {
             Self::RecipeRevision => "recipe_revision",
             Self::PackageRevision => "package_revision",
+            Self::SourceBackup => "source_backup",
         }
     }
 
@@ -154,6 +162,7 @@ impl RemovedKind {
         match text {
             "recipe_revision" => Some(Self::RecipeRevision),
             "package_revision" => Some(Self::PackageRevision),
+            "source_backup" => Some(Self::SourceBackup),
             _ => None,
         }
     }
@@ -162,12 +171,13 @@ impl RemovedKind {
 /// One removal of a run (or of a dry run: what would be removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemovedItem {
-    /// A recipe revision or a package revision.
+    /// A recipe revision, a package revision or a source backup.
     pub kind: RemovedKind,
-    /// `name/version@user/channel#rrev`, with `:package_id#prev` for a package revision.
+    /// `name/version@user/channel#rrev`, with `:package_id#prev` for a package revision; the
+    /// source file's sha256 for a source backup.
     pub reference: String,
     /// The rule that removed it (`keep_n_recipe_revisions`, `keep_n_package_revisions`,
-    /// `unused_days`).
+    /// `unused_days`, `source_backups_unused_days`).
     pub reason: String,
     /// Package revisions removed with it (itself for a package revision).
     pub package_revisions: u64,
@@ -270,6 +280,24 @@ fn protected(rules: &[ProtectionRule], recipe: &RecipeHistory) -> bool {
     })
 }
 
+/// The reason a policy gives for removing a source backup.
+pub const BACKUP_REASON: &str = "source_backups_unused_days";
+
+/// What removing `backup` removes (before counting what deduplication frees).
+#[must_use]
+pub fn backup_item(backup: &SourceBackup, removed_at: Option<RevisionTime>) -> RemovedItem {
+    RemovedItem {
+        kind: RemovedKind::SourceBackup,
+        reference: backup.sha256.to_string(),
+        reason: BACKUP_REASON.to_owned(),
+        package_revisions: 0,
+        files: u64::from(backup.size.is_some()),
+        logical_bytes: backup.size.unwrap_or(0),
+        stored_bytes: 0,
+        removed_at,
+    }
+}
+
 fn planned_item(removal: &Removal) -> RemovedItem {
     RemovedItem {
         kind: removal.kind(),
@@ -304,7 +332,7 @@ pub fn dry_run<S: CleanupStore + ProtectionStore + ?Sized>(
     // Per content: its size and how many of the removed files hold it.
     let mut contents: HashMap<Sha256Hex, (u64, u64)> = HashMap::new();
     let mut after = None;
-    loop {
+    while policy.has_package_rules() {
         let recipes = store.cleanup_histories(project, after, batch.max(1))?;
         let Some(last) = recipes.last() else { break };
         after = Some(last.id);
@@ -319,6 +347,27 @@ pub fn dry_run<S: CleanupStore + ProtectionStore + ?Sized>(
                 report.totals.add(&item);
                 for (sha256, size) in &removal.files {
                     contents.entry(sha256.clone()).or_insert((*size, 0)).1 += 1;
+                }
+                if report.items.len() < max_items {
+                    report.items.push(item);
+                } else {
+                    report.truncated = true;
+                }
+            }
+        }
+    }
+    if let Some(unused_before) = policy.source_backups_unused_before(now) {
+        let mut after: Option<Sha256Hex> = None;
+        loop {
+            let backups =
+                store.cleanup_backups(project, unused_before, after.as_ref(), batch.max(1))?;
+            let Some(last) = backups.last() else { break };
+            after = Some(last.sha256.clone());
+            for backup in &backups {
+                let item = backup_item(backup, None);
+                report.totals.add(&item);
+                if let Some(size) = backup.size {
+                    contents.entry(backup.sha256.clone()).or_insert((size, 0)).1 += 1;
                 }
                 if report.items.len() < max_items {
                     report.items.push(item);
@@ -383,7 +432,7 @@ pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
             Err(lost())
         }
     };
-    loop {
+    while run.policy.has_package_rules() {
         let rules = conan_rules(store, run.project)?;
         let recipes = store.cleanup_histories(run.project, after, settings.batch.max(1))?;
         let Some(batch_end) = recipes.last() else {
@@ -426,10 +475,71 @@ pub fn execute<S: CleanupStore + ProtectionStore + ?Sized>(
             return Err(lost());
         }
     }
+    // Then the source backups. A resumed run comes here again: what it removed before is gone,
+    // so it goes over what is left.
+    expire_backups(
+        store,
+        run,
+        settings,
+        clock,
+        &mut totals,
+        on_removed,
+        &mut |force| keep_lease(&mut renewed_at, after, force),
+    )?;
     if !store.finish_cleanup_run(run.id, &run.owner, None, clock())? {
         return Err(lost());
     }
     Ok(totals)
+}
+
+/// The source backup part of [`execute`]: removes the backups the run's policy expires, in
+/// batches, each in its own transaction; `keep_lease(force)` renews the lease (always when
+/// forced, otherwise when a third of it has passed).
+fn expire_backups<S: CleanupStore + ?Sized>(
+    store: &S,
+    run: &CleanupRun,
+    settings: RunSettings,
+    clock: &dyn Fn() -> RevisionTime,
+    totals: &mut CleanupTotals,
+    on_removed: &mut dyn FnMut(&RemovedItem),
+    keep_lease: &mut dyn FnMut(bool) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let Some(unused_before) = run.policy.source_backups_unused_before(run.started_at) else {
+        return Ok(());
+    };
+    let mut after: Option<Sha256Hex> = None;
+    loop {
+        let backups = store.cleanup_backups(
+            run.project,
+            unused_before,
+            after.as_ref(),
+            settings.batch.max(1),
+        )?;
+        let Some(batch_end) = backups.last() else {
+            return Ok(());
+        };
+        after = Some(batch_end.sha256.clone());
+        for backup in &backups {
+            let started = std::time::Instant::now();
+            match store.cleanup_remove_backup(
+                run.id,
+                &run.owner,
+                run.project,
+                &backup.sha256,
+                unused_before,
+                clock(),
+            )? {
+                Some(item) => {
+                    totals.add(&item);
+                    on_removed(&item);
+                }
+                // Nothing removed: used since the plan, or the lease is gone.
+                None => keep_lease(true)?,
+            }
+            settings.pause_after(started.elapsed());
+            keep_lease(false)?;
+        }
+    }
 }
 
 /// How a node carries out runs.

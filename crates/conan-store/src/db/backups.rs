@@ -1,5 +1,6 @@
 //! Conan's source backups on diesel: one row a project and sha256.
 
+use conan_model::RevisionTime;
 use diesel::prelude::*;
 
 use super::files::index_blob;
@@ -11,15 +12,24 @@ use crate::blob::{Digests, Sha256Hex};
 use crate::records::ProjectId;
 use crate::traits::BackupStore;
 
-type BackupRow = (i64, String, Option<i64>, Option<String>, i64, i64);
+pub(super) type BackupRow = (
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
 
-const BACKUP_COLUMNS: (
+pub(super) const BACKUP_COLUMNS: (
     backups::project_id,
     backups::sha256,
     backups::size,
     backups::summary,
     backups::created_at,
     backups::updated_at,
+    backups::last_used_at,
 ) = (
     backups::project_id,
     backups::sha256,
@@ -27,10 +37,11 @@ const BACKUP_COLUMNS: (
     backups::summary,
     backups::created_at,
     backups::updated_at,
+    backups::last_used_at,
 );
 
-fn backup_of(
-    (project, sha256, size, summary, created_at, updated_at): BackupRow,
+pub(super) fn backup_of(
+    (project, sha256, size, summary, created_at, updated_at, last_used_at): BackupRow,
 ) -> Result<SourceBackup, DbError> {
     let size = size
         .map(|size| {
@@ -45,6 +56,8 @@ fn backup_of(
         summary,
         created_at: time_of(created_at)?,
         updated_at: time_of(updated_at)?,
+        // Rows from before the column count as used when they last changed.
+        last_used_at: time_of(last_used_at.unwrap_or(updated_at))?,
     })
 }
 
@@ -101,6 +114,7 @@ impl BackupStore for DieselStore {
                             backups::blob_sha256.eq(sha256),
                             backups::size.eq(size),
                             backups::updated_at.eq(now),
+                            backups::last_used_at.eq(now),
                         ))
                         .execute(conn)?;
                     Ok(true)
@@ -116,6 +130,7 @@ impl BackupStore for DieselStore {
                             backups::size.eq(size),
                             backups::created_at.eq(now),
                             backups::updated_at.eq(now),
+                            backups::last_used_at.eq(now),
                         ))
                         .execute(conn)?;
                     Ok(true)
@@ -133,7 +148,11 @@ impl BackupStore for DieselStore {
         self.transaction(|conn| {
             let now = now_micros();
             let updated = diesel::update(backups::table.find((project.0, sha256.as_str())))
-                .set((backups::summary.eq(summary), backups::updated_at.eq(now)))
+                .set((
+                    backups::summary.eq(summary),
+                    backups::updated_at.eq(now),
+                    backups::last_used_at.eq(now),
+                ))
                 .execute(conn)?;
             if updated > 0 {
                 return Ok(false);
@@ -145,6 +164,7 @@ impl BackupStore for DieselStore {
                     backups::summary.eq(summary),
                     backups::created_at.eq(now),
                     backups::updated_at.eq(now),
+                    backups::last_used_at.eq(now),
                 ))
                 .execute(conn)?;
             Ok(true)
@@ -156,6 +176,27 @@ impl BackupStore for DieselStore {
             let deleted =
                 diesel::delete(backups::table.find((project.0, sha256.as_str()))).execute(conn)?;
             Ok(deleted > 0)
+        })
+    }
+
+    fn record_backup_use(
+        &self,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+        at: RevisionTime,
+    ) -> Result<(), StoreError> {
+        let at = at.unix_micros();
+        self.transaction(|conn| {
+            diesel::update(
+                backups::table.find((project.0, sha256.as_str())).filter(
+                    backups::last_used_at
+                        .is_null()
+                        .or(backups::last_used_at.lt(at)),
+                ),
+            )
+            .set(backups::last_used_at.eq(at))
+            .execute(conn)?;
+            Ok(())
         })
     }
 

@@ -18,6 +18,7 @@ use super::lookup::{
 };
 use super::schema::{
     blobs, files, package_references, package_revisions, projects, recipe_revisions, recipes,
+    source_backups,
 };
 use super::{DbConnection, DbError, DieselStore, parse_stored, time_of};
 use crate::StoreError;
@@ -581,8 +582,21 @@ impl CatalogStore for DieselStore {
             let (files, logical_bytes): (i64, i64) = native!(conn, c => committed_files!()
                 .select((count_star(), sql::<BigInt>("CAST(COALESCE(SUM(files.size), 0) AS BIGINT)")))
                 .first(c))?;
+            let (source_backups, source_backup_bytes): (i64, i64) = native!(conn, c => source_backups::table
+                .filter(source_backups::project_id.eq(p))
+                .filter(source_backups::blob_sha256.is_not_null())
+                .select((count_star(), sql::<BigInt>("CAST(COALESCE(SUM(source_backups.size), 0) AS BIGINT)")))
+                .first(c))?;
             let stored_bytes: i64 = native!(conn, c => blobs::table
-                .filter(blobs::sha256.eq_any(committed_files!().select(files::sha256)))
+                .filter(
+                    blobs::sha256
+                        .eq_any(committed_files!().select(files::sha256))
+                        .or(blobs::sha256.nullable().eq_any(
+                            source_backups::table
+                                .filter(source_backups::project_id.eq(p))
+                                .select(source_backups::blob_sha256),
+                        )),
+                )
                 .select(sql::<BigInt>("CAST(COALESCE(SUM(blobs.size), 0) AS BIGINT)"))
                 .first(c))?;
             Ok(ProjectStats {
@@ -592,6 +606,8 @@ impl CatalogStore for DieselStore {
                 package_revisions: count_of(package_revisions)?,
                 files: count_of(files)?,
                 logical_bytes: count_of(logical_bytes)?,
+                source_backups: count_of(source_backups)?,
+                source_backup_bytes: count_of(source_backup_bytes)?,
                 stored_bytes: count_of(stored_bytes)?,
             })
         })

@@ -14,6 +14,7 @@ use diesel::dsl::{count_star, exists, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::backups::{BACKUP_COLUMNS, BackupRow, backup_of};
 use super::lookup::{
     committed_package_revisions, committed_recipe_revisions, delete_package_reference_if_empty,
     delete_recipe_if_empty, find_package_reference, find_package_revision, find_recipe,
@@ -25,11 +26,12 @@ use super::schema::{
 };
 use super::{DbConnection, DbError, DieselStore, parse_stored, time_of};
 use crate::StoreError;
+use crate::backups::SourceBackup;
 use crate::blob::Sha256Hex;
 use crate::cleanup::{
     BinaryHistory, CleanupPolicy, CleanupRun, CleanupRunId, CleanupTotals, PackageRevisionHistory,
     RecipeHistory, Removal, RemovalTarget, RemovedItem, RemovedKind, RevisionHistory, RunClaim,
-    RunState, RunTrigger, StoredCleanupPolicy,
+    RunState, RunTrigger, StoredCleanupPolicy, backup_item,
 };
 use crate::records::{ProjectId, RecipeId};
 use crate::traits::CleanupStore;
@@ -48,6 +50,7 @@ type PolicyRow = (
     String,
     Option<i64>,
     i64,
+    Option<i64>,
 );
 
 fn corrupt(message: String) -> DbError {
@@ -71,7 +74,8 @@ fn signed(value: u64) -> i64 {
 }
 
 fn policy_of(row: PolicyRow) -> Result<StoredCleanupPolicy, DbError> {
-    let (enabled, cadence, keep, recipes, packages, days, include, exclude, next, updated) = row;
+    let (enabled, cadence, keep, recipes, packages, days, include, exclude, next, updated, backups) =
+        row;
     let patterns = |text: &str| -> Result<Vec<String>, DbError> {
         serde_json::from_str(text).map_err(|error| corrupt(format!("patterns {text:?}: {error}")))
     };
@@ -83,6 +87,7 @@ fn policy_of(row: PolicyRow) -> Result<StoredCleanupPolicy, DbError> {
             keep_n_recipe_revisions: count(recipes)?,
             keep_n_package_revisions: count(packages)?,
             unused_days: count(days)?,
+            source_backups_unused_days: count(backups)?,
             include: patterns(&include)?,
             exclude: patterns(&exclude)?,
         },
@@ -105,6 +110,7 @@ fn load_policy(conn: &mut DbConnection, project: i64) -> Result<StoredCleanupPol
             cleanup_policies::exclude_patterns,
             cleanup_policies::next_run_at,
             cleanup_policies::updated_at,
+            cleanup_policies::source_backups_unused_days,
         ))
         .first(c)
         .optional())?;
@@ -184,6 +190,8 @@ fn runs_of(conn: &mut DbConnection, rows: Vec<RunRow>) -> Result<Vec<CleanupRun>
         let entry = totals.entry(run).or_default();
         if kind == RemovedKind::RecipeRevision.as_str() {
             entry.recipe_revisions += unsigned(removals);
+        } else if kind == RemovedKind::SourceBackup.as_str() {
+            entry.source_backups += unsigned(removals);
         }
         entry.package_revisions += unsigned(packages);
         entry.files += unsigned(file_count);
@@ -447,6 +455,18 @@ fn planned_target(
     }))
 }
 
+/// The source backups last used before `$cutoff` (rows from before `last_used_at` count from
+/// their last change): a filter expression.
+macro_rules! unused_since {
+    ($cutoff:expr) => {
+        source_backups::last_used_at
+            .lt($cutoff)
+            .or(source_backups::last_used_at
+                .is_null()
+                .and(source_backups::updated_at.lt($cutoff)))
+    };
+}
+
 /// Records one removal of a run.
 fn record_removal(
     conn: &mut DbConnection,
@@ -616,6 +636,7 @@ impl CleanupStore for DieselStore {
                     cleanup_policies::exclude_patterns.eq(&exclude),
                     cleanup_policies::next_run_at.eq(next_run_at),
                     cleanup_policies::updated_at.eq(now.unix_micros()),
+                    cleanup_policies::source_backups_unused_days.eq(counted(policy.source_backups_unused_days)),
                 ))
                 .execute(c))?;
             load_policy(conn, project.0)
@@ -763,6 +784,80 @@ impl CleanupStore for DieselStore {
                 .into_iter()
                 .map(|(sha, references)| Ok((parse_stored(&sha)?, unsigned(references))))
                 .collect()
+        })
+    }
+
+    fn cleanup_backups(
+        &self,
+        project: ProjectId,
+        unused_before: RevisionTime,
+        after: Option<&Sha256Hex>,
+        limit: usize,
+    ) -> Result<Vec<SourceBackup>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map_or("", Sha256Hex::as_str);
+        let cutoff = unused_before.unix_micros();
+        self.read(|conn| {
+            let rows: Vec<BackupRow> = source_backups::table
+                .filter(source_backups::project_id.eq(project.0))
+                .filter(unused_since!(cutoff))
+                .filter(source_backups::sha256.gt(after))
+                .order(source_backups::sha256)
+                .limit(limit)
+                .select(BACKUP_COLUMNS)
+                .load(conn)?;
+            rows.into_iter().map(backup_of).collect()
+        })
+    }
+
+    fn cleanup_remove_backup(
+        &self,
+        run: CleanupRunId,
+        owner: &str,
+        project: ProjectId,
+        sha256: &Sha256Hex,
+        unused_before: RevisionTime,
+        now: RevisionTime,
+    ) -> Result<Option<RemovedItem>, StoreError> {
+        let cutoff = unused_before.unix_micros();
+        self.transaction(|conn| {
+            if !holds(conn, run.0, owner)? {
+                return Ok(None);
+            }
+            let row: Option<BackupRow> = source_backups::table
+                .find((project.0, sha256.as_str()))
+                .select(BACKUP_COLUMNS)
+                .first(conn)
+                .optional()?;
+            let Some(backup) = row.map(backup_of).transpose()? else {
+                return Ok(None);
+            };
+            // The condition again in the delete: a download or upload since the plan keeps it.
+            let deleted = diesel::delete(
+                source_backups::table
+                    .find((project.0, sha256.as_str()))
+                    .filter(unused_since!(cutoff)),
+            )
+            .execute(conn)?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            let mut item = backup_item(&backup, Some(now));
+            if backup.size.is_some() {
+                let sha = sha256.as_str();
+                let referenced: bool =
+                    diesel::select(exists(files::table.filter(files::sha256.eq(sha))))
+                        .get_result(conn)?;
+                let kept: bool = diesel::select(exists(
+                    source_backups::table.filter(source_backups::blob_sha256.eq(sha)),
+                ))
+                .get_result(conn)?;
+                if !referenced && !kept {
+                    item.stored_bytes = item.logical_bytes;
+                }
+            }
+            record_removal(conn, run, &item, now)?;
+            Ok(Some(item))
         })
     }
 

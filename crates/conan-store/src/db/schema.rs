@@ -171,6 +171,7 @@ diesel::table! {
         exclude_patterns -> Text,
         next_run_at -> Nullable<BigInt>,
         updated_at -> BigInt,
+        source_backups_unused_days -> Nullable<BigInt>,
     }
 }
 
@@ -216,6 +217,7 @@ diesel::table! {
         summary -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

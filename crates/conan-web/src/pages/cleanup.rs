@@ -126,6 +126,8 @@ fn policy_form(nav: &Nav, here: &str, policy: &CleanupPolicy) -> Result<Markup, 
             input #keep-package type="number" name="keep_n_package_revisions" min="1" max="10000" value=(number(policy.keep_n_package_revisions));
             label for="unused-days" { "Remove what was neither uploaded nor downloaded in the last D days (empty: no such rule)" }
             input #unused-days type="number" name="unused_days" min="1" max="36500" value=(number(policy.unused_days));
+            label for="backups-unused-days" { "Remove source backups neither uploaded nor downloaded in the last D days (empty: keep them)" }
+            input #backups-unused-days type="number" name="source_backups_unused_days" min="1" max="36500" value=(number(policy.source_backups_unused_days));
             label for="include" { "Only references matching (Conan search patterns, one per line; empty: every reference)" }
             textarea #include name="include" rows="3" { (policy.include.join("\n")) }
             label for="exclude" { "Never references matching (one per line)" }
@@ -157,7 +159,7 @@ fn runs_table(runs: &[CleanupRun]) -> Markup {
                         thead { tr {
                             th scope="col" { "Started" } th scope="col" { "By" } th scope="col" { "State" }
                             th.num scope="col" { "Recipe revisions" } th.num scope="col" { "Package revisions" }
-                            th.num scope="col" { "Freed" }
+                            th.num scope="col" { "Source backups" } th.num scope="col" { "Freed" }
                         } }
                         tbody {
                             @for run in runs {
@@ -167,6 +169,7 @@ fn runs_table(runs: &[CleanupRun]) -> Markup {
                                     td { (run.state.as_str()) @if let Some(error) = &run.error { ": " (error) } }
                                     td.num { (run.totals.recipe_revisions) }
                                     td.num { (run.totals.package_revisions) }
+                                    td.num { (run.totals.source_backups) }
                                     td.num { (layout::size(run.totals.stored_bytes)) }
                                 }
                             }
@@ -194,6 +197,7 @@ fn changes(form: &params::Query) -> Result<Map<String, Value>, WebError> {
         "keep_n_recipe_revisions",
         "keep_n_package_revisions",
         "unused_days",
+        "source_backups_unused_days",
     ] {
         let value = match form.get(field).map(str::trim).unwrap_or_default() {
             "" => Value::Null,
@@ -280,6 +284,7 @@ fn report_markup(report: &DryRunReport) -> Markup {
         skipped_protected,
         recipe_revisions,
         package_revisions,
+        source_backups,
         files,
         logical_bytes,
         stored_bytes,
@@ -290,6 +295,7 @@ fn report_markup(report: &DryRunReport) -> Markup {
             dt { "Skipped (protected)" } dd { (skipped_protected) }
             dt { "Recipe revisions" } dd { (recipe_revisions) }
             dt { "Package revisions" } dd { (package_revisions) }
+            dt { "Source backups" } dd { (source_backups) }
             dt { "Files" } dd { (files) }
             dt { "Bytes" } dd { (layout::size(logical_bytes)) }
             dt { "Bytes freed after deduplication" } dd { (layout::size(stored_bytes)) }

@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod backups;
 mod blobs;
 mod cleanup;
 mod delete;
@@ -100,6 +101,32 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             web::route().to(delete::confirm),
             web::post().to(delete::delete),
         ))
+        .configure(|config| project_pages(config, &project))
+        .service(page_with_form(
+            crate::urls::ADMIN_USERS,
+            web::route().to(admin::users),
+            web::post().to(admin::create_user),
+        ))
+        .service(form(
+            &format!("{}/{{id}}/{{field}}", crate::urls::ADMIN_USERS),
+            web::post().to(admin::set_user_flag),
+        ))
+        .service(page_with_form(
+            crate::urls::ADMIN_PROJECTS,
+            web::route().to(admin::projects),
+            web::post().to(admin::create_project),
+        ))
+        .service(page(&package, web::route().to(package::page)))
+        .service(page(&revision, web::route().to(revision::page)))
+        .service(page(&recipe, web::route().to(recipe::page)))
+        .service(page(&project, web::route().to(project::page)))
+        // Anything else under the interface's prefix is its HTML 404, not the API's JSON one.
+        .service(web::resource("/-/web/{tail:.*}").to(not_found));
+}
+
+/// A project's own pages under `<project>/-/`: settings, cleanup, storage, source backups.
+fn project_pages(config: &mut web::ServiceConfig, project: &str) {
+    config
         .service(form(
             &format!("{project}/-/settings/cleanup/dry-run"),
             web::post().to(cleanup::dry_run_page),
@@ -134,29 +161,13 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
             web::route().to(storage::page),
         ))
         .service(page(
+            &format!("{project}/-/backups"),
+            web::route().to(backups::page),
+        ))
+        .service(page(
             &format!("{project}/-/settings"),
             web::route().to(settings::page),
-        ))
-        .service(page_with_form(
-            crate::urls::ADMIN_USERS,
-            web::route().to(admin::users),
-            web::post().to(admin::create_user),
-        ))
-        .service(form(
-            &format!("{}/{{id}}/{{field}}", crate::urls::ADMIN_USERS),
-            web::post().to(admin::set_user_flag),
-        ))
-        .service(page_with_form(
-            crate::urls::ADMIN_PROJECTS,
-            web::route().to(admin::projects),
-            web::post().to(admin::create_project),
-        ))
-        .service(page(&package, web::route().to(package::page)))
-        .service(page(&revision, web::route().to(revision::page)))
-        .service(page(&recipe, web::route().to(recipe::page)))
-        .service(page(&project, web::route().to(project::page)))
-        // Anything else under the interface's prefix is its HTML 404, not the API's JSON one.
-        .service(web::resource("/-/web/{tail:.*}").to(not_found));
+        ));
 }
 
 /// A page's resource: `GET` (and `HEAD`, answered like `GET` without the body) runs `route`

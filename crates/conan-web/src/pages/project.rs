@@ -77,6 +77,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         p.muted {
             "A " (project.visibility.as_str()) " project."
             " " a href=(crate::pages::storage::address(&project.path)) { "Storage" }
+            " · " a href=(crate::pages::backups::address(&project.path)) { "Source backups" }
             @if manages {
                 " · " a href=(crate::pages::settings::address(&project)) { "Settings" }
             }

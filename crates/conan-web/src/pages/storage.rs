@@ -50,6 +50,8 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         package_revisions,
         files,
         logical_bytes,
+        source_backups,
+        source_backup_bytes,
         stored_bytes,
     } = figures;
     let here = address(&project.path);
@@ -66,7 +68,8 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
             dt { "Package revisions" } dd { (package_revisions) }
             dt { "Files" } dd { (files) }
             dt { "Size" } dd { (layout::size(logical_bytes)) " (every file counted, as clients download them)" }
-            dt { "Stored" } dd { (layout::size(stored_bytes)) " (after deduplication: each distinct content once)" }
+            dt { "Source backups" } dd { (source_backups) ", " (layout::size(source_backup_bytes)) }
+            dt { "Stored" } dd { (layout::size(stored_bytes)) " (packages and source backups after deduplication: each distinct content once)" }
         }
         p.muted { "Content shared with other projects counts in each of them." }
     };

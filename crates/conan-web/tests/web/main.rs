@@ -22,6 +22,7 @@ mod support;
 
 mod access;
 mod admin;
+mod backups;
 mod cleanup;
 mod deletes;
 mod lists;
