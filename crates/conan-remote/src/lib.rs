@@ -1,0 +1,23 @@
+//! Remote projects' cache (issue 21): what an upstream Conan server has, fetched into a project
+//! of this registry the first time a client asks, and served from there afterwards.
+//!
+//! - [`Mirror::ensure`] makes sure a recipe revision or a package revision is stored: a
+//!   revision committed in the project is never fetched again (a revision is immutable);
+//!   otherwise its files are fetched from the upstream and stored through conan-store's
+//!   [`store_file`](conan_store::transfer::store_file), which stages each body while it hashes
+//!   it, checks the sha1 the upstream announced, and commits the revision when its
+//!   `conanmanifest.txt` is stored, which the mirror stores last. A fetch that fails anywhere
+//!   (the upstream fails, a body is cut short, a checksum differs) leaves the revision
+//!   uncommitted: nothing a client can read, and the next ask fetches again.
+//! - Concurrent asks for the same revision make one fetch ([`SingleFlight`]): the first starts
+//!   it on a task of its own (so a client that disconnects does not cancel it for the others),
+//!   the others wait for its outcome.
+//!
+//! Not built yet: the remote project itself (its upstream setting and credentials), metadata
+//! caching with a time to live, the routes that call this on a miss, and their metrics.
+
+mod flight;
+mod mirror;
+
+pub use flight::SingleFlight;
+pub use mirror::{Mirror, MirrorError};

@@ -1,0 +1,212 @@
+//! Fetching a revision from the upstream into a project, once.
+
+use std::sync::Arc;
+
+use conan_model::FilePath;
+use conan_store::blob::BlobStore;
+use conan_store::transfer::{Destination, store_file};
+use conan_store::{FileOwner, MetadataStore};
+use conan_upstream::{Upstream, UpstreamError, UpstreamFile};
+
+use crate::SingleFlight;
+
+/// Why a revision could not be brought from the upstream. Nothing of it is readable then: the
+/// revision stays uncommitted until a fetch completes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MirrorError {
+    /// The upstream has not got the revision (or one of its files).
+    #[error("the upstream has not got {0}")]
+    NotFound(String),
+    /// The upstream failed or answered wrongly.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The upstream's revision has no `conanmanifest.txt`, so it cannot be committed.
+    #[error("the upstream lists no conanmanifest.txt for {0}")]
+    Incomplete(String),
+    /// A file's body was refused while it was stored (cut short, stalled, over the limit, or
+    /// not matching the checksum the upstream announced); nothing of it was kept.
+    #[error("the upstream's {path} was refused: {message}")]
+    Refused {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// This registry's store failed.
+    #[error("storing failed: {0}")]
+    Store(String),
+}
+
+/// Brings revisions from one upstream into one project (the owners' project), each at most once
+/// at a time.
+pub struct Mirror {
+    upstream: Arc<Upstream>,
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    max_file_bytes: u64,
+    flights: SingleFlight<FileOwner, Result<bool, MirrorError>>,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Mirror")
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The revision as Conan prints it, for messages.
+fn describe(owner: &FileOwner) -> String {
+    match owner {
+        FileOwner::Recipe(key) => format!("{}#{}", key.recipe, key.revision),
+        FileOwner::Package(key) => format!(
+            "{}#{}:{}#{}",
+            key.recipe.recipe, key.recipe.revision, key.package_id, key.revision
+        ),
+    }
+}
+
+impl Mirror {
+    /// A mirror of `upstream` storing into `metadata` and `blobs`, files of at most
+    /// `max_file_bytes`.
+    #[must_use]
+    pub fn new(
+        upstream: Arc<Upstream>,
+        metadata: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        max_file_bytes: u64,
+    ) -> Self {
+        Self {
+            upstream,
+            metadata,
+            blobs,
+            max_file_bytes,
+            flights: SingleFlight::new(),
+        }
+    }
+
+    /// Whether `owner` is committed in its project.
+    async fn committed(&self, owner: &FileOwner) -> Result<bool, MirrorError> {
+        let store = Arc::clone(&self.metadata);
+        let owner = owner.clone();
+        tokio::task::spawn_blocking(move || store.files(&owner))
+            .await
+            .map_err(|error| MirrorError::Store(error.to_string()))?
+            .map(|files| files.is_some())
+            .map_err(|error| MirrorError::Store(error.to_string()))
+    }
+
+    /// Makes sure the revision `owner` names is committed in its project, fetching it from the
+    /// upstream if it is not (a package revision's recipe revision first). Returns whether
+    /// anything was fetched. Concurrent calls for one revision make one fetch.
+    pub async fn ensure(self: &Arc<Self>, owner: &FileOwner) -> Result<bool, MirrorError> {
+        let mut fetched = false;
+        if let FileOwner::Package(key) = owner {
+            fetched |= self
+                .ensure_one(&FileOwner::Recipe(key.recipe.clone()))
+                .await?;
+        }
+        Ok(self.ensure_one(owner).await? || fetched)
+    }
+
+    async fn ensure_one(self: &Arc<Self>, owner: &FileOwner) -> Result<bool, MirrorError> {
+        if self.committed(owner).await? {
+            return Ok(false);
+        }
+        let mirror = Arc::clone(self);
+        let target = owner.clone();
+        let outcome = self
+            .flights
+            .run(owner.clone(), async move { mirror.fetch(&target).await })
+            .await;
+        outcome.as_ref().clone()
+    }
+
+    /// The revision's file list from the upstream.
+    async fn list(&self, owner: &FileOwner) -> Result<Option<Vec<FilePath>>, UpstreamError> {
+        match owner {
+            FileOwner::Recipe(key) => self.upstream.recipe_files(&key.recipe, &key.revision).await,
+            FileOwner::Package(key) => {
+                self.upstream
+                    .package_files(
+                        &key.recipe.recipe,
+                        &key.recipe.revision,
+                        &key.package_id,
+                        &key.revision,
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// One file of the revision from the upstream.
+    async fn open(
+        &self,
+        owner: &FileOwner,
+        path: &FilePath,
+    ) -> Result<Option<UpstreamFile>, UpstreamError> {
+        match owner {
+            FileOwner::Recipe(key) => {
+                self.upstream
+                    .recipe_file(&key.recipe, &key.revision, path)
+                    .await
+            }
+            FileOwner::Package(key) => {
+                self.upstream
+                    .package_file(
+                        &key.recipe.recipe,
+                        &key.recipe.revision,
+                        &key.package_id,
+                        &key.revision,
+                        path,
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// Fetches every file of the revision, the manifest last (storing it commits the revision).
+    async fn fetch(&self, owner: &FileOwner) -> Result<bool, MirrorError> {
+        // Another node (or an earlier flight) may have finished it meanwhile.
+        if self.committed(owner).await? {
+            return Ok(false);
+        }
+        let mut paths = self
+            .list(owner)
+            .await?
+            .ok_or_else(|| MirrorError::NotFound(describe(owner)))?;
+        let manifest = paths
+            .iter()
+            .position(FilePath::commits_revision)
+            .ok_or_else(|| MirrorError::Incomplete(describe(owner)))?;
+        let manifest = paths.remove(manifest);
+        paths.push(manifest);
+        for path in paths {
+            let file = self
+                .open(owner, &path)
+                .await?
+                .ok_or_else(|| MirrorError::NotFound(format!("{} {path}", describe(owner))))?;
+            let destination = Destination {
+                owner: owner.clone(),
+                path: path.clone(),
+                upload: None,
+            };
+            store_file(
+                Arc::clone(&self.metadata),
+                Arc::clone(&self.blobs),
+                destination,
+                file.body,
+                self.max_file_bytes,
+                file.sha1.as_deref(),
+            )
+            .await
+            .map_err(|error| MirrorError::Refused {
+                path: path.to_string(),
+                message: error.to_string(),
+            })?;
+        }
+        Ok(true)
+    }
+}
