@@ -13,11 +13,20 @@
 //!   it on a task of its own (so a client that disconnects does not cancel it for the others),
 //!   the others wait for its outcome.
 //!
-//! Not built yet: the remote project itself (its upstream setting and credentials), metadata
-//! caching with a time to live, the routes that call this on a miss, and their metrics.
+//! - [`MetadataCache`] keeps the upstream's revision lists for a time to live (an upstream 404
+//!   for a shorter one), asks the upstream once however many miss together, and when the
+//!   upstream is down, slow or failing answers the last list it had, marked
+//!   [`Freshness::Stale`] so the route can warn. It lives in each node's memory: after a
+//!   restart with the upstream down, the routes fall back to the revisions the project already
+//!   holds.
+//!
+//! Not built yet: the remote project itself (its upstream setting and credentials), the routes
+//! that call this on a miss, and their metrics.
 
 mod flight;
+mod metadata;
 mod mirror;
 
 pub use flight::SingleFlight;
+pub use metadata::{Freshness, ListKey, MetadataCache};
 pub use mirror::{Mirror, MirrorError};
