@@ -10,6 +10,7 @@ pub mod db;
 mod downloads;
 mod error;
 mod records;
+pub mod remotes;
 mod traits;
 pub mod transfer;
 
@@ -23,6 +24,7 @@ pub use records::{
     SigningKeyId, Token, TokenHolder, TokenId, TokenKind, TokenOwner, UploadId, User, UserId,
     Visibility,
 };
+pub use remotes::RemoteStore;
 pub use traits::{
     AccessStore, BackupStore, CatalogStore, CleanupStore, FileStore, IdentityStore,
     MaintenanceStore, MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore,

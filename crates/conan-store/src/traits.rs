@@ -23,6 +23,7 @@ use crate::records::{
     RevisionEntry, Role, SearchScope, SigningKey, SigningKeyId, Token, TokenHolder, TokenId,
     TokenKind, User, UserId, Visibility,
 };
+use crate::remotes::RemoteStore;
 
 /// Recipes and their revisions.
 ///
@@ -678,6 +679,7 @@ pub trait MetadataStore:
     + AccessStore
     + MaintenanceStore
     + BackupStore
+    + RemoteStore
     + ReadScope
 {
 }
@@ -693,6 +695,7 @@ impl<T> MetadataStore for T where
         + ProtectionStore
         + MaintenanceStore
         + BackupStore
+        + RemoteStore
         + ReadScope
 {
 }

@@ -358,7 +358,7 @@ enum Target {
 }
 
 /// Fails with [`StoreError::NotFound`] when the project does not exist.
-fn require_project(conn: &mut DbConnection, project: ProjectId) -> Result<(), DbError> {
+pub(super) fn require_project(conn: &mut DbConnection, project: ProjectId) -> Result<(), DbError> {
     let exists: i64 = native!(conn, c => projects::table
         .filter(projects::id.eq(project.0))
         .select(count_star())

@@ -33,6 +33,7 @@ mod packages;
 mod pool;
 mod protection;
 mod recipes;
+mod remotes;
 mod retry;
 pub(crate) mod schema;
 mod scope;

@@ -221,6 +221,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    remote_projects (project_id) {
+        project_id -> BigInt,
+        upstream_url -> Text,
+        sealed_credentials -> Nullable<Text>,
+        metadata_ttl_secs -> BigInt,
+        not_found_ttl_secs -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -237,6 +248,7 @@ diesel::joinable!(cleanup_policies -> projects (project_id));
 diesel::joinable!(cleanup_runs -> projects (project_id));
 diesel::joinable!(cleanup_removals -> cleanup_runs (run_id));
 diesel::joinable!(source_backups -> projects (project_id));
+diesel::joinable!(remote_projects -> projects (project_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
@@ -257,4 +269,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanup_runs,
     cleanup_removals,
     source_backups,
+    remote_projects,
 );
