@@ -210,6 +210,10 @@ pub(crate) enum ProjectCommand {
         /// Who may read it.
         #[arg(long, value_enum, default_value = "private")]
         visibility: VisibilityArg,
+        /// Make it a virtual project: it holds no packages and answers from its member projects
+        /// (add them with `virtual add`; see `docs/VIRTUAL_PROJECTS.md`).
+        #[arg(long = "virtual")]
+        is_virtual: bool,
     },
     /// List projects.
     List,
@@ -489,13 +493,26 @@ pub(crate) fn user(store: &dyn IdentityStore, command: UserCommand) -> anyhow::R
 /// Runs a `project` command.
 pub(crate) fn project<S>(store: &S, command: ProjectCommand) -> anyhow::Result<()>
 where
-    S: IdentityStore + CatalogStore,
+    S: AccessStore + CatalogStore,
 {
     match command {
-        ProjectCommand::Create { path, visibility } => {
-            let project = admin::create_project(store, &path, visibility.into())?;
+        ProjectCommand::Create {
+            path,
+            visibility,
+            is_virtual,
+        } => {
+            let (project, kind) = if is_virtual {
+                let project =
+                    conan_auth::virtuals::create_virtual_project(store, &path, visibility.into())?;
+                (project, "virtual project")
+            } else {
+                (
+                    admin::create_project(store, &path, visibility.into())?,
+                    "project",
+                )
+            };
             println!(
-                "created project {} (id {}, {})",
+                "created {kind} {} (id {}, {})",
                 project.path, project.id, project.visibility
             );
         }

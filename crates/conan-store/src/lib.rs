@@ -12,6 +12,7 @@ mod error;
 mod records;
 mod traits;
 pub mod transfer;
+mod virtuals;
 
 pub use downloads::DownloadRecorder;
 pub use error::{BackendError, StoreError};
@@ -28,3 +29,4 @@ pub use traits::{
     MaintenanceStore, MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore,
     SearchStore, read_scope, read_scope_now,
 };
+pub use virtuals::{VirtualLayout, VirtualStore};

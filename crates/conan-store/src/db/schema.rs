@@ -219,6 +219,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    virtual_projects (project_id) {
+        project_id -> BigInt,
+        deploy_member_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    virtual_members (virtual_project_id, member_project_id) {
+        virtual_project_id -> BigInt,
+        member_project_id -> BigInt,
+        ordinal -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -255,4 +270,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanup_runs,
     cleanup_removals,
     source_backups,
+    virtual_projects,
+    virtual_members,
 );
