@@ -6,6 +6,7 @@ once each; uploads land in the deploy member with its permissions, or are refuse
 The admin command line refuses nesting, cycles, unknown projects and duplicates and changes
 nothing."""
 
+import hashlib
 import re
 
 import pytest
@@ -229,3 +230,36 @@ def test_hostile_command_lines_are_refused_and_change_nothing(vserver, layout):
     vserver.admin("virtual", "remove", VIRTUAL, INTERNAL)
     after = members(vserver, VIRTUAL)
     assert INTERNAL not in after and "no deploy member" in after, after
+
+
+def test_conan1_gets_the_same_resolution_through_the_v1_routes(vserver, layout, tmp_path_factory, tmp_path):
+    """Conan 1 without revisions: the v1 routes resolve the same way (recipe snapshots,
+    downloads, search, uploads to the deploy member)."""
+    from test_conan1 import Conan1, write_recipe1
+
+    ids, _ = layout
+    url = vserver.project_remote(ids["V"])
+    seen = {}
+    for name in ("insider", "outsider"):
+        client = Conan1(tmp_path_factory.mktemp(f"conan1-{name}"), revisions=False)
+        client.run("remote", "add", "v", url)
+        client.run("user", name, "-p", f"{name}-password", "-r", "v")
+        client.run("download", "zlib/1.3@", "-r", "v", "--recipe")
+        export = client.home / ".conan" / "data" / "zlib" / "1.3" / "_" / "_" / "export"
+        seen[name] = (export / "conanmanifest.txt").read_text()
+        found = client.run("search", "*", "-r", "v").stdout
+        assert found.count("zlib/1.3") == 1 and "onlyb/1.0" in found, found
+    # The manifest lists the exported source's md5: A's file for the insider, B's otherwise.
+    internal = hashlib.md5(b"int internal = 1;\n").hexdigest()
+    upstream = hashlib.md5(b"int upstream = 2;\n").hexdigest()
+    assert internal in seen["insider"] and upstream not in seen["insider"], seen
+    assert upstream in seen["outsider"] and internal not in seen["outsider"], seen
+
+    uploader = Conan1(tmp_path_factory.mktemp("conan1-upload"), revisions=False)
+    uploader.run("remote", "add", "v", url)
+    uploader.run("user", "insider", "-p", "insider-password", "-r", "v")
+    uploader.run("create", str(write_recipe1(tmp_path / "one", name="fromone")), "-s", "arch=x86_64")
+    uploader.run("upload", "fromone/1.0", "--all", "-r", "v", "--confirm")
+    admin = Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+    remote(admin, "A", vserver.project_remote(ids["A"]), "admin", "admin-password-1")
+    assert "fromone/1.0" in listed(admin, "A", "*")
