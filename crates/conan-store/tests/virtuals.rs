@@ -78,6 +78,26 @@ backend_tests! {
         store.set_virtual_layout(w, &layout(&[a], None)).unwrap();
     }
 
+    fn every_layout_change_moves_the_identity_epoch(store: &DieselStore) {
+        let a = project(store, "group/a");
+        let mut last = store.identity_epoch().unwrap();
+        let mut moved = |what: &str| {
+            let now = store.identity_epoch().unwrap();
+            assert!(now > last, "{what} must move the identity epoch");
+            last = now;
+        };
+        let v = virtual_project(store, "group/v");
+        moved("creating a virtual project");
+        store.set_virtual_layout(v, &layout(&[a], None)).unwrap();
+        moved("adding a member");
+        store.set_virtual_layout(v, &layout(&[a], Some(a))).unwrap();
+        moved("setting the deploy member");
+        store.set_virtual_layout(v, &layout(&[], None)).unwrap();
+        moved("removing a member");
+        store.virtual_layout(v).unwrap();
+        assert_eq!(store.identity_epoch().unwrap(), last, "reading moves nothing");
+    }
+
     fn deleted_projects_leave_no_rows(store: &DieselStore) {
         let a = project(store, "group/a");
         let b = project(store, "group/b");
