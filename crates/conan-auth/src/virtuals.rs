@@ -227,7 +227,8 @@ pub fn add_member(
     member: &str,
     position: Position,
 ) -> Result<VirtualView, AuthError> {
-    let (project, mut layout) = find_virtual(store, path)?;
+    let (project, current) = find_virtual(store, path)?;
+    let mut layout = current.clone();
     let member = find_project(store, member)?;
     if layout.members.contains(&member.id) {
         return Err(AuthError::Invalid(format!(
@@ -237,7 +238,7 @@ pub fn add_member(
     }
     let index = index_at(position, layout.members.len() + 1)?;
     layout.members.insert(index, member.id);
-    store.set_virtual_layout(project.id, &layout)?;
+    store.set_virtual_layout(project.id, &current, &layout)?;
     view(store, path)
 }
 
@@ -248,13 +249,14 @@ pub fn move_member(
     member: &str,
     position: Position,
 ) -> Result<VirtualView, AuthError> {
-    let (project, mut layout) = find_virtual(store, path)?;
+    let (project, current) = find_virtual(store, path)?;
+    let mut layout = current.clone();
     let member = find_project(store, member)?;
     let from = index_of(&layout, &member, path)?;
     let to = index_at(position, layout.members.len())?;
     let moved = layout.members.remove(from);
     layout.members.insert(to, moved);
-    store.set_virtual_layout(project.id, &layout)?;
+    store.set_virtual_layout(project.id, &current, &layout)?;
     view(store, path)
 }
 
@@ -265,14 +267,15 @@ pub fn remove_member(
     path: &str,
     member: &str,
 ) -> Result<VirtualView, AuthError> {
-    let (project, mut layout) = find_virtual(store, path)?;
+    let (project, current) = find_virtual(store, path)?;
+    let mut layout = current.clone();
     let member = find_project(store, member)?;
     let index = index_of(&layout, &member, path)?;
     layout.members.remove(index);
     if layout.deploy == Some(member.id) {
         layout.deploy = None;
     }
-    store.set_virtual_layout(project.id, &layout)?;
+    store.set_virtual_layout(project.id, &current, &layout)?;
     view(store, path)
 }
 
@@ -283,7 +286,8 @@ pub fn set_deploy_member(
     path: &str,
     member: Option<&str>,
 ) -> Result<VirtualView, AuthError> {
-    let (project, mut layout) = find_virtual(store, path)?;
+    let (project, current) = find_virtual(store, path)?;
+    let mut layout = current.clone();
     layout.deploy = match member {
         Some(member) => {
             let member = find_project(store, member)?;
@@ -292,7 +296,7 @@ pub fn set_deploy_member(
         }
         None => None,
     };
-    store.set_virtual_layout(project.id, &layout)?;
+    store.set_virtual_layout(project.id, &current, &layout)?;
     view(store, path)
 }
 

@@ -62,14 +62,16 @@ pub trait VirtualStore: Send + Sync {
     /// The layout of `project` when it is virtual; `None` for an ordinary (or unknown) project.
     fn virtual_layout(&self, project: ProjectId) -> Result<Option<VirtualLayout>, StoreError>;
 
-    /// Replaces the layout of the virtual project `project` in one transaction after checking
-    /// it ([`VirtualLayout::check`]; every member exists and is not virtual itself):
-    /// [`StoreError::NotFound`] when `project` is not a virtual project or a member does not
-    /// exist, [`StoreError::Invalid`] for a layout that breaks a rule. Nothing changes on an
-    /// error.
+    /// Replaces the layout of the virtual project `project`, which must still be `expected`,
+    /// with `layout`, in one transaction after checking it ([`VirtualLayout::check`]; every
+    /// member exists and is not virtual itself): [`StoreError::NotFound`] when `project` is not
+    /// a virtual project or a member does not exist, [`StoreError::Invalid`] for a layout that
+    /// breaks a rule, [`StoreError::Conflict`] when the layout is no longer `expected` (another
+    /// change came first: two concurrent changes never lose one). Nothing changes on an error.
     fn set_virtual_layout(
         &self,
         project: ProjectId,
+        expected: &VirtualLayout,
         layout: &VirtualLayout,
     ) -> Result<(), StoreError>;
 

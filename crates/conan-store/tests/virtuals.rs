@@ -23,6 +23,12 @@ fn layout(members: &[ProjectId], deploy: Option<ProjectId>) -> VirtualLayout {
     }
 }
 
+/// Replaces `project`'s layout, from whatever it is now.
+fn set(store: &DieselStore, project: ProjectId, layout: &VirtualLayout) -> Result<(), StoreError> {
+    let current = store.virtual_layout(project)?.unwrap_or_default();
+    store.set_virtual_layout(project, &current, layout)
+}
+
 fn virtual_project(store: &DieselStore, path: &str) -> ProjectId {
     store
         .create_virtual_project(path, Visibility::Internal)
@@ -38,10 +44,10 @@ backend_tests! {
         assert_eq!(store.project(v).unwrap().unwrap().path, "group/v");
         assert_eq!(store.virtual_layout(v).unwrap(), Some(VirtualLayout::default()));
         assert_eq!(store.virtual_layout(a).unwrap(), None, "an ordinary project");
-        store.set_virtual_layout(v, &layout(&[b, a], Some(a))).unwrap();
+        set(store, v, &layout(&[b, a], Some(a))).unwrap();
         assert_eq!(store.virtual_layout(v).unwrap(), Some(layout(&[b, a], Some(a))));
         // Reordering rewrites the positions (each is unique per virtual project).
-        store.set_virtual_layout(v, &layout(&[a, b], None)).unwrap();
+        set(store, v, &layout(&[a, b], None)).unwrap();
         assert_eq!(store.virtual_layout(v).unwrap(), Some(layout(&[a, b], None)));
         assert!(matches!(
             store.create_virtual_project("group/a", Visibility::Public),
@@ -53,7 +59,7 @@ backend_tests! {
         let a = project(store, "group/a");
         let v = virtual_project(store, "group/v");
         let w = virtual_project(store, "group/w");
-        store.set_virtual_layout(v, &layout(&[a], Some(a))).unwrap();
+        set(store, v, &layout(&[a], Some(a))).unwrap();
         let before = store.virtual_layout(v).unwrap();
         let epoch = store.identity_epoch().unwrap();
         let refusals = [
@@ -65,7 +71,7 @@ backend_tests! {
             (a, layout(&[], None)),
         ];
         for (target, bad) in refusals {
-            let error = store.set_virtual_layout(target, &bad).unwrap_err();
+            let error = set(store, target, &bad).unwrap_err();
             assert!(
                 matches!(error, StoreError::Invalid(_) | StoreError::NotFound(_)),
                 "{bad:?}: {error:?}"
@@ -73,9 +79,16 @@ backend_tests! {
         }
         assert_eq!(store.virtual_layout(v).unwrap(), before);
         assert_eq!(store.identity_epoch().unwrap(), epoch, "refusals change nothing");
+        // A change made from a stale view of the layout is refused: no lost update.
+        let stale = layout(&[], None);
+        assert!(matches!(
+            store.set_virtual_layout(v, &stale, &layout(&[], None)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.virtual_layout(v).unwrap(), before);
         // w may hold v's members but never v itself: no nesting, hence no cycles.
-        assert!(store.set_virtual_layout(w, &layout(&[v], None)).is_err());
-        store.set_virtual_layout(w, &layout(&[a], None)).unwrap();
+        assert!(set(store, w, &layout(&[v], None)).is_err());
+        set(store, w, &layout(&[a], None)).unwrap();
     }
 
     fn every_layout_change_moves_the_identity_epoch(store: &DieselStore) {
@@ -88,11 +101,11 @@ backend_tests! {
         };
         let v = virtual_project(store, "group/v");
         moved("creating a virtual project");
-        store.set_virtual_layout(v, &layout(&[a], None)).unwrap();
+        set(store, v, &layout(&[a], None)).unwrap();
         moved("adding a member");
-        store.set_virtual_layout(v, &layout(&[a], Some(a))).unwrap();
+        set(store, v, &layout(&[a], Some(a))).unwrap();
         moved("setting the deploy member");
-        store.set_virtual_layout(v, &layout(&[], None)).unwrap();
+        set(store, v, &layout(&[], None)).unwrap();
         moved("removing a member");
         store.virtual_layout(v).unwrap();
         assert_eq!(store.identity_epoch().unwrap(), last, "reading moves nothing");
@@ -102,7 +115,7 @@ backend_tests! {
         let a = project(store, "group/a");
         let b = project(store, "group/b");
         let v = virtual_project(store, "group/v");
-        store.set_virtual_layout(v, &layout(&[a, b], Some(a))).unwrap();
+        set(store, v, &layout(&[a, b], Some(a))).unwrap();
         // No command deletes projects yet; the schema's cascades must hold when one does.
         execute_sql(store, &format!("DELETE FROM projects WHERE id = {}", a.0));
         assert_eq!(store.virtual_layout(v).unwrap(), Some(layout(&[b], None)));

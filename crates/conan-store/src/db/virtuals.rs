@@ -78,6 +78,7 @@ impl VirtualStore for DieselStore {
     fn set_virtual_layout(
         &self,
         project: ProjectId,
+        expected: &VirtualLayout,
         layout: &VirtualLayout,
     ) -> Result<(), StoreError> {
         layout.check(project)?;
@@ -91,6 +92,13 @@ impl VirtualStore for DieselStore {
                 return Err(refused(StoreError::NotFound(format!(
                     "project {project} is not a virtual project"
                 ))));
+            }
+            if layout_of(conn, project)?.as_ref() != Some(expected) {
+                return Err(refused(StoreError::Conflict(
+                    "the virtual project's members changed meanwhile; look at them again and \
+                     retry"
+                        .to_owned(),
+                )));
             }
             for member in &layout.members {
                 let exists: Option<i64> = projects::table
