@@ -137,6 +137,16 @@ impl ProjectRef {
     }
 }
 
+impl ProjectRef {
+    /// The store's key for the project.
+    fn key(&self) -> ProjectKey<'_> {
+        match self {
+            Self::Id(id) => ProjectKey::Id(*id),
+            Self::Path(path) => ProjectKey::Path(path),
+        }
+    }
+}
+
 /// Who is calling: what the blocking pool needs from the request to authenticate it.
 struct Caller {
     credentials: Option<Credentials>,
@@ -186,10 +196,7 @@ fn authorize(
     let principal = state
         .auth
         .authenticate_from(caller.credentials.as_ref(), caller.address)?;
-    let key = match project_ref {
-        ProjectRef::Id(id) => ProjectKey::Id(*id),
-        ProjectRef::Path(path) => ProjectKey::Path(path),
-    };
+    let key = project_ref.key();
     let resolved = state
         .auth
         .authorize_resolved(&principal, key, action, recipe)?
@@ -257,13 +264,9 @@ where
             let principal = shared
                 .auth
                 .authenticate_from(caller.credentials.as_ref(), caller.address)?;
-            let key = match &project_ref {
-                ProjectRef::Id(id) => ProjectKey::Id(*id),
-                ProjectRef::Path(path) => ProjectKey::Path(path),
-            };
             let (project, decision) = shared
                 .auth
-                .authorize_project(&principal, key, Action::Read)?
+                .authorize_project(&principal, project_ref.key(), Action::Read)?
                 .ok_or_else(ApiError::project_not_found)?;
             let project = allowed(project, decision)?;
             shared.auth.project_search_scope(&principal, &project)?
