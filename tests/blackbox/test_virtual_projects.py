@@ -219,6 +219,9 @@ def test_hostile_command_lines_are_refused_and_change_nothing(vserver, layout):
         assert message in result.stderr, (args, result.stderr)
         assert "panicked" not in result.stderr
         assert members(vserver, VIRTUAL) == before, args
+    listing = vserver.admin("project", "list").stdout
+    kinds = {line.split()[1]: line.split()[3:] for line in listing.splitlines()[1:]}
+    assert kinds[VIRTUAL] == ["virtual"] and kinds[INTERNAL] == [], listing
     taken = vserver.admin("project", "create", INTERNAL, "--virtual", check=False)
     assert taken.returncode != 0 and "already exists" in taken.stderr
 

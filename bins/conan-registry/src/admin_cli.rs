@@ -215,7 +215,7 @@ pub(crate) enum ProjectCommand {
         #[arg(long = "virtual")]
         is_virtual: bool,
     },
-    /// List projects.
+    /// List projects (virtual projects marked `virtual`).
     List,
     /// What projects store: references, revisions, binaries, files, and bytes (as downloaded,
     /// and in the blob store after deduplication), counting committed revisions only.
@@ -517,10 +517,15 @@ where
             );
         }
         ProjectCommand::List => {
-            println!("{:<6} {:<48} VISIBILITY", "ID", "PATH");
+            println!("{:<6} {:<48} {:<10} KIND", "ID", "PATH", "VISIBILITY");
             for project in store.projects()? {
+                let kind = if store.virtual_layout(project.id)?.is_some() {
+                    "virtual"
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<6} {:<48} {}",
+                    "{:<6} {:<48} {:<10} {kind}",
                     project.id, project.path, project.visibility
                 );
             }
