@@ -108,6 +108,25 @@ async fn the_first_readable_member_with_the_recipe_answers_everything_under_it()
     )
     .await;
     assert_eq!(token.status, StatusCode::NOT_FOUND);
+    // A deploy token of the virtual project itself may use its URL, but reads its members as
+    // a token of another project: the private member is skipped, the public one answers.
+    let identity: &dyn conan_store::IdentityStore = registry.state.metadata.as_ref();
+    let own = conan_auth::admin::create_deploy_token(
+        identity,
+        &v,
+        None,
+        "reader",
+        &[conan_auth::Scope::ReadPackageRegistry],
+        None,
+    )
+    .unwrap();
+    let own = format!("Bearer {}", own.secret);
+    let answer = send(
+        &app,
+        request("GET", &latest_url(&v, "zlib/1.3"), Some(&own)),
+    )
+    .await;
+    assert_eq!(answer.ok_json()["revision"], rrev('a'));
     // Anonymous callers may not use an internal virtual project.
     let anonymous = send(&app, request("GET", &latest_url(&v, "zlib/1.3"), None)).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
