@@ -210,8 +210,12 @@ pub(crate) enum ProjectCommand {
         /// Who may read it.
         #[arg(long, value_enum, default_value = "private")]
         visibility: VisibilityArg,
+        /// Make it a virtual project: it holds no packages and answers from its member projects
+        /// (add them with `virtual add`; see `docs/VIRTUAL_PROJECTS.md`).
+        #[arg(long = "virtual")]
+        is_virtual: bool,
     },
-    /// List projects.
+    /// List projects (virtual projects marked `virtual`).
     List,
     /// What projects store: references, revisions, binaries, files, and bytes (as downloaded,
     /// and in the blob store after deduplication), counting committed revisions only.
@@ -489,21 +493,39 @@ pub(crate) fn user(store: &dyn IdentityStore, command: UserCommand) -> anyhow::R
 /// Runs a `project` command.
 pub(crate) fn project<S>(store: &S, command: ProjectCommand) -> anyhow::Result<()>
 where
-    S: IdentityStore + CatalogStore,
+    S: AccessStore + CatalogStore,
 {
     match command {
-        ProjectCommand::Create { path, visibility } => {
-            let project = admin::create_project(store, &path, visibility.into())?;
+        ProjectCommand::Create {
+            path,
+            visibility,
+            is_virtual,
+        } => {
+            let (project, kind) = if is_virtual {
+                let project =
+                    conan_auth::virtuals::create_virtual_project(store, &path, visibility.into())?;
+                (project, "virtual project")
+            } else {
+                (
+                    admin::create_project(store, &path, visibility.into())?,
+                    "project",
+                )
+            };
             println!(
-                "created project {} (id {}, {})",
+                "created {kind} {} (id {}, {})",
                 project.path, project.id, project.visibility
             );
         }
         ProjectCommand::List => {
-            println!("{:<6} {:<48} VISIBILITY", "ID", "PATH");
+            println!("{:<6} {:<48} {:<10} KIND", "ID", "PATH", "VISIBILITY");
             for project in store.projects()? {
+                let kind = if store.virtual_layout(project.id)?.is_some() {
+                    "virtual"
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<6} {:<48} {}",
+                    "{:<6} {:<48} {:<10} {kind}",
                     project.id, project.path, project.visibility
                 );
             }

@@ -7,6 +7,7 @@ mod probes;
 mod serve;
 mod settings;
 mod telemetry;
+mod virtual_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Command {
     /// Manage project memberships.
     #[command(subcommand)]
     Member(admin_cli::MemberCommand),
+    /// Manage virtual projects' members and deploy member (`project create --virtual` makes one).
+    #[command(subcommand)]
+    Virtual(virtual_cli::VirtualCommand),
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(admin_cli::TokenCommand),
@@ -169,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(command) => admin_cli::user(&*identity(&settings)?, command)?,
         Command::Project(command) => admin_cli::project(&metadata(&settings)?, command)?,
         Command::Member(command) => admin_cli::member(&*identity(&settings)?, command)?,
+        Command::Virtual(command) => virtual_cli::run(&*identity(&settings)?, command)?,
         Command::Token(command) => admin_cli::token(&*identity(&settings)?, command)?,
         Command::DeployToken(command) => admin_cli::deploy_token(&*identity(&settings)?, command)?,
         Command::SigningKey(command) => {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::{Method, Version, header};
 use actix_web::{FromRequest, HttpRequest, web};
-use conan_auth::{Action, Credentials, Decision, Principal};
-use conan_model::{FilePath, Name, PackageId, RecipeReference, Revision};
+use conan_auth::{Action, Credentials, Decision, Principal, Resolved};
+use conan_model::{FilePath, PackageId, RecipeReference, Revision};
 use conan_store::{
     FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, ProjectKey,
     RecipeRevisionKey, SearchScope, read_scope, read_scope_now,
@@ -137,6 +137,16 @@ impl ProjectRef {
     }
 }
 
+impl ProjectRef {
+    /// The store's key for the project.
+    fn key(&self) -> ProjectKey<'_> {
+        match self {
+            Self::Id(id) => ProjectKey::Id(*id),
+            Self::Path(path) => ProjectKey::Path(path),
+        }
+    }
+}
+
 /// Who is calling: what the blocking pool needs from the request to authenticate it.
 struct Caller {
     credentials: Option<Credentials>,
@@ -163,15 +173,20 @@ impl Caller {
 /// caller who must log in, 403 for an authenticated caller without the right, 404 `Project Not
 /// Found` for a project that does not exist or that the caller may not see.
 ///
-/// With the recipe's `package` name, an upload or a delete is also checked against the
-/// project's protection rules (one more query, on write requests only): 403 `Package
-/// protected.` or `Package is deletion protected.` when a rule covers the package.
+/// With the route's `recipe`, an upload or a delete is also checked against the project's
+/// protection rules (one more query, on write requests only): 403 `Package protected.` or
+/// `Package is deletion protected.` when a rule covers the package.
+///
+/// A virtual project resolves here, once, to the member that answers (conan-auth's
+/// [`authorize_resolved`](conan_auth::Authenticator::authorize_resolved) decides which), so
+/// every route works on the returned project's id as for an ordinary project; an upload or a
+/// delete through a virtual project without a deploy member is a 403 that says so.
 fn authorize(
     state: &AppState,
     caller: &Caller,
     project_ref: &ProjectRef,
     action: Action,
-    package: Option<&Name>,
+    recipe: Option<&RecipeReference>,
 ) -> Result<Project, ApiError> {
     // The authenticator reads through its own store, the same one as `state.metadata` (the
     // binary hands both one store), so its reads join the read scope open on this thread
@@ -181,17 +196,20 @@ fn authorize(
     let principal = state
         .auth
         .authenticate_from(caller.credentials.as_ref(), caller.address)?;
-    let key = match project_ref {
-        ProjectRef::Id(id) => ProjectKey::Id(*id),
-        ProjectRef::Path(path) => ProjectKey::Path(path),
-    };
-    let answer = match package {
-        Some(name) => state
-            .auth
-            .authorize_package(&principal, key, action, name)?,
-        None => state.auth.authorize_project(&principal, key, action)?,
-    };
-    let (project, decision) = answer.ok_or_else(ApiError::project_not_found)?;
+    let key = project_ref.key();
+    let resolved = state
+        .auth
+        .authorize_resolved(&principal, key, action, recipe)?
+        .ok_or_else(ApiError::project_not_found)?;
+    match resolved {
+        Resolved::Project(project, decision) => allowed(project, decision),
+        Resolved::NoDeployMember(_) => Err(ApiError::NoDeployMember),
+        _ => Err(ApiError::bug("unknown resolution of a virtual project")),
+    }
+}
+
+/// The project when `decision` allows, else the error answer the decision maps to.
+fn allowed(project: Project, decision: Decision) -> Result<Project, ApiError> {
     match decision {
         Decision::Allow => Ok(project),
         Decision::Unauthorized => Err(ApiError::unauthorized()),
@@ -214,9 +232,9 @@ pub(crate) async fn grant(
     let caller = Caller::of(request)?;
     let project_ref = ProjectRef::of(request, recipe)?;
     let shared = web::Data::clone(state);
-    let package = recipe.map(|recipe| recipe.name().clone());
+    let recipe = recipe.cloned();
     read(state, caller.cheap_to_check(), move |_| {
-        authorize(&shared, &caller, &project_ref, action, package.as_ref())
+        authorize(&shared, &caller, &project_ref, action, recipe.as_ref())
     })
     .await
 }
@@ -241,8 +259,17 @@ where
     let shared = web::Data::clone(state);
     read(state, caller.cheap_to_check(), move |store| {
         let scope = if let Some(project_ref) = project_ref {
-            let project = authorize(&shared, &caller, &project_ref, Action::Read, None)?;
-            SearchScope::Projects(vec![project.id])
+            // The project itself, never resolved to a member: a virtual project's URL
+            // searches the members the caller may read.
+            let principal = shared
+                .auth
+                .authenticate_from(caller.credentials.as_ref(), caller.address)?;
+            let (project, decision) = shared
+                .auth
+                .authorize_project(&principal, project_ref.key(), Action::Read)?
+                .ok_or_else(ApiError::project_not_found)?;
+            let project = allowed(project, decision)?;
+            shared.auth.project_search_scope(&principal, &project)?
         } else {
             let principal = shared
                 .auth
@@ -482,7 +509,13 @@ impl ReadTarget {
         } = self;
         let shared = web::Data::clone(&state);
         read(&state, caller.cheap_to_check(), move |store| {
-            let project = authorize(&shared, &caller, &project_ref, Action::Read, None)?;
+            let project = authorize(
+                &shared,
+                &caller,
+                &project_ref,
+                Action::Read,
+                Some(&params.recipe),
+            )?;
             let target = Target::new(shared, project, params);
             Ok((work(store, &target)?, target))
         })

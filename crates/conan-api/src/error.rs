@@ -67,6 +67,14 @@ pub enum ApiError {
         /// What is missing.
         what: String,
     },
+    /// 403: an upload or a delete through a virtual project that has no deploy member; the
+    /// virtual project holds no packages itself, so there is nowhere to write. A 403 and not a
+    /// 405, because the Conan client shows a 403's message and retries a 405 in silence.
+    #[error(
+        "403 Forbidden - this virtual project has no deploy member; upload to a member project, \
+         or ask an administrator to set one (`conan-registry virtual deploy`)"
+    )]
+    NoDeployMember,
     /// 409: different content for an immutable file of a committed revision (GitLab has no such
     /// case: it piles up duplicates instead).
     #[error("409 Conflict - {message}")]
@@ -221,9 +229,10 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::PackageProtected | Self::DeletionProtected => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Forbidden
+            | Self::PackageProtected
+            | Self::DeletionProtected
+            | Self::NoDeployMember => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::LengthRequired => StatusCode::LENGTH_REQUIRED,

@@ -1,5 +1,5 @@
 //! The identity cache: what authentication and authorization read (signing keys, verified
-//! Conan tokens, users, tokens, projects, memberships), kept per process and valid only under the
+//! Conan tokens, users, tokens, projects, memberships, virtual projects' layouts), kept per process and valid only under the
 //! identity epoch it was read at.
 //!
 //! The store's identity epoch ([`IdentityStore::identity_epoch`](conan_store::IdentityStore))
@@ -60,6 +60,7 @@ pub(crate) struct Maps {
     pub(crate) memberships: HashMap<(ProjectId, UserId), Option<Role>>,
     pub(crate) user_memberships: HashMap<UserId, Vec<(ProjectId, Role)>>,
     pub(crate) open_projects: HashMap<Vec<conan_store::Visibility>, Vec<Project>>,
+    pub(crate) virtual_layouts: HashMap<ProjectId, Option<conan_store::VirtualLayout>>,
 }
 
 /// A map of [`Maps`], chosen by a function so that the cache can reach it under its lock.

@@ -13,6 +13,7 @@ pub mod policy;
 mod principal;
 pub mod session;
 pub mod token;
+pub mod virtuals;
 
 pub use authenticator::{Authenticator, IssuedToken};
 pub use config::AuthConfig;
@@ -21,6 +22,7 @@ pub use policy::{Action, Decision, decide, may_see_statistics, protect};
 pub use principal::{Principal, Source};
 pub use session::IssuedSession;
 pub use token::{Access, Scope};
+pub use virtuals::Resolved;
 
 use conan_store::StoreError;
 

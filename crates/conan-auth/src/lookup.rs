@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use conan_model::RevisionTime;
 use conan_store::{
-    IdentityStore, Project, ProjectId, ProjectKey, Role, SigningKey, Token, TokenId, TokenKind,
-    TokenOwner, User, UserId, Visibility,
+    AccessStore, Project, ProjectId, ProjectKey, Role, SigningKey, Token, TokenId, TokenKind,
+    TokenOwner, User, UserId, VirtualLayout, Visibility,
 };
 
 use crate::AuthError;
@@ -36,7 +36,7 @@ fn usable(token: &Token) -> bool {
 /// The identity lookups of one request: through the cache, under the identity epoch read before
 /// any of them, or straight from the store when the cache is off.
 pub(crate) struct Lookup<'a> {
-    pub(crate) store: &'a dyn IdentityStore,
+    pub(crate) store: &'a dyn AccessStore,
     pub(crate) cache: Option<(&'a IdentityCache, i64)>,
 }
 
@@ -45,7 +45,7 @@ impl Lookup<'_> {
         &self,
         map: fn(&mut Maps) -> &mut HashMap<K, V>,
         key: K,
-        load: impl FnOnce(&dyn IdentityStore) -> Result<V, AuthError>,
+        load: impl FnOnce(&dyn AccessStore) -> Result<V, AuthError>,
     ) -> Result<V, AuthError>
     where
         K: Eq + Hash,
@@ -122,6 +122,19 @@ impl Lookup<'_> {
             |maps| &mut maps.project_roles,
             (ProjectName::from(key), user),
             |store| Ok(store.project_and_role(key, user)?),
+        )
+    }
+
+    /// The layout of `project` when it is virtual. Layout changes move the identity epoch, so
+    /// the cache keeps it like a project.
+    pub(crate) fn virtual_layout(
+        &self,
+        project: ProjectId,
+    ) -> Result<Option<VirtualLayout>, AuthError> {
+        self.get(
+            |maps| &mut maps.virtual_layouts,
+            project,
+            |store| Ok(store.virtual_layout(project)?),
         )
     }
 

@@ -13,6 +13,7 @@ mod records;
 pub mod remotes;
 mod traits;
 pub mod transfer;
+mod virtuals;
 
 pub use downloads::DownloadRecorder;
 pub use error::{BackendError, StoreError};
@@ -30,3 +31,4 @@ pub use traits::{
     MaintenanceStore, MetadataStore, PackageStore, ProtectionStore, ReadScope, RecipeStore,
     SearchStore, read_scope, read_scope_now,
 };
+pub use virtuals::{VirtualLayout, VirtualStore};

@@ -24,6 +24,7 @@ use crate::records::{
     TokenKind, User, UserId, Visibility,
 };
 use crate::remotes::RemoteStore;
+use crate::virtuals::VirtualStore;
 
 /// Recipes and their revisions.
 ///
@@ -494,10 +495,11 @@ pub trait ProtectionStore: Send + Sync {
 }
 
 /// What an access decision reads: identities, and the protection rules that may narrow what
-/// they allow. The authenticator holds one of these.
-pub trait AccessStore: IdentityStore + ProtectionStore {}
+/// they allow, and the virtual projects whose members answer for them. The authenticator holds
+/// one of these.
+pub trait AccessStore: IdentityStore + ProtectionStore + VirtualStore {}
 
-impl<T> AccessStore for T where T: IdentityStore + ProtectionStore + ?Sized {}
+impl<T> AccessStore for T where T: IdentityStore + ProtectionStore + VirtualStore + ?Sized {}
 
 /// Conan's source backups of a project (see [`crate::backups`]): a source file by its sha256
 /// and its JSON summary. The file's blob is indexed like a package file's, and the collector
@@ -680,6 +682,7 @@ pub trait MetadataStore:
     + MaintenanceStore
     + BackupStore
     + RemoteStore
+    + VirtualStore
     + ReadScope
 {
 }
@@ -696,6 +699,7 @@ impl<T> MetadataStore for T where
         + MaintenanceStore
         + BackupStore
         + RemoteStore
+        + VirtualStore
         + ReadScope
 {
 }

@@ -21,4 +21,5 @@ mod protection;
 mod search;
 mod users;
 mod v1;
+mod virtuals;
 mod wire;

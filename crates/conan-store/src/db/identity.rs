@@ -176,7 +176,10 @@ fn conflict(what: String) -> DbError {
     DbError::Store(StoreError::Conflict(what))
 }
 
-fn find_project_by_path(conn: &mut DbConnection, path: &str) -> Result<Option<Project>, DbError> {
+pub(super) fn find_project_by_path(
+    conn: &mut DbConnection,
+    path: &str,
+) -> Result<Option<Project>, DbError> {
     let row: Option<ProjectRow> = projects::table
         .filter(projects::path.eq(path))
         .select(ProjectRow::as_select())

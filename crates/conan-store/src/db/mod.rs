@@ -38,6 +38,7 @@ mod retry;
 pub(crate) mod schema;
 mod scope;
 mod search;
+mod virtuals;
 
 use std::fmt;
 use std::path::Path;

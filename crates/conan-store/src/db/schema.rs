@@ -232,6 +232,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    virtual_projects (project_id) {
+        project_id -> BigInt,
+        deploy_member_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    virtual_members (virtual_project_id, member_project_id) {
+        virtual_project_id -> BigInt,
+        member_project_id -> BigInt,
+        ordinal -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -270,4 +285,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanup_removals,
     source_backups,
     remote_projects,
+    virtual_projects,
+    virtual_members,
 );

@@ -1,0 +1,2 @@
+DROP TABLE virtual_members;
+DROP TABLE virtual_projects;

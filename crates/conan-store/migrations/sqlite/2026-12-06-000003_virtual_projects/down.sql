@@ -1,0 +1,9 @@
+DROP TRIGGER virtual_members_identity_epoch_delete;
+DROP TRIGGER virtual_members_identity_epoch_update;
+DROP TRIGGER virtual_members_identity_epoch_insert;
+DROP TRIGGER virtual_projects_identity_epoch_delete;
+DROP TRIGGER virtual_projects_identity_epoch_update;
+DROP TRIGGER virtual_projects_identity_epoch_insert;
+DROP INDEX virtual_members_member;
+DROP TABLE virtual_members;
+DROP TABLE virtual_projects;
