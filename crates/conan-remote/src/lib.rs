@@ -20,13 +20,19 @@
 //!   restart with the upstream down, the routes fall back to the revisions the project already
 //!   holds.
 //!
-//! Not built yet: the remote project itself (its upstream setting and credentials), the routes
-//! that call this on a miss, and their metrics.
+//! - [`CredentialKey`] seals the upstream's credentials for storage (conan-store's
+//!   `RemoteStore` keeps the sealed text) with AES-256-GCM under a key from the configuration,
+//!   bound to the project, so a database dump alone does not reveal them.
+//!
+//! Not built yet: the remote project's management (CLI, API), the routes that call this on a
+//! miss, and their metrics.
 
+mod credentials;
 mod flight;
 mod metadata;
 mod mirror;
 
+pub use credentials::{CredentialError, CredentialKey};
 pub use flight::SingleFlight;
 pub use metadata::{Freshness, ListKey, MetadataCache};
 pub use mirror::{Mirror, MirrorError};
