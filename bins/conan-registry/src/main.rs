@@ -4,6 +4,7 @@ mod admin_cli;
 mod cleanup_cli;
 mod maintenance;
 mod probes;
+mod remote_cli;
 mod serve;
 mod settings;
 mod telemetry;
@@ -61,6 +62,10 @@ enum Command {
     /// Manage virtual projects' members and deploy member (`project create --virtual` makes one).
     #[command(subcommand)]
     Virtual(virtual_cli::VirtualCommand),
+    /// Manage remote projects: read-only caches of an upstream Conan server
+    /// (`docs/REMOTE_PROJECTS.md`).
+    #[command(subcommand)]
+    Remote(remote_cli::RemoteCommand),
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(admin_cli::TokenCommand),
@@ -174,6 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Project(command) => admin_cli::project(&metadata(&settings)?, command)?,
         Command::Member(command) => admin_cli::member(&*identity(&settings)?, command)?,
         Command::Virtual(command) => virtual_cli::run(&*identity(&settings)?, command)?,
+        Command::Remote(command) => remote_cli::run(&settings, &metadata(&settings)?, command)?,
         Command::Token(command) => admin_cli::token(&*identity(&settings)?, command)?,
         Command::DeployToken(command) => admin_cli::deploy_token(&*identity(&settings)?, command)?,
         Command::SigningKey(command) => {

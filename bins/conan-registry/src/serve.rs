@@ -52,6 +52,21 @@ fn web_pages(api: &AppState, settings: &Settings) -> web::Data<conan_web::WebSta
     })
 }
 
+/// Remote projects' upstreams, built on first use; a malformed `remote.credentials_key` stops
+/// the start.
+fn remote_projects(
+    settings: &Settings,
+    metadata: &Arc<dyn MetadataStore>,
+    blobs: &Arc<dyn BlobStore>,
+) -> anyhow::Result<Arc<conan_api::RemoteProjects>> {
+    Ok(Arc::new(conan_api::RemoteProjects::new(
+        Arc::clone(metadata),
+        Arc::clone(blobs),
+        settings.remote.key()?,
+        settings.api.max_upload_size,
+    )))
+}
+
 /// Runs the server until SIGTERM or SIGINT, then lets in-flight requests finish (up to
 /// `server.shutdown_timeout_secs`) and returns.
 pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -79,6 +94,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         auth,
         config: settings.api.clone(),
         downloads: Arc::clone(&downloads),
+        remotes: remote_projects(&settings, &metadata, &blobs)?,
     });
     let rest = web::Data::new(conan_packages_api::RestState {
         metadata: Arc::clone(&metadata),

@@ -40,6 +40,28 @@ pub(crate) struct Settings {
     pub(crate) cleanup: CleanupSettings,
     /// Logging.
     pub(crate) log: LogSettings,
+    /// Remote projects (`docs/REMOTE_PROJECTS.md`).
+    pub(crate) remote: RemoteProjectSettings,
+}
+
+/// Remote projects' settings for every node.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RemoteProjectSettings {
+    /// 32 random bytes in base64 (`openssl rand -base64 32`) that seal upstream credentials
+    /// in the database; the same on every node. Needed only when some remote project has
+    /// credentials; never written to the database, redacted by `config show`.
+    pub(crate) credentials_key: Option<String>,
+}
+
+impl RemoteProjectSettings {
+    /// The credentials key, when one is configured; a malformed one is an error.
+    pub(crate) fn key(&self) -> anyhow::Result<Option<conan_remote::CredentialKey>> {
+        self.credentials_key
+            .as_deref()
+            .map(|text| conan_remote::CredentialKey::from_base64(text).map_err(anyhow::Error::from))
+            .transpose()
+    }
 }
 
 /// Listening and the data directory.
@@ -413,6 +435,11 @@ impl Settings {
                 }
             }
         }
+        if let Some(remote) = value.get_mut("remote").and_then(toml::Value::as_table_mut)
+            && let Some(key) = remote.get_mut("credentials_key")
+        {
+            *key = toml::Value::String(REDACTED.to_owned());
+        }
         toml::to_string_pretty(&value).context("cannot render the configuration")
     }
 }
@@ -504,9 +531,11 @@ mod tests {
             session_token: Some("t0ken".to_owned()),
             ..S3Config::default()
         }));
+        settings.remote.credentials_key =
+            Some("c2VhbGluZy1rZXktMzItYnl0ZXMtbG9uZy4uLi4uLi4=".to_owned());
         let shown = settings.to_redacted_toml().unwrap();
         assert!(shown.contains("postgres://user:***@db/conan"), "{shown}");
-        for secret in ["pa55word", "s3cret-key", "t0ken"] {
+        for secret in ["pa55word", "s3cret-key", "t0ken", "c2VhbGluZy1rZXktMzIt"] {
             assert!(!shown.contains(secret), "{shown}");
         }
     }

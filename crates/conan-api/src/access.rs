@@ -9,15 +9,18 @@ use actix_web::http::{Method, Version, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use conan_auth::{Action, Credentials, Decision, Principal, Resolved};
 use conan_model::{FilePath, PackageId, RecipeReference, Revision};
+use conan_remote::ListKey;
+use conan_store::remotes::RemoteSettings;
 use conan_store::{
     FileOwner, MetadataStore, PackageRevisionKey, Project, ProjectId, ProjectKey,
-    RecipeRevisionKey, SearchScope, read_scope, read_scope_now,
+    RecipeRevisionKey, RevisionEntry, SearchScope, read_scope, read_scope_now,
 };
 use futures::future::LocalBoxFuture;
 use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
 use crate::params::{self, Level};
+use crate::remote::Listed;
 use crate::state::AppState;
 
 /// Runs one synchronous storage call on the blocking pool.
@@ -233,10 +236,28 @@ pub(crate) async fn grant(
     let project_ref = ProjectRef::of(request, recipe)?;
     let shared = web::Data::clone(state);
     let recipe = recipe.cloned();
-    read(state, caller.cheap_to_check(), move |_| {
-        authorize(&shared, &caller, &project_ref, action, recipe.as_ref())
+    read(state, caller.cheap_to_check(), move |store| {
+        let project = authorize(&shared, &caller, &project_ref, action, recipe.as_ref())?;
+        // A remote project only caches its upstream: nothing is uploaded to it (deletes of
+        // what it cached are allowed, as in any project).
+        if action == Action::Upload
+            && let Some(settings) = store.remote(project.id)?
+        {
+            return Err(ApiError::RemoteProject {
+                host: host_of(&settings),
+            });
+        }
+        Ok(project)
     })
     .await
+}
+
+/// The host of a remote project's upstream, for messages.
+fn host_of(settings: &RemoteSettings) -> String {
+    conan_upstream::Url::parse(&settings.upstream_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "the upstream".to_owned())
 }
 
 /// Runs a search: finds the projects it covers (at the project prefix that project, after
@@ -463,6 +484,32 @@ impl Target {
         }
     }
 
+    /// The upstream list a revision list route reads: the package's revisions when the route
+    /// has `{pkgid}`, else the recipe's.
+    fn list_key(&self) -> Result<ListKey, ApiError> {
+        Ok(match &self.package_id {
+            Some(package_id) => {
+                let key = self.recipe_key()?;
+                ListKey::Package(key.recipe, key.revision, package_id.clone())
+            }
+            None => ListKey::Recipe(self.recipe.clone()),
+        })
+    }
+
+    /// The revisions the project holds for the list `key` names.
+    fn local_list(
+        &self,
+        store: &dyn MetadataStore,
+        key: &ListKey,
+    ) -> Result<Vec<RevisionEntry>, ApiError> {
+        Ok(match key {
+            ListKey::Recipe(recipe) => store.recipe_revisions(self.project.id, recipe)?,
+            ListKey::Package(..) => {
+                store.package_revisions(&self.recipe_key()?, &self.package_id()?)?
+            }
+        })
+    }
+
     /// The file path `{path}` of the route.
     pub(crate) fn path(&self) -> Result<FilePath, ApiError> {
         self.path
@@ -520,6 +567,121 @@ impl ReadTarget {
             Ok((work(store, &target)?, target))
         })
         .await
+    }
+}
+
+/// How far [`ReadTarget::phase`] got: the answer of an ordinary project, or a remote
+/// project's target with its settings and the work still to do.
+enum Phase<T, F> {
+    Done(T, Target),
+    Remote(Target, RemoteSettings, F),
+}
+
+/// Runs `work` for an already authorized `target` in a read scope of its own.
+async fn read_authorized<T, F>(target: Target, work: F) -> Result<(T, Target), ApiError>
+where
+    F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = web::Data::clone(&target.state);
+    read(&state, true, move |store| {
+        let answer = work(store, &target)?;
+        Ok((answer, target))
+    })
+    .await
+}
+
+impl ReadTarget {
+    /// Authorizes the caller to read and, for an ordinary project, runs `work` in the same read
+    /// scope; a remote project's work is handed back undone, with its settings (the same single
+    /// scope for ordinary projects as [`read`](Self::read); one query more, for the settings).
+    async fn phase<T, F>(self, work: F) -> Result<Phase<T, F>, ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Self {
+            state,
+            caller,
+            project_ref,
+            params,
+        } = self;
+        let shared = web::Data::clone(&state);
+        read(&state, caller.cheap_to_check(), move |store| {
+            let project = authorize(
+                &shared,
+                &caller,
+                &project_ref,
+                Action::Read,
+                Some(&params.recipe),
+            )?;
+            let target = Target::new(shared, project, params);
+            if let Some(settings) = store.remote(target.project.id)? {
+                return Ok(Phase::Remote(target, settings, work));
+            }
+            let answer = work(store, &target)?;
+            Ok(Phase::Done(answer, target))
+        })
+        .await
+    }
+
+    /// As [`read`](Self::read), for the routes that read a revision's files: at a remote
+    /// project the revision is first brought from the upstream if the project does not hold it
+    /// (once, however many ask), so `work` then finds it like any other.
+    pub(crate) async fn read_files<T, F>(self, work: F) -> Result<(T, Target), ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.phase(work).await? {
+            Phase::Done(answer, target) => Ok((answer, target)),
+            Phase::Remote(target, settings, work) => {
+                let node = target.state.remotes.node(target.project.id, &settings)?;
+                node.ensure(&target.owner()?).await?;
+                read_authorized(target, work).await
+            }
+        }
+    }
+
+    /// For the revision list routes (`latest`, `revisions`, of recipes and packages): `local`
+    /// answers for an ordinary project; at a remote project `remote` answers from the
+    /// upstream's list (through the cache; an upstream 404 is an empty list). The flag says
+    /// the list is stale: the upstream is unavailable and the list is the last one this node
+    /// had, or, with nothing cached, the revisions the project holds (none: 502 or 504).
+    pub(crate) async fn read_list<T, F, G>(
+        self,
+        local: F,
+        remote: G,
+    ) -> Result<(T, Target, bool), ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        G: FnOnce(Vec<RevisionEntry>, &Target) -> Result<T, ApiError>,
+        T: Send + 'static,
+    {
+        let (target, settings) = match self.phase(local).await? {
+            Phase::Done(answer, target) => return Ok((answer, target, false)),
+            Phase::Remote(target, settings, _) => (target, settings),
+        };
+        let node = target.state.remotes.node(target.project.id, &settings)?;
+        let key = target.list_key()?;
+        match node.list(&key).await? {
+            Listed::Upstream(list, stale) => {
+                let answer = remote(list.unwrap_or_default(), &target)?;
+                Ok((answer, target, stale))
+            }
+            Listed::Unavailable(error) => {
+                let (held, target) =
+                    read_authorized(target, move |store, target| target.local_list(store, &key))
+                        .await?;
+                if held.is_empty() {
+                    return Err(error);
+                }
+                tracing::warn!(upstream = %node.host,
+                    "remote project's upstream unavailable and nothing cached: serving the revisions held");
+                let answer = remote(held, &target)?;
+                Ok((answer, target, true))
+            }
+        }
     }
 }
 

@@ -75,6 +75,28 @@ pub enum ApiError {
          or ask an administrator to set one (`conan-registry virtual deploy`)"
     )]
     NoDeployMember,
+    /// 403: an upload to a remote project, which only caches its upstream. A 403 and not a 405
+    /// for the reason [`NoDeployMember`](Self::NoDeployMember) gives.
+    #[error(
+        "403 Forbidden - this is a remote project, a read-only cache of {host}; upload to the \
+         upstream instead"
+    )]
+    RemoteProject {
+        /// The upstream's host (never its credentials).
+        host: String,
+    },
+    /// 502 or 504: a remote project's upstream was needed and could not answer (504: it did not
+    /// answer in time or cannot be reached; 502: it failed or answered wrongly). The message
+    /// names the upstream's host and the reason, never its credentials.
+    #[error("{} Upstream Error - the upstream {host} {reason}", if *.timeout { 504 } else { 502 })]
+    Upstream {
+        /// The upstream's host.
+        host: String,
+        /// Why, such as `did not answer in time`.
+        reason: String,
+        /// Whether it is a 504 (timeout, unreachable) rather than a 502.
+        timeout: bool,
+    },
     /// 409: different content for an immutable file of a committed revision (GitLab has no such
     /// case: it piles up duplicates instead).
     #[error("409 Conflict - {message}")]
@@ -232,7 +254,10 @@ impl ResponseError for ApiError {
             Self::Forbidden
             | Self::PackageProtected
             | Self::DeletionProtected
-            | Self::NoDeployMember => StatusCode::FORBIDDEN,
+            | Self::NoDeployMember
+            | Self::RemoteProject { .. } => StatusCode::FORBIDDEN,
+            Self::Upstream { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::LengthRequired => StatusCode::LENGTH_REQUIRED,

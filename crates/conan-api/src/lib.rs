@@ -4,6 +4,7 @@ mod access;
 mod config;
 mod error;
 mod params;
+mod remote;
 mod respond;
 mod routes;
 mod state;
@@ -11,5 +12,6 @@ mod streaming;
 
 pub use config::ApiConfig;
 pub use error::ApiError;
+pub use remote::{RemoteCounters, RemoteProjects};
 pub use routes::{CAPABILITIES, INSTANCE_PREFIX, PROJECT_PREFIX, configure};
 pub use state::AppState;

@@ -30,6 +30,18 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<HttpResponse, Api
     json_with(StatusCode::OK, value)
 }
 
+/// `response` with `Warning: 110 - "Response is Stale"` when `stale`: a remote project's
+/// upstream could not be asked, and the answer is the last one known.
+pub(crate) fn warn_stale(mut response: HttpResponse, stale: bool) -> HttpResponse {
+    if stale {
+        response.headers_mut().insert(
+            header::WARNING,
+            HeaderValue::from_static("110 - \"Response is Stale\""),
+        );
+    }
+    response
+}
+
 /// A 200 `text/plain` answer (a token, a user name).
 pub(crate) fn text(body: String) -> HttpResponse {
     HttpResponse::Ok()

@@ -8,6 +8,7 @@ use conan_store::blob::BlobStore;
 use conan_store::{DownloadRecorder, MetadataStore};
 
 use crate::config::ApiConfig;
+use crate::remote::RemoteProjects;
 
 /// The application state of the Conan API: the stores, the authenticator and the settings.
 ///
@@ -25,6 +26,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Where file downloads note their revision for `last_downloaded_at`; the binary flushes it.
     pub downloads: Arc<DownloadRecorder>,
+    /// Remote projects' upstreams, built on first use (`docs/REMOTE_PROJECTS.md`).
+    pub remotes: Arc<RemoteProjects>,
 }
 
 impl fmt::Debug for AppState {

@@ -26,3 +26,5 @@ mod client;
 
 pub use body::UpstreamFile;
 pub use client::{Credentials, RevisionEntry, Upstream, UpstreamConfig, UpstreamError};
+/// The URL type of [`UpstreamConfig::url`], so callers need no HTTP client of their own.
+pub use reqwest::Url;

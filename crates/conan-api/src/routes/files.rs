@@ -42,7 +42,7 @@ struct FileList {
 /// `conanmanifest.txt` yet.
 pub(super) async fn list(target: ReadTarget) -> Result<HttpResponse, ApiError> {
     let ((files, missing), _) = target
-        .read(|store, target| {
+        .read_files(|store, target| {
             let owner = target.owner()?;
             Ok((store.files(&owner)?, names(&owner).0))
         })
@@ -67,7 +67,7 @@ pub(super) async fn download(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ((record, missing), target) = target
-        .read(|store, target| {
+        .read_files(|store, target| {
             let owner = target.owner()?;
             Ok((store.file(&owner, &target.path()?)?, names(&owner).1))
         })

@@ -12,7 +12,7 @@ use super::recipes::latest_visible;
 use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::params;
-use crate::respond::{RevisionJson, deleted, json, visible};
+use crate::respond::{RevisionJson, deleted, json, visible, warn_stale};
 
 /// The query string of a package search.
 #[derive(Debug, Deserialize)]
@@ -130,22 +130,25 @@ pub(super) async fn search_latest(
 
 /// `GET .../packages/{pkgid}/latest`: the package's newest committed revision.
 pub(super) async fn latest(target: ReadTarget) -> Result<HttpResponse, ApiError> {
-    let (latest, _) = target
-        .read(|store, target| {
-            let (key, package_id) = (target.recipe_key()?, target.package_id()?);
-            match store.latest_package_revision(&key, &package_id)? {
-                // As for recipes: `0` only while no real revision exists.
-                Some(latest) if latest.revision.is_zero() => {
-                    Ok(visible(store.package_revisions(&key, &package_id)?)
-                        .into_iter()
-                        .next())
+    let (latest, _, stale) = target
+        .read_list(
+            |store, target| {
+                let (key, package_id) = (target.recipe_key()?, target.package_id()?);
+                match store.latest_package_revision(&key, &package_id)? {
+                    // As for recipes: `0` only while no real revision exists.
+                    Some(latest) if latest.revision.is_zero() => {
+                        Ok(visible(store.package_revisions(&key, &package_id)?)
+                            .into_iter()
+                            .next())
+                    }
+                    latest => Ok(latest),
                 }
-                latest => Ok(latest),
-            }
-        })
+            },
+            |list, _| Ok(visible(list).into_iter().next()),
+        )
         .await?;
     let latest = latest.ok_or_else(|| ApiError::not_found("Revision Not Found"))?;
-    json(&RevisionJson::from(&latest))
+    Ok(warn_stale(json(&RevisionJson::from(&latest))?, stale))
 }
 
 /// The answer of `GET .../packages/{pkgid}/revisions`.
@@ -161,23 +164,26 @@ struct PackageRevisions {
 /// `GET .../packages/{pkgid}/revisions`: every committed revision of the package, newest
 /// first; 404 when there is none, as for recipe revisions.
 pub(super) async fn revisions(target: ReadTarget) -> Result<HttpResponse, ApiError> {
-    let ((entries, reference), _) = target
-        .read(|store, target| {
-            let (key, package_id) = (target.recipe_key()?, target.package_id()?);
-            let entries = store.package_revisions(&key, &package_id)?;
-            let reference =
-                FullReference::new(key.recipe, Some(key.revision), Some(package_id), None)?;
-            Ok((entries, reference))
-        })
+    let (entries, target, stale) = target
+        .read_list(
+            |store, target| {
+                let (key, package_id) = (target.recipe_key()?, target.package_id()?);
+                Ok(store.package_revisions(&key, &package_id)?)
+            },
+            |list, _| Ok(list),
+        )
         .await?;
+    let (key, package_id) = (target.recipe_key()?, target.package_id()?);
+    let reference = FullReference::new(key.recipe, Some(key.revision), Some(package_id), None)?;
     let entries = visible(entries);
     if entries.is_empty() {
         return Err(ApiError::not_found("Revision Not Found"));
     }
-    json(&PackageRevisions {
+    let answer = json(&PackageRevisions {
         package_reference: reference.to_string(),
         revisions: entries.iter().map(RevisionJson::from).collect(),
-    })
+    })?;
+    Ok(warn_stale(answer, stale))
 }
 
 /// `DELETE .../packages/{pkgid}/revisions/{prev}`: one package revision; the package goes with

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
-use crate::respond::{RevisionJson, deleted, json, visible};
+use crate::respond::{RevisionJson, deleted, json, visible, warn_stale};
 
 /// The latest revision a Conan 2 client should see: the newest real one, or `0` when a Conan 1
 /// upload is all there is.
@@ -30,11 +30,14 @@ pub(super) fn latest_visible(
 
 /// `GET R/latest`: the newest committed revision.
 pub(super) async fn latest(target: ReadTarget) -> Result<HttpResponse, ApiError> {
-    let (latest, _) = target
-        .read(|store, target| latest_visible(store, target.project.id, &target.recipe))
+    let (latest, _, stale) = target
+        .read_list(
+            |store, target| latest_visible(store, target.project.id, &target.recipe),
+            |list, _| Ok(visible(list).into_iter().next()),
+        )
         .await?;
     let latest = latest.ok_or_else(|| ApiError::not_found("Package Not Found"))?;
-    json(&RevisionJson::from(&latest))
+    Ok(warn_stale(json(&RevisionJson::from(&latest))?, stale))
 }
 
 /// The answer of `GET R/revisions`.
@@ -49,17 +52,21 @@ struct RecipeRevisions {
 /// `GET R/revisions`: every committed revision, newest first; 404 when there is none, as the
 /// reference server answers (an empty list would make `conan list` show a recipe with nothing).
 pub(super) async fn revisions(target: ReadTarget) -> Result<HttpResponse, ApiError> {
-    let (entries, target) = target
-        .read(|store, target| Ok(store.recipe_revisions(target.project.id, &target.recipe)?))
+    let (entries, target, stale) = target
+        .read_list(
+            |store, target| Ok(store.recipe_revisions(target.project.id, &target.recipe)?),
+            |list, _| Ok(list),
+        )
         .await?;
     let entries = visible(entries);
     if entries.is_empty() {
         return Err(ApiError::not_found("Package Not Found"));
     }
-    json(&RecipeRevisions {
+    let answer = json(&RecipeRevisions {
         reference: target.recipe.to_string(),
         revisions: entries.iter().map(RevisionJson::from).collect(),
-    })
+    })?;
+    Ok(warn_stale(answer, stale))
 }
 
 /// `DELETE R/revisions/{rrev}`: the revision with its files and packages; the recipe goes with

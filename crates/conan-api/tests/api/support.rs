@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{App, test, web};
 use bytes::Bytes;
-use conan_api::{ApiConfig, AppState};
+use conan_api::{ApiConfig, AppState, RemoteProjects};
 use conan_auth::admin;
 use conan_auth::{AuthConfig, Authenticator, Scope};
 use conan_model::RevisionTime;
@@ -141,9 +141,16 @@ impl Registry {
         let metadata: Arc<dyn MetadataStore> = store.clone();
         let auth = Authenticator::new(metadata.clone(), auth_config);
         auth.ensure_signing_key().unwrap();
+        let blobs = open_blob_store(&BlobStoreConfig::Memory).unwrap();
         let state = web::Data::new(AppState {
+            remotes: Arc::new(RemoteProjects::new(
+                metadata.clone(),
+                blobs.clone(),
+                None,
+                config.max_upload_size,
+            )),
             metadata,
-            blobs: open_blob_store(&BlobStoreConfig::Memory).unwrap(),
+            blobs,
             auth,
             config,
             downloads: Arc::default(),

@@ -1,0 +1,151 @@
+//! The `remote` commands: making a project a remote project (a read-only cache of an upstream
+//! Conan server), showing and clearing that (see `docs/REMOTE_PROJECTS.md`). A refused change
+//! prints why, exits non-zero and changes nothing; credentials are never printed.
+
+#![expect(
+    clippy::print_stdout,
+    reason = "printing results is what these commands do"
+)]
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::Subcommand;
+use conan_model::RevisionTime;
+use conan_store::remotes::RemoteSettings;
+use conan_store::{IdentityStore, MetadataStore, VirtualStore};
+use conan_upstream::{Credentials, Upstream, UpstreamConfig, Url};
+
+use crate::settings::Settings;
+
+/// `remote ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteCommand {
+    /// Make a project a remote project of an upstream Conan server, or change its upstream.
+    Set {
+        /// The project's path.
+        project: String,
+        /// The upstream's Conan remote URL, as `conan remote add` takes it.
+        #[arg(long)]
+        url: String,
+        /// The upstream user (with `--password-stdin`); the credentials are sealed with
+        /// `remote.credentials_key`.
+        #[arg(long, requires = "password_stdin")]
+        user: Option<String>,
+        /// Read the upstream password or token from standard input.
+        #[arg(long, requires = "user")]
+        password_stdin: bool,
+        /// How long the upstream's revision lists are used before it is asked again.
+        #[arg(long, default_value_t = 300)]
+        metadata_ttl_secs: u32,
+        /// How long an upstream "not found" is kept (0: not kept).
+        #[arg(long, default_value_t = 60)]
+        not_found_ttl_secs: u32,
+    },
+    /// Show a project's upstream (whether credentials are set, never them).
+    Show {
+        /// The project's path.
+        project: String,
+    },
+    /// Make a remote project an ordinary project again (what it cached stays).
+    Clear {
+        /// The project's path.
+        project: String,
+    },
+}
+
+fn project_id(store: &dyn IdentityStore, path: &str) -> anyhow::Result<conan_store::ProjectId> {
+    Ok(conan_auth::admin::find_project(store, path)?.id)
+}
+
+/// Runs a `remote` command.
+pub(crate) fn run(
+    settings: &Settings,
+    store: &dyn MetadataStore,
+    command: RemoteCommand,
+) -> anyhow::Result<()> {
+    match command {
+        RemoteCommand::Set {
+            project,
+            url,
+            user,
+            password_stdin,
+            metadata_ttl_secs,
+            not_found_ttl_secs,
+        } => {
+            let id = project_id(store, &project)?;
+            anyhow::ensure!(
+                VirtualStore::virtual_layout(store, id)?.is_none(),
+                "{project} is a virtual project; a virtual project cannot be a remote project"
+            );
+            let parsed = Url::parse(&url).context("the upstream URL does not parse")?;
+            // The same checks the server makes when it builds the client (http(s), a host, no
+            // credentials, query or fragment in the URL).
+            Upstream::new(UpstreamConfig::new(parsed.clone()))
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            let sealed = match (user, password_stdin) {
+                (Some(user), true) => {
+                    let key = settings.remote.key()?.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "upstream credentials need remote.credentials_key (32 random bytes \
+                             in base64, `openssl rand -base64 32`, the same on every node); \
+                             nothing was changed"
+                        )
+                    })?;
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+                    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+                    anyhow::ensure!(!user.contains('\n'), "the user name cannot hold a newline");
+                    Some(key.seal(id, &Credentials { user, password })?)
+                }
+                _ => None,
+            };
+            let remote = RemoteSettings {
+                upstream_url: parsed.as_str().trim_end_matches('/').to_owned(),
+                sealed_credentials: sealed,
+                metadata_ttl_secs,
+                not_found_ttl_secs,
+                updated_at: None,
+            };
+            let now = RevisionTime::from_system_time(std::time::SystemTime::now())?;
+            store.set_remote(id, &remote, now)?;
+            show(store, &project)
+        }
+        RemoteCommand::Show { project } => show(store, &project),
+        RemoteCommand::Clear { project } => {
+            let id = project_id(store, &project)?;
+            if store.clear_remote(id)? {
+                println!("{project} is an ordinary project again (what it cached stays)");
+            } else {
+                println!("{project} was not a remote project");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn show(store: &dyn MetadataStore, project: &str) -> anyhow::Result<()> {
+    let id = project_id(store, project)?;
+    match store.remote(id)? {
+        Some(remote) => {
+            println!("remote project {project} (id {id})");
+            println!("upstream            {}", remote.upstream_url);
+            println!(
+                "credentials         {}",
+                if remote.sealed_credentials.is_some() {
+                    "set"
+                } else {
+                    "none"
+                }
+            );
+            println!("metadata_ttl_secs   {}", remote.metadata_ttl_secs);
+            println!("not_found_ttl_secs  {}", remote.not_found_ttl_secs);
+        }
+        None => println!("{project} is not a remote project"),
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+"""Remote projects with the real Conan 2 client, on SQLite and PostgreSQL: a project of the main
+registry caches a second conan-registry process (the upstream, started here on loopback, with
+credentials sealed by `remote.credentials_key`). Installs from an empty cache go through it; with
+the upstream stopped what was cached still installs and what was not fails fast and names the
+upstream; a new upstream revision shows after the time to live and not before; concurrent
+installs of an uncached package fetch each upstream file once; uploads are refused."""
+
+import base64
+import concurrent.futures
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, Conan, Server, files_under, write_recipe
+from pgserver import shared_database
+
+MIRROR = "mirror/center"
+KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def main_env(request):
+    env = {"CONAN_REGISTRY__REMOTE__CREDENTIALS_KEY": KEY}
+    if request.param == "sqlite":
+        yield env
+        return
+    with shared_database() as url:
+        env["CONAN_REGISTRY__DATABASE__URL"] = url
+        yield env
+
+
+@pytest.fixture
+def client(tmp_path_factory):
+    def make():
+        return Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+
+    return make
+
+
+@pytest.fixture
+def registries(tmp_path, main_env):
+    """The upstream (its bootstrap project is private: the mirror needs its credentials) and the
+    main registry with a public remote project caching it, time to live `ttl` (set per test)."""
+    upstream = Server(tmp_path / "upstream")
+    main = Server(tmp_path / "main", main_env)
+    yield upstream, main
+    main.stop()
+    upstream.stop()
+
+
+def make_remote(main, upstream, ttl=300):
+    main.admin("project", "create", MIRROR, "--visibility", "public")
+    out = main.admin(
+        "remote", "set", MIRROR, "--url", upstream.project_remote(1), "--user", "admin",
+        "--password-stdin", "--metadata-ttl-secs", str(ttl), "--not-found-ttl-secs", "1",
+        stdin=ADMIN_PASSWORD + "\n",
+    ).stdout
+    assert "credentials         set" in out, out
+    assert ADMIN_PASSWORD not in out
+    project_id = int(re.search(r"\(id (\d+)\)", out).group(1))
+    return main.project_remote(project_id)
+
+
+def publish(conan, tmp_path, upstream, name="hello", version="1.0", source="int answer = 42;\n"):
+    conan.run("remote", "add", "up", upstream.project_remote(1), "--force")
+    conan.run("remote", "login", "up", "admin", "-p", ADMIN_PASSWORD)
+    directory = write_recipe(tmp_path / f"src-{name}-{abs(hash(source))}", name=name, version=version, source=source)
+    conan.run("create", str(directory), "-s", "arch=x86_64")
+    conan.run("upload", f"{name}/{version}", "-r", "up", "-c")
+    listing = conan.json("list", f"{name}/{version}#latest", "-r", "up")["up"]
+    (revision,) = listing[f"{name}/{version}"]["revisions"]
+    return revision
+
+
+def install(conan, url, reference="hello/1.0"):
+    conan.run("remote", "add", "main", url, "--force")
+    conan.run("install", f"--requires={reference}", "-r", "main", "-s", "arch=x86_64")
+    return files_under(conan.cache_path(f"{reference}:" + package_id(conan, reference)))
+
+
+def package_id(conan, reference):
+    listing = conan.json("list", f"{reference}:*")["Local Cache"]
+    (recipe,) = listing.values()
+    (revision,) = recipe["revisions"].values()
+    (pid,) = revision["packages"]
+    return pid
+
+
+def get(url):
+    """GET `url`: (status, headers, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def file_gets(upstream):
+    """The upstream's successful file downloads, by path, from its access log."""
+    counts = {}
+    for line in upstream.log().splitlines():
+        if "conan_registry::access" not in line or "method=GET" not in line:
+            continue
+        path = re.search(r"path=(\S+)", line)
+        status = re.search(r"status=(\d+)", line)
+        if path and status and status.group(1) == "200" and "/files/" in path.group(1):
+            counts[path.group(1)] = counts.get(path.group(1), 0) + 1
+    return counts
+
+
+def test_install_through_remote_project_and_offline(registries, client, tmp_path):
+    upstream, main = registries
+    url = make_remote(main, upstream)
+    publisher = client()
+    publish(publisher, tmp_path, upstream)
+    expected = files_under(publisher.cache_path("hello/1.0:" + package_id(publisher, "hello/1.0")))
+
+    assert install(client(), url) == expected
+
+    # Uploads to the remote project are refused with a message that says why.
+    publisher.run("remote", "add", "main", url)
+    publisher.run("remote", "login", "main", "admin", "-p", ADMIN_PASSWORD)
+    refused = publisher.fail("upload", "hello/1.0", "-r", "main", "-c", "--force")
+    assert "remote project" in refused.stderr + refused.stdout, refused.stderr
+
+    upstream.stop()
+    # Cached: installs from an empty cache with the upstream gone.
+    assert install(client(), url) == expected
+    # Not cached: a clear, fast failure naming the upstream, never its credentials.
+    started = time.monotonic()
+    status, _, body = get(f"{url}/v2/conans/other/1.0/_/_/latest")
+    assert time.monotonic() - started < 15
+    assert status in (502, 504), body
+    assert b"127.0.0.1" in body and ADMIN_PASSWORD.encode() not in body, body
+    assert ADMIN_PASSWORD not in main.log()
+
+
+def test_new_revision_after_ttl_and_stale_when_down(registries, client, tmp_path):
+    upstream, main = registries
+    url = make_remote(main, upstream, ttl=3)
+    publisher = client()
+    first = publish(publisher, tmp_path, upstream)
+    latest = f"{url}/v2/conans/hello/1.0/_/_/latest"
+    status, _, body = get(latest)
+    assert status == 200 and json.loads(body)["revision"] == first, body
+
+    second = publish(publisher, tmp_path, upstream, source="int answer = 43;\n")
+    assert second != first
+    # Within the time to live the cached list answers.
+    assert json.loads(get(latest)[2])["revision"] == first
+    time.sleep(3.5)
+    status, headers, body = get(latest)
+    assert json.loads(body)["revision"] == second, body
+    assert headers.get("Warning") is None
+
+    upstream.stop()
+    time.sleep(3.5)
+    status, headers, body = get(latest)
+    assert status == 200 and json.loads(body)["revision"] == second, body
+    assert headers.get("Warning") == '110 - "Response is Stale"'
+    assert "serving a stale revision list" in main.log()
+
+
+def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
+    upstream, main = registries
+    url = make_remote(main, upstream)
+    publisher = client()
+    publish(publisher, tmp_path, upstream)
+    expected = files_under(publisher.cache_path("hello/1.0:" + package_id(publisher, "hello/1.0")))
+    clients = [client() for _ in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        results = list(pool.map(lambda conan: install(conan, url), clients))
+    assert all(result == expected for result in results)
+    counts = file_gets(upstream)
+    assert counts, upstream.log()[-3000:]
+    assert all(count == 1 for count in counts.values()), counts
+    # The recipe's and the package's files.
+    assert any("/packages/" in path for path in counts) and len(counts) >= 5, counts
