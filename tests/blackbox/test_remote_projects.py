@@ -181,3 +181,69 @@ def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
     assert all(count == 1 for count in counts.values()), counts
     # The recipe's and the package's files.
     assert any("/packages/" in path for path in counts) and len(counts) >= 5, counts
+
+
+def test_virtual_project_local_member_wins_over_remote(registries, client, tmp_path):
+    """V = [remote, local], the remote member first on purpose: the local hello/1.0 answers,
+    and a reference only the upstream has comes through the remote member."""
+    upstream, main = registries
+    remote_url = make_remote(main, upstream)
+    publisher = client()
+    publish(publisher, tmp_path, upstream, source="int answer = 1; /* upstream */\n")
+    # The remote member holds the upstream's hello/1.0 before the virtual project is asked.
+    assert b"upstream" in install(client(), remote_url)["src/answer.c"]
+    publish(publisher, tmp_path, upstream, name="only", source="int only = 1;\n")
+
+    main.admin("project", "create", "team/local", "--visibility", "public")
+    out = main.admin("project", "create", "team/all", "--visibility", "public", "--virtual").stdout
+    virtual_id = int(re.search(r"\(id (\d+),", out).group(1))
+    main.admin("virtual", "add", "team/all", MIRROR)
+    main.admin("virtual", "add", "team/all", "team/local")
+    local = client()
+    local.run("remote", "add", "main", main.url + "/api/v4/projects/team%2Flocal/packages/conan")
+    local.run("remote", "login", "main", "admin", "-p", ADMIN_PASSWORD)
+    directory = write_recipe(tmp_path / "local-hello", source="int answer = 2; /* local */\n")
+    local.run("create", str(directory), "-s", "arch=x86_64")
+    local.run("upload", "hello/1.0", "-r", "main", "-c")
+    local_files = files_under(local.cache_path("hello/1.0:" + package_id(local, "hello/1.0")))
+
+    url = main.project_remote(virtual_id)
+    got = install(client(), url)
+    assert got == local_files
+    assert b"local" in got["src/answer.c"]
+    assert b"int only = 1;" in install(client(), url, "only/1.0")["src/answer.c"]
+    # Uploads through a virtual project whose deploy member is the remote one are refused.
+    main.admin("virtual", "deploy", "team/all", MIRROR)
+    local.run("remote", "add", "virtual", url)
+    local.run("remote", "login", "virtual", "admin", "-p", ADMIN_PASSWORD)
+    refused = local.fail("upload", "hello/1.0", "-r", "virtual", "-c", "--force")
+    assert "remote project" in refused.stderr + refused.stdout, refused.stderr
+
+
+def test_admin_cli_refusals(tmp_path):
+    """Credentials without remote.credentials_key, a virtual project, a bad URL, an unknown
+    project: each refused with why, changing nothing."""
+    main = Server(tmp_path / "main")
+    try:
+        main.admin("project", "create", "a/b", "--visibility", "public")
+        main.admin("project", "create", "a/v", "--virtual")
+        cases = [
+            (("a/b", "--url", "http://127.0.0.1:1/x", "--user", "u", "--password-stdin"), "remote.credentials_key"),
+            (("a/v", "--url", "http://127.0.0.1:1/x"), "virtual project"),
+            (("a/b", "--url", "ftp://host/x"), "http"),
+            (("a/b", "--url", "http://user:pw@host/x"), "credentials"),
+            (("a/b", "--url", "http://host/x", "--metadata-ttl-secs", "0"), "metadata_ttl_secs"),
+            (("no/such", "--url", "http://host/x"), "unknown project"),
+        ]
+        for args, message in cases:
+            result = main.admin("remote", "set", *args, stdin="secret-pw\n", check=False)
+            assert result.returncode != 0, args
+            assert message in result.stderr, (args, result.stderr)
+            assert "secret-pw" not in result.stderr + result.stdout
+            assert "not a remote project" in main.admin("remote", "show", "a/b").stdout
+        main.admin("remote", "set", "a/b", "--url", "http://127.0.0.1:1/x")
+        assert "credentials         none" in main.admin("remote", "show", "a/b").stdout
+        assert "ordinary project again" in main.admin("remote", "clear", "a/b").stdout
+        assert "not a remote project" in main.admin("remote", "show", "a/b").stdout
+    finally:
+        main.stop()

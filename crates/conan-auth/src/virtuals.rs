@@ -77,8 +77,26 @@ impl Authenticator {
             && let Some(recipe) = recipe
         {
             let readable = readable_members(&lookup, principal, &layout)?;
-            let ids: Vec<ProjectId> = readable.iter().map(|member| member.id).collect();
-            let first = self.store.first_with_recipe(&ids, recipe)?;
+            // Ordinary members first, remote members (caches of an upstream) after them, so
+            // a remote member never shadows a local package of the same name; a remote member
+            // that holds nothing yet answers when no member holds the recipe, and asks its
+            // upstream (docs/REMOTE_PROJECTS.md).
+            let mut ordinary = Vec::with_capacity(readable.len());
+            let mut remote = Vec::new();
+            for member in &readable {
+                if self.store.remote(member.id)?.is_some() {
+                    remote.push(member.id);
+                } else {
+                    ordinary.push(member.id);
+                }
+            }
+            let first = match self.store.first_with_recipe(&ordinary, recipe)? {
+                Some(id) => Some(id),
+                None => self
+                    .store
+                    .first_with_recipe(&remote, recipe)?
+                    .or_else(|| remote.first().copied()),
+            };
             // No readable member has it: the virtual project, which holds nothing, answers
             // with the 404 of an ordinary project that lacks the recipe.
             let answering = first

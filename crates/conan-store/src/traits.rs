@@ -497,9 +497,12 @@ pub trait ProtectionStore: Send + Sync {
 /// What an access decision reads: identities, and the protection rules that may narrow what
 /// they allow, and the virtual projects whose members answer for them. The authenticator holds
 /// one of these.
-pub trait AccessStore: IdentityStore + ProtectionStore + VirtualStore {}
+pub trait AccessStore: IdentityStore + ProtectionStore + VirtualStore + RemoteStore {}
 
-impl<T> AccessStore for T where T: IdentityStore + ProtectionStore + VirtualStore + ?Sized {}
+impl<T> AccessStore for T where
+    T: IdentityStore + ProtectionStore + VirtualStore + RemoteStore + ?Sized
+{
+}
 
 /// Conan's source backups of a project (see [`crate::backups`]): a source file by its sha256
 /// and its JSON summary. The file's blob is indexed like a package file's, and the collector
