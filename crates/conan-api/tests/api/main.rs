@@ -18,6 +18,7 @@ mod flow;
 mod hostile;
 mod login_limits;
 mod protection;
+mod remote;
 mod search;
 mod users;
 mod v1;

@@ -1,0 +1,231 @@
+//! Remote projects over HTTP: a project of one registry caching another registry served on a
+//! real loopback port (the upstream), which counts the requests it gets. A miss fetches, a hit
+//! does not; with the upstream stopped what is cached is served (lists marked stale) and what
+//! is not is a 502/504 naming the upstream's host; uploads are refused; reading needs only read
+//! permission, and a private remote project is a 404 to outsiders.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpServer, dev::Service as _};
+use conan_model::RevisionTime;
+use conan_store::remotes::RemoteSettings;
+use conan_store::{Project, RemoteStore};
+
+use crate::support::{
+    Registry, package_files, pkgid, project_base, put, recipe_files, request, rrev, send, upload,
+};
+
+/// Requests the upstream got: all of them, and file downloads.
+#[derive(Default)]
+struct Counts {
+    all: AtomicUsize,
+    files: AtomicUsize,
+    lists: AtomicUsize,
+}
+
+/// The upstream: `zlib/1.3#aaaa…:bbbb…#cccc…` in its public project, served on loopback.
+async fn upstream() -> (Registry, String, Arc<Counts>, actix_web::dev::ServerHandle) {
+    let registry = Registry::new();
+    {
+        let app = registry.app().await;
+        let base = registry.public_revision();
+        let auth = registry.callers.developer.clone();
+        upload(&app, &base, &recipe_files(), &auth).await;
+        let package = format!("{base}/packages/{}/revisions/{}", pkgid('b'), rrev('c'));
+        upload(&app, &package, &package_files(), &auth).await;
+    }
+
+    let counts = Arc::new(Counts::default());
+    let state = registry.state.clone();
+    let counting = Arc::clone(&counts);
+    let server = HttpServer::new(move || {
+        let counts = Arc::clone(&counting);
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(move |request, service| {
+                counts.all.fetch_add(1, Ordering::SeqCst);
+                if request.path().contains("/files/") {
+                    counts.files.fetch_add(1, Ordering::SeqCst);
+                }
+                if request.path().ends_with("/revisions") {
+                    counts.lists.fetch_add(1, Ordering::SeqCst);
+                }
+                service.call(request)
+            })
+            .configure(conan_api::configure)
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let address = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let url = format!("http://{address}{}", project_base(&registry.public));
+    (registry, url, counts, handle)
+}
+
+/// Makes `project` of `registry` a remote project of `url`, lists fresh for `ttl_secs`.
+fn make_remote(registry: &Registry, project: &Project, url: &str, ttl_secs: u32) {
+    let store: &dyn RemoteStore = registry.state.metadata.as_ref();
+    let settings = RemoteSettings {
+        upstream_url: url.to_owned(),
+        sealed_credentials: None,
+        metadata_ttl_secs: ttl_secs,
+        not_found_ttl_secs: 1,
+        updated_at: None,
+    };
+    store
+        .set_remote(
+            project.id,
+            &settings,
+            RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap(),
+        )
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clear_502() {
+    let (_upstream, url, counts, handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.public, &url, 2);
+    let app = registry.app().await;
+    let recipe = format!("{}/v2/conans/zlib/1.3/_/_", project_base(&registry.public));
+    let revision = format!("{recipe}/revisions/{}", rrev('a'));
+    let package = format!("{revision}/packages/{}", pkgid('b'));
+
+    // Lists: one upstream request however often asked within the time to live.
+    for _ in 0..3 {
+        let reply = send(&app, request("GET", &format!("{recipe}/latest"), None)).await;
+        assert_eq!(reply.ok_json()["revision"], rrev('a'));
+        assert_eq!(reply.header("Warning"), None);
+    }
+    assert_eq!(counts.lists.load(Ordering::SeqCst), 1);
+
+    // Nothing fetched yet; the first file read fetches the revision, the next ones do not.
+    assert_eq!(counts.files.load(Ordering::SeqCst), 0);
+    let reply = send(&app, request("GET", &format!("{revision}/files"), None)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let fetched = counts.files.load(Ordering::SeqCst);
+    assert_eq!(fetched, recipe_files().len());
+    for (path, content) in recipe_files() {
+        let reply = send(
+            &app,
+            request("GET", &format!("{revision}/files/{path}"), None),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.body.as_ref(), content, "{path}");
+    }
+    assert_eq!(counts.files.load(Ordering::SeqCst), fetched);
+    let reply = send(&app, request("GET", &format!("{package}/latest"), None)).await;
+    assert_eq!(reply.ok_json()["revision"], rrev('c'));
+
+    // Uploads are refused, whoever sends them, and store nothing.
+    let (path, content) = recipe_files()[0];
+    let other = format!("{recipe}/revisions/{}/files/{path}", rrev('d'));
+    let reply = send(&app, put(&other, content, &registry.callers.admin)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply
+            .message(StatusCode::FORBIDDEN)
+            .contains("remote project")
+    );
+    assert!(reply.message(StatusCode::FORBIDDEN).contains("127.0.0.1"));
+
+    // An upstream 404 is a 404.
+    let missing = format!(
+        "{}/v2/conans/absent/1.0/_/_/latest",
+        project_base(&registry.public)
+    );
+    let reply = send(&app, request("GET", &missing, None)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+    handle.stop(false).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+
+    // Cached: served, the expired list marked stale.
+    let reply = send(&app, request("GET", &format!("{recipe}/latest"), None)).await;
+    assert_eq!(reply.ok_json()["revision"], rrev('a'));
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+    let reply = send(
+        &app,
+        request("GET", &format!("{revision}/files/conanfile.py"), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    // Not cached: a clear 502/504 naming the upstream, fast.
+    let started = Instant::now();
+    let files = format!("{package}/revisions/{}/files", rrev('c'));
+    let reply = send(&app, request("GET", &files, None)).await;
+    assert!(
+        matches!(
+            reply.status,
+            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+        ),
+        "{reply:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("127.0.0.1"),
+        "{reply:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[actix_web::test]
+async fn reading_a_private_remote_project_needs_read_permission_only() {
+    let (_upstream, url, counts, _handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.private, &url, 300);
+    let app = registry.app().await;
+    let revision = format!(
+        "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
+        project_base(&registry.private),
+        rrev('a')
+    );
+    let files = format!("{revision}/files");
+    // Outsiders get a 404, anonymous callers a 401, and neither makes the upstream fetch.
+    let reply = send(
+        &app,
+        request("GET", &files, Some(&registry.callers.outsider)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = send(&app, request("GET", &files, None)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(counts.all.load(Ordering::SeqCst), 0);
+    // A guest may read the project, and the cache writes on the registry's behalf.
+    let reply = send(
+        &app,
+        request("GET", &files, Some(&registry.callers.reporter)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let reply = send(
+        &app,
+        request(
+            "GET",
+            &format!("{revision}/files/conanfile.py"),
+            Some(&registry.callers.reporter),
+        ),
+    )
+    .await;
+    assert_eq!(reply.body.as_ref(), recipe_files()[2].1);
+    // A reporter may not delete; a maintainer removes cached content as usual.
+    let reply = send(
+        &app,
+        request("DELETE", &revision, Some(&registry.callers.reporter)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = send(
+        &app,
+        request("DELETE", &revision, Some(&registry.callers.maintainer)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
