@@ -166,9 +166,17 @@ def test_new_revision_after_ttl_and_stale_when_down(registries, client, tmp_path
     assert "serving a stale revision list" in main.log()
 
 
+def metric(main, name, project_id):
+    text = get(f"{main.url}/metrics")[2].decode()
+    found = re.search(rf'^conan_registry_{name}\{{project="{project_id}"\}} (\d+)', text, re.M)
+    assert found, text[-2000:]
+    return int(found.group(1))
+
+
 def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
     upstream, main = registries
     url = make_remote(main, upstream)
+    project_id = int(re.search(r"/projects/(\d+)/", url).group(1))
     publisher = client()
     publish(publisher, tmp_path, upstream)
     expected = files_under(publisher.cache_path("hello/1.0:" + package_id(publisher, "hello/1.0")))
@@ -181,6 +189,10 @@ def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
     assert all(count == 1 for count in counts.values()), counts
     # The recipe's and the package's files.
     assert any("/packages/" in path for path in counts) and len(counts) >= 5, counts
+    # Two revisions fetched (one miss each, whoever asked), the rest of the reads were hits.
+    assert metric(main, "remote_cache_misses", project_id) >= 2
+    assert metric(main, "remote_cache_hits", project_id) > 0
+    assert metric(main, "remote_upstream_errors", project_id) == 0
 
 
 def test_virtual_project_local_member_wins_over_remote(registries, client, tmp_path):

@@ -52,19 +52,22 @@ fn web_pages(api: &AppState, settings: &Settings) -> web::Data<conan_web::WebSta
     })
 }
 
-/// Remote projects' upstreams, built on first use; a malformed `remote.credentials_key` stops
+/// Remote projects' upstreams, built on first use, their counters shown by `metrics`; a malformed `remote.credentials_key` stops
 /// the start.
 fn remote_projects(
     settings: &Settings,
     metadata: &Arc<dyn MetadataStore>,
     blobs: &Arc<dyn BlobStore>,
+    metrics: &Metrics,
 ) -> anyhow::Result<Arc<conan_api::RemoteProjects>> {
-    Ok(Arc::new(conan_api::RemoteProjects::new(
+    let remotes = Arc::new(conan_api::RemoteProjects::new(
         Arc::clone(metadata),
         Arc::clone(blobs),
         settings.remote.key()?,
         settings.api.max_upload_size,
-    )))
+    ));
+    metrics.watch_remotes(Arc::clone(&remotes));
+    Ok(remotes)
 }
 
 /// Runs the server until SIGTERM or SIGINT, then lets in-flight requests finish (up to
@@ -94,7 +97,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         auth,
         config: settings.api.clone(),
         downloads: Arc::clone(&downloads),
-        remotes: remote_projects(&settings, &metadata, &blobs)?,
+        remotes: remote_projects(&settings, &metadata, &blobs, &metrics)?,
     });
     let rest = web::Data::new(conan_packages_api::RestState {
         metadata: Arc::clone(&metadata),

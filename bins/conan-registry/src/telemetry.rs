@@ -105,6 +105,71 @@ pub(crate) struct Metrics {
     projects: ProjectGauges,
     cleanup: CleanupCounters,
     pool_probe: PoolProbe,
+    remote: RemoteGauges,
+    remotes: std::sync::OnceLock<Arc<conan_api::RemoteProjects>>,
+}
+
+/// Remote projects' counters (conan-api's [`RemoteCounters`](conan_api::RemoteCounters)) by
+/// project id, copied at each scrape; monotonic since this node started.
+struct RemoteGauges {
+    upstream_requests: Family<ProjectLabels, Gauge>,
+    upstream_errors: Family<ProjectLabels, Gauge>,
+    cache_hits: Family<ProjectLabels, Gauge>,
+    cache_misses: Family<ProjectLabels, Gauge>,
+    stale_answers: Family<ProjectLabels, Gauge>,
+}
+
+impl RemoteGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let mut family = |name: &str, help: &str| {
+            let family = Family::<ProjectLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        Self {
+            upstream_requests: family(
+                "remote_upstream_requests",
+                "Requests a remote project made to its upstream since this node started, by project id",
+            ),
+            upstream_errors: family(
+                "remote_upstream_errors",
+                "Upstream requests that failed or answers served stale, by project id",
+            ),
+            cache_hits: family(
+                "remote_cache_hits",
+                "Remote project reads answered without the upstream, by project id",
+            ),
+            cache_misses: family(
+                "remote_cache_misses",
+                "Remote project reads that asked the upstream, by project id",
+            ),
+            stale_answers: family(
+                "remote_stale_answers",
+                "Revision lists served stale because the upstream was unavailable, by project id",
+            ),
+        }
+    }
+
+    fn copy(&self, remotes: &conan_api::RemoteProjects) {
+        let read = |counter: &std::sync::atomic::AtomicU64| {
+            i64::try_from(counter.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(i64::MAX)
+        };
+        for (project, counters) in remotes.counters() {
+            let labels = ProjectLabels {
+                project: project.to_string(),
+            };
+            let pairs = [
+                (&self.upstream_requests, &counters.upstream_requests),
+                (&self.upstream_errors, &counters.upstream_errors),
+                (&self.cache_hits, &counters.cache_hits),
+                (&self.cache_misses, &counters.cache_misses),
+                (&self.stale_answers, &counters.stale_answers),
+            ];
+            for (family, counter) in pairs {
+                family.get_or_create(&labels).set(read(counter));
+            }
+        }
+    }
 }
 
 /// The label of the cleanup runs counter.
@@ -346,6 +411,7 @@ impl Metrics {
         );
         let projects = ProjectGauges::register(&mut registry);
         let cleanup = CleanupCounters::register(&mut registry);
+        let remote = RemoteGauges::register(&mut registry);
         Self {
             registry,
             requests,
@@ -359,6 +425,8 @@ impl Metrics {
             projects,
             cleanup,
             pool_probe,
+            remote,
+            remotes: std::sync::OnceLock::new(),
         }
     }
 
@@ -390,8 +458,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Shows `remotes`' counters from now on.
+    pub(crate) fn watch_remotes(&self, remotes: Arc<conan_api::RemoteProjects>) {
+        let _ = self.remotes.set(remotes);
+    }
+
     /// Renders every metric in the Prometheus (`OpenMetrics`) text format.
     pub(crate) fn render(&self) -> Result<String, std::fmt::Error> {
+        if let Some(remotes) = self.remotes.get() {
+            self.remote.copy(remotes);
+        }
         let (in_use, idle) = (self.pool_probe)();
         self.pool_connections.set(i64::from(in_use));
         self.pool_idle.set(i64::from(idle));
