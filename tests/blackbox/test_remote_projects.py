@@ -10,13 +10,17 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, Conan, Server, files_under, write_recipe
+from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, ROOT, Conan, Server, files_under, write_recipe
 from pgserver import shared_database
 
 MIRROR = "mirror/center"
@@ -257,5 +261,112 @@ def test_admin_cli_refusals(tmp_path):
         assert "credentials         none" in main.admin("remote", "show", "a/b").stdout
         assert "ordinary project again" in main.admin("remote", "clear", "a/b").stdout
         assert "not a remote project" in main.admin("remote", "show", "a/b").stdout
+    finally:
+        main.stop()
+
+
+# --- the reference conan_server as the upstream ---------------------------------------------
+
+BENCH_VENV = ROOT / "target" / "bench-venv"
+BENCH_REQUIREMENT = "conan-server==2.33.0 gunicorn==27.0.1 requests==2.34.2"
+REF_USER, REF_PASSWORD = "demo", "demo-password-1"
+REF_CONF = """[server]
+jwt_secret: {secret}
+jwt_expire_minutes: 600
+ssl_enabled: False
+port: {port}
+public_port:
+host_name: 127.0.0.1
+authorize_timeout: 1800
+disk_storage_path: {storage}
+disk_authorize_timeout: 1800
+updown_secret: {updown}
+
+[write_permissions]
+*/*@*/*: {user}
+
+[read_permissions]
+*/*@*/*: {user}
+
+[users]
+{user}: {password}
+"""
+
+
+def ensure_bench_venv():
+    """The reference server's venv, installed as scripts/bench does when it is missing."""
+    stamp = BENCH_VENV / ".requirement"
+    if (BENCH_VENV / "bin" / "gunicorn").exists() and stamp.exists() and stamp.read_text().strip() == BENCH_REQUIREMENT:
+        return
+    shutil.rmtree(BENCH_VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                    *BENCH_REQUIREMENT.split()], check=True)
+    stamp.write_text(BENCH_REQUIREMENT + "\n")
+
+
+@pytest.fixture
+def conan_server(tmp_path):
+    """conan_server under gunicorn (one sync worker) on a free loopback port."""
+    ensure_bench_venv()
+    home = tmp_path / "conan-server"
+    (home / "data").mkdir(parents=True)
+    (home / "tmp").mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (home / "server.conf").write_text(REF_CONF.format(
+        secret="b" * 32, updown="u" * 32, port=port, storage=home / "data", user=REF_USER,
+        password=REF_PASSWORD))
+    env = dict(os.environ, CONAN_SERVER_HOME=str(home), TMPDIR=str(home / "tmp"))
+    log = open(home / "server.log", "w")
+    process = subprocess.Popen(
+        [str(BENCH_VENV / "bin" / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", "-t", "300",
+         "conans.server.server_launcher:app"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if get(f"{url}/v1/ping")[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError("conan_server did not start:\n" + (home / "server.log").read_text())
+        time.sleep(0.2)
+
+    class Reference:
+        pass
+
+    reference = Reference()
+    reference.url, reference.process = url, process
+    yield reference
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=20)
+    log.close()
+
+
+def test_reference_conan_server_as_upstream(conan_server, tmp_path, main_env, client):
+    main = Server(tmp_path / "main", main_env)
+    try:
+        main.admin("project", "create", MIRROR, "--visibility", "public")
+        out = main.admin("remote", "set", MIRROR, "--url", conan_server.url, "--user", REF_USER,
+                         "--password-stdin", stdin=REF_PASSWORD + "\n").stdout
+        url = main.project_remote(int(re.search(r"\(id (\d+)\)", out).group(1)))
+        publisher = client()
+        publisher.run("remote", "add", "ref", conan_server.url)
+        publisher.run("remote", "login", "ref", REF_USER, "-p", REF_PASSWORD)
+        directory = write_recipe(tmp_path / "ref-hello")
+        publisher.run("create", str(directory), "-s", "arch=x86_64")
+        publisher.run("upload", "hello/1.0", "-r", "ref", "-c")
+        expected = files_under(publisher.cache_path("hello/1.0:" + package_id(publisher, "hello/1.0")))
+
+        assert install(client(), url) == expected
+        conan_server.process.terminate()
+        conan_server.process.wait(timeout=20)
+        assert install(client(), url) == expected
+        assert REF_PASSWORD not in main.log()
     finally:
         main.stop()
