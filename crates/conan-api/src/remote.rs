@@ -243,7 +243,7 @@ impl RemoteNode {
     /// The upstream's list `key` names, through the cache.
     pub(crate) async fn list(&self, key: &ListKey) -> Result<Listed, ApiError> {
         let counters = &self.counters;
-        let before = self.cache.len();
+        let hit = self.cache.is_fresh(key);
         match self.cache.revisions(key).await {
             Ok((revisions, freshness)) => {
                 let stale = matches!(freshness, Freshness::Stale(_));
@@ -252,7 +252,7 @@ impl RemoteNode {
                     counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(upstream = %self.host, error = %error,
                         "remote project's upstream unavailable: serving a stale revision list");
-                } else if self.cache.len() == before {
+                } else if hit {
                     counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 } else {
                     counters.cache_misses.fetch_add(1, Ordering::Relaxed);

@@ -140,6 +140,13 @@ impl MetadataCache {
         }
     }
 
+    /// Whether the list `key` names is cached and fresh, so that [`revisions`](Self::revisions)
+    /// would answer it without the upstream (for the hit and miss counters of `/metrics`).
+    #[must_use]
+    pub fn is_fresh(&self, key: &ListKey) -> bool {
+        self.cached(key).is_some_and(|entry| self.fresh(&entry))
+    }
+
     /// How many lists are cached.
     #[must_use]
     pub fn len(&self) -> usize {

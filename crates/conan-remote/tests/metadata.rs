@@ -69,9 +69,12 @@ async fn lists_are_fresh_for_the_ttl_then_asked_again() {
 async fn a_down_upstream_gets_the_last_list_marked_stale() {
     let upstream = upstream::start().await;
     let cache = cache(&upstream.url, Duration::from_millis(100));
+    assert!(!cache.is_fresh(&zlib()));
     cache.revisions(&zlib()).await.unwrap();
+    assert!(cache.is_fresh(&zlib()));
     upstream.down.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!cache.is_fresh(&zlib()));
     let answer = cache.revisions(&zlib()).await.unwrap();
     assert_eq!(revisions(&answer), [RREV]);
     assert_eq!(answer.1, Freshness::Stale(UpstreamError::Status(503)));

@@ -104,6 +104,13 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
         assert_eq!(reply.header("Warning"), None);
     }
     assert_eq!(counts.lists.load(Ordering::SeqCst), 1);
+    let counters = registry.state.remotes.counters();
+    let (project, counters) = &counters[0];
+    assert_eq!(*project, registry.public.id);
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::SeqCst);
+    assert_eq!(load(&counters.cache_misses), 1);
+    assert_eq!(load(&counters.cache_hits), 2);
+    assert_eq!(load(&counters.upstream_requests), 1);
 
     // Nothing fetched yet; the first file read fetches the revision, the next ones do not.
     assert_eq!(counts.files.load(Ordering::SeqCst), 0);
@@ -151,6 +158,7 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
     let reply = send(&app, request("GET", &format!("{recipe}/latest"), None)).await;
     assert_eq!(reply.ok_json()["revision"], rrev('a'));
     assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+    assert_eq!(load(&counters.stale_answers), 1);
     let reply = send(
         &app,
         request("GET", &format!("{revision}/files/conanfile.py"), None),
