@@ -143,6 +143,18 @@ def test_install_through_remote_project_and_offline(registries, client, tmp_path
     assert b"127.0.0.1" in body and ADMIN_PASSWORD.encode() not in body, body
     assert ADMIN_PASSWORD not in main.log()
 
+    # A restart empties the list cache: with the upstream still down, the revisions the
+    # project holds answer, marked stale.
+    main.stop()
+    restarted = Server(main.data_dir, main.env)
+    try:
+        status, headers, body = get(f"{url.replace(main.url, restarted.url)}/v2/conans/hello/1.0/_/_/latest")
+        assert status == 200 and headers.get("Warning") == '110 - "Response is Stale"', body
+        assert install(client(), url.replace(main.url, restarted.url)) == expected
+        assert "nothing cached: serving the revisions held" in restarted.log()
+    finally:
+        restarted.stop()
+
 
 def test_new_revision_after_ttl_and_stale_when_down(registries, client, tmp_path):
     upstream, main = registries
