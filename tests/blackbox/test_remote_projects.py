@@ -104,8 +104,9 @@ def get(url):
         return error.code, error.headers, error.read()
 
 
-def file_gets(upstream):
-    """The upstream's successful file downloads, by path, from its access log."""
+def file_gets(upstream, sizes=None):
+    """The upstream's successful file downloads, by path, from its access log (and their
+    sizes into `sizes`)."""
     counts = {}
     for line in upstream.log().splitlines():
         if "conan_registry::access" not in line or "method=GET" not in line:
@@ -114,6 +115,8 @@ def file_gets(upstream):
         status = re.search(r"status=(\d+)", line)
         if path and status and status.group(1) == "200" and "/files/" in path.group(1):
             counts[path.group(1)] = counts.get(path.group(1), 0) + 1
+            if sizes is not None:
+                sizes[path.group(1)] = int(re.search(r"bytes_out=(\d+)", line).group(1))
     return counts
 
 
@@ -200,7 +203,8 @@ def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
     with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
         results = list(pool.map(lambda conan: install(conan, url), clients))
     assert all(result == expected for result in results)
-    counts = file_gets(upstream)
+    sizes = {}
+    counts = file_gets(upstream, sizes)
     assert counts, upstream.log()[-3000:]
     assert all(count == 1 for count in counts.values()), counts
     # The recipe's and the package's files.
@@ -209,6 +213,8 @@ def test_concurrent_installs_fetch_each_file_once(registries, client, tmp_path):
     assert metric(main, "remote_cache_misses", project_id) >= 2
     assert metric(main, "remote_cache_hits", project_id) > 0
     assert metric(main, "remote_upstream_errors", project_id) == 0
+    # Every fetched file counted once, as many bytes as the upstream sent.
+    assert metric(main, "remote_fetched_bytes", project_id) == sum(sizes.values()) > 0, sizes
 
 
 def test_virtual_project_local_member_wins_over_remote(registries, client, tmp_path):

@@ -117,6 +117,7 @@ struct RemoteGauges {
     cache_hits: Family<ProjectLabels, Gauge>,
     cache_misses: Family<ProjectLabels, Gauge>,
     stale_answers: Family<ProjectLabels, Gauge>,
+    fetched_bytes: Family<ProjectLabels, Gauge>,
 }
 
 impl RemoteGauges {
@@ -147,6 +148,10 @@ impl RemoteGauges {
                 "remote_stale_answers",
                 "Revision lists served stale because the upstream was unavailable, by project id",
             ),
+            fetched_bytes: family(
+                "remote_fetched_bytes",
+                "Bytes of the files fetched from the upstream and stored, by project id",
+            ),
         }
     }
 
@@ -164,6 +169,7 @@ impl RemoteGauges {
                 (&self.cache_hits, &counters.cache_hits),
                 (&self.cache_misses, &counters.cache_misses),
                 (&self.stale_answers, &counters.stale_answers),
+                (&self.fetched_bytes, &counters.fetched_bytes),
             ];
             for (family, counter) in pairs {
                 family.get_or_create(&labels).set(read(counter));

@@ -34,6 +34,8 @@ pub struct RemoteCounters {
     pub cache_misses: AtomicU64,
     /// Answers served stale because the upstream was unavailable.
     pub stale_answers: AtomicU64,
+    /// Bytes of the files fetched from the upstream and stored.
+    pub fetched_bytes: AtomicU64,
 }
 
 /// One remote project's upstream, as this node built it.
@@ -44,6 +46,8 @@ pub(crate) struct RemoteNode {
     mirror: Arc<Mirror>,
     cache: MetadataCache,
     counters: Arc<RemoteCounters>,
+    /// How much of the mirror's fetched bytes the counters hold already.
+    seen_bytes: AtomicU64,
 }
 
 /// The remote projects this node has served, built lazily.
@@ -185,6 +189,7 @@ impl RemoteProjects {
                 Duration::from_secs(settings.not_found_ttl_secs.into()),
             ),
             counters,
+            seen_bytes: AtomicU64::new(0),
         })
     }
 }
@@ -204,6 +209,12 @@ impl RemoteNode {
         let counters = &self.counters;
         match self.mirror.ensure(owner).await {
             Ok(fetched) => {
+                // The mirror's own total, kept across settings changes by adding the growth.
+                let total = self.mirror.fetched_bytes();
+                let seen = self.seen_bytes.fetch_max(total, Ordering::Relaxed);
+                counters
+                    .fetched_bytes
+                    .fetch_add(total.saturating_sub(seen), Ordering::Relaxed);
                 let counter = if fetched {
                     counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
                     &counters.cache_misses

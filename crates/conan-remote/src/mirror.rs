@@ -1,6 +1,7 @@
 //! Fetching a revision from the upstream into a project, once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use conan_model::FilePath;
 use conan_store::blob::BlobStore;
@@ -46,6 +47,7 @@ pub struct Mirror {
     blobs: Arc<dyn BlobStore>,
     max_file_bytes: u64,
     flights: SingleFlight<FileOwner, Result<bool, MirrorError>>,
+    fetched_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -84,7 +86,15 @@ impl Mirror {
             blobs,
             max_file_bytes,
             flights: SingleFlight::new(),
+            fetched_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// The bytes of the files this mirror stored from the upstream (each file once, including
+    /// those of fetches that failed later), for `/metrics`.
+    #[must_use]
+    pub fn fetched_bytes(&self) -> u64 {
+        self.fetched_bytes.load(Ordering::Relaxed)
     }
 
     /// Whether `owner` is committed in its project.
@@ -193,7 +203,7 @@ impl Mirror {
                 path: path.clone(),
                 upload: None,
             };
-            store_file(
+            let stored = store_file(
                 Arc::clone(&self.metadata),
                 Arc::clone(&self.blobs),
                 destination,
@@ -206,6 +216,8 @@ impl Mirror {
                 path: path.to_string(),
                 message: error.to_string(),
             })?;
+            self.fetched_bytes
+                .fetch_add(stored.digests.size, Ordering::Relaxed);
         }
         Ok(true)
     }

@@ -128,6 +128,11 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
         assert_eq!(reply.body.as_ref(), content, "{path}");
     }
     assert_eq!(counts.files.load(Ordering::SeqCst), fetched);
+    let sizes: usize = recipe_files()
+        .iter()
+        .map(|(_, content)| content.len())
+        .sum();
+    assert_eq!(load(&counters.fetched_bytes), sizes as u64);
     let reply = send(&app, request("GET", &format!("{package}/latest"), None)).await;
     assert_eq!(reply.ok_json()["revision"], rrev('c'));
 
