@@ -242,3 +242,40 @@ async fn reading_a_private_remote_project_needs_read_permission_only() {
     .await;
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn conan_1_gets_only_what_is_cached_and_cannot_upload() {
+    let (_upstream, url, counts, _handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.public, &url, 300);
+    let app = registry.app().await;
+    let v1 = format!("{}/v1/conans/zlib/1.3/_/_", project_base(&registry.public));
+    // Nothing cached: v1 sees an empty recipe and never asks the upstream.
+    let reply = send(&app, request("GET", &v1, None)).await;
+    assert_eq!(reply.ok_json(), serde_json::json!({}));
+    assert_eq!(counts.all.load(Ordering::SeqCst), 0);
+    let reply = send(
+        &app,
+        request(
+            "POST",
+            &format!("{v1}/upload_urls"),
+            Some(&registry.callers.admin),
+        )
+        .insert_header(("Content-Type", "application/json"))
+        .set_payload(r#"{"conanfile.py": 10}"#),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    // Once Conan 2 has brought the revision, v1 serves it.
+    let files = format!(
+        "{}/v2/conans/zlib/1.3/_/_/revisions/{}/files",
+        project_base(&registry.public),
+        rrev('a')
+    );
+    assert_eq!(
+        send(&app, request("GET", &files, None)).await.status,
+        StatusCode::OK
+    );
+    let snapshot = send(&app, request("GET", &v1, None)).await.ok_json();
+    assert!(snapshot.get("conanfile.py").is_some(), "{snapshot}");
+}
