@@ -5,14 +5,16 @@
 //! permission, and a private remote project is a 404 to outsiders.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpServer, dev::Service as _};
+use actix_web::{App, HttpResponse, HttpServer};
 use conan_model::RevisionTime;
 use conan_store::remotes::RemoteSettings;
 use conan_store::{Project, RemoteStore};
+use futures::future::LocalBoxFuture;
 
 use crate::support::{
     Registry, package_files, pkgid, project_base, put, recipe_files, request, rrev, send, upload,
@@ -21,6 +23,8 @@ use crate::support::{
 /// Requests the upstream got: all of them, and file downloads.
 #[derive(Default)]
 struct Counts {
+    /// When set, the upstream answers every request with a 503.
+    failing: AtomicBool,
     all: AtomicUsize,
     files: AtomicUsize,
     lists: AtomicUsize,
@@ -53,7 +57,15 @@ async fn upstream() -> (Registry, String, Arc<Counts>, actix_web::dev::ServerHan
                 if request.path().ends_with("/revisions") {
                     counts.lists.fetch_add(1, Ordering::SeqCst);
                 }
-                service.call(request)
+                let answer: LocalBoxFuture<'static, _> = if counts.failing.load(Ordering::SeqCst) {
+                    let response =
+                        request.into_response(HttpResponse::ServiceUnavailable().finish());
+                    Box::pin(async move { Ok(response) })
+                } else {
+                    let call = service.call(request);
+                    Box::pin(async move { call.await.map(ServiceResponse::map_into_boxed_body) })
+                };
+                answer
             })
             .configure(conan_api::configure)
     })
@@ -278,4 +290,35 @@ async fn conan_1_gets_only_what_is_cached_and_cannot_upload() {
     );
     let snapshot = send(&app, request("GET", &v1, None)).await.ok_json();
     assert!(snapshot.get("conanfile.py").is_some(), "{snapshot}");
+}
+
+#[actix_web::test]
+async fn an_upstream_answering_5xx_is_a_502_and_its_stale_list_is_served() {
+    let (_upstream, url, counts, _handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.public, &url, 1);
+    let app = registry.app().await;
+    let recipe = format!("{}/v2/conans/zlib/1.3/_/_", project_base(&registry.public));
+    let reply = send(&app, request("GET", &format!("{recipe}/revisions"), None)).await;
+    assert_eq!(reply.ok_json()["revisions"][0]["revision"], rrev('a'));
+
+    counts.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = send(&app, request("GET", &format!("{recipe}/revisions"), None)).await;
+    assert_eq!(reply.ok_json()["revisions"][0]["revision"], rrev('a'));
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+    let files = format!("{recipe}/revisions/{}/files", rrev('a'));
+    let reply = send(&app, request("GET", &files, None)).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    let message = reply.message(StatusCode::BAD_GATEWAY);
+    assert!(
+        message.contains("127.0.0.1") && message.contains("HTTP 503"),
+        "{message}"
+    );
+    // Nothing was kept from the failure: the upstream back, the same read fetches.
+    counts.failing.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, request("GET", &files, None)).await.status,
+        StatusCode::OK
+    );
 }
