@@ -388,3 +388,39 @@ def test_reference_conan_server_as_upstream(conan_server, tmp_path, main_env, cl
         assert REF_PASSWORD not in main.log()
     finally:
         main.stop()
+
+
+def test_search_through_the_remote_project_and_what_the_upstream_no_longer_has(registries, client, tmp_path):
+    upstream, main = registries
+    url = make_remote(main, upstream)
+    publisher = client()
+    revision = publish(publisher, tmp_path, upstream)
+    conan = client()
+    conan.run("remote", "add", "main", url)
+    # Nothing cached yet: `conan list` finds the recipe through the upstream's search.
+    assert list(conan.json("list", "hello/*", "-r", "main")["main"]) == ["hello/1.0"]
+    assert conan.json("list", "nothing*", "-r", "main")["main"] == {}
+    install(conan, url)
+    # The Packages API shows what the remote project cached, like any project's packages.
+    project_id = int(re.search(r"/projects/(\d+)/", url).group(1))
+    status, _, body = get(f"{main.url}/api/v4/projects/{project_id}/packages")
+    assert status == 200, body
+    assert [p["conan_package_name"] for p in json.loads(body)] == ["hello"], body
+
+    check = main.admin("remote", "check", MIRROR).stdout
+    assert "1 recipe revisions checked" in check and ": 0 no longer upstream" in check, check
+    assert "gone" not in check, check
+    # The upstream deletes the revision: the cache keeps it, `remote check` names it.
+    publisher.run("remove", f"hello/1.0#{revision}", "-r", "up", "-c")
+    check = main.admin("remote", "check", MIRROR).stdout
+    assert f"gone  hello/1.0#{revision}" in check and ": 1 no longer upstream" in check, check
+    assert install(client(), url)
+
+    # Refused, clearly: not a remote project, or its upstream unreachable.
+    main.admin("project", "create", "team/plain")
+    refused = main.admin("remote", "check", "team/plain", check=False)
+    assert refused.returncode != 0 and "not a remote project" in refused.stderr, refused
+    upstream.stop()
+    refused = main.admin("remote", "check", MIRROR, check=False)
+    assert refused.returncode != 0 and "nothing was decided" in refused.stderr, refused
+    assert ADMIN_PASSWORD not in refused.stderr + refused.stdout

@@ -11,10 +11,11 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::Subcommand;
-use conan_model::RevisionTime;
+use conan_model::{RecipeReference, Revision, RevisionTime, SearchPattern};
 use conan_store::remotes::RemoteSettings;
-use conan_store::{IdentityStore, MetadataStore, VirtualStore};
+use conan_store::{IdentityStore, MetadataStore, RevisionEntry, SearchScope, VirtualStore};
 use conan_upstream::{Credentials, Upstream, UpstreamConfig, Url};
+use futures::StreamExt;
 
 use crate::settings::Settings;
 
@@ -49,6 +50,13 @@ pub(crate) enum RemoteCommand {
     },
     /// Make a remote project an ordinary project again (what it cached stays).
     Clear {
+        /// The project's path.
+        project: String,
+    },
+    /// List what the project holds that its upstream no longer has: recipe revisions the
+    /// upstream does not list any more, or whole recipes it has not got. Changes nothing;
+    /// delete what it lists with `conan remove` against the project, if you want it gone.
+    Check {
         /// The project's path.
         project: String,
     },
@@ -116,6 +124,7 @@ pub(crate) fn run(
             show(store, &project)
         }
         RemoteCommand::Show { project } => show(store, &project),
+        RemoteCommand::Check { project } => check(settings, store, &project),
         RemoteCommand::Clear { project } => {
             let id = project_id(store, &project)?;
             if store.clear_remote(id)? {
@@ -147,5 +156,80 @@ fn show(store: &dyn MetadataStore, project: &str) -> anyhow::Result<()> {
         }
         None => println!("{project} is not a remote project"),
     }
+    Ok(())
+}
+
+/// How many recipes `remote check` asks the upstream about at once.
+const CHECK_CONCURRENCY: usize = 8;
+
+/// What the upstream says of one held recipe: its revisions (`None`: it has not got the
+/// recipe), or why it could not say.
+type Checked = (
+    RecipeReference,
+    Vec<RevisionEntry>,
+    Result<Option<Vec<conan_upstream::RevisionEntry>>, conan_upstream::UpstreamError>,
+);
+
+/// `remote check`: every recipe revision the project holds that its upstream no longer lists.
+fn check(settings: &Settings, store: &dyn MetadataStore, project: &str) -> anyhow::Result<()> {
+    let id = project_id(store, project)?;
+    let remote = store
+        .remote(id)?
+        .ok_or_else(|| anyhow::anyhow!("{project} is not a remote project"))?;
+    let mut config = UpstreamConfig::new(
+        Url::parse(&remote.upstream_url).context("the stored upstream URL does not parse")?,
+    );
+    if let Some(sealed) = &remote.sealed_credentials {
+        let key = settings.remote.key()?.ok_or_else(|| {
+            anyhow::anyhow!("the upstream's credentials need remote.credentials_key")
+        })?;
+        config.credentials = Some(key.open(id, sealed)?);
+    }
+    let upstream = Upstream::new(config).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let recipes = store.search_recipes(
+        &SearchScope::Projects(vec![id]),
+        &SearchPattern::all(),
+        usize::MAX,
+    )?;
+    let mut held = Vec::with_capacity(recipes.len());
+    for found in recipes {
+        let revisions = store.recipe_revisions(id, &found.reference)?;
+        held.push((found.reference, revisions));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let upstream = &upstream;
+    let mut answers: Vec<Checked> = runtime.block_on(
+        futures::stream::iter(held)
+            .map(|(recipe, revisions)| async move {
+                let answer = upstream.recipe_revisions(&recipe).await;
+                (recipe, revisions, answer)
+            })
+            .buffer_unordered(CHECK_CONCURRENCY)
+            .collect(),
+    );
+    answers.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut checked, mut gone) = (0_usize, 0_usize);
+    for (recipe, revisions, answer) in answers {
+        let listed: Vec<Revision> = match answer {
+            Ok(Some(list)) => list.into_iter().map(|entry| entry.revision).collect(),
+            Ok(None) => Vec::new(),
+            Err(error) => anyhow::bail!(
+                "the upstream could not say whether it has {recipe}: {error}; nothing was decided"
+            ),
+        };
+        checked += revisions.len();
+        for entry in revisions {
+            if !listed.contains(&entry.revision) {
+                gone += 1;
+                println!("gone  {recipe}#{}", entry.revision);
+            }
+        }
+    }
+    println!(
+        "{checked} recipe revisions checked against {}: {gone} no longer upstream",
+        remote.upstream_url
+    );
     Ok(())
 }

@@ -122,11 +122,7 @@ struct RemoteGauges {
 
 impl RemoteGauges {
     fn register(registry: &mut Registry) -> Self {
-        let mut family = |name: &str, help: &str| {
-            let family = Family::<ProjectLabels, Gauge>::default();
-            registry.register(name, help, family.clone());
-            family
-        };
+        let mut family = |name: &str, help: &str| project_family(registry, name, help);
         Self {
             upstream_requests: family(
                 "remote_upstream_requests",
@@ -302,6 +298,13 @@ struct ProjectLabels {
     project: String,
 }
 
+/// A gauge family labelled by project, registered as `name`.
+fn project_family(registry: &mut Registry, name: &str, help: &str) -> Family<ProjectLabels, Gauge> {
+    let family = Family::<ProjectLabels, Gauge>::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
 /// What each project stores ([`ProjectStats`]), one gauge family per measure.
 struct ProjectGauges {
     references: Family<ProjectLabels, Gauge>,
@@ -315,11 +318,7 @@ struct ProjectGauges {
 
 impl ProjectGauges {
     fn register(registry: &mut Registry) -> Self {
-        let mut family = |name: &str, help: &str| {
-            let family = Family::<ProjectLabels, Gauge>::default();
-            registry.register(name, help, family.clone());
-            family
-        };
+        let mut family = |name: &str, help: &str| project_family(registry, name, help);
         Self {
             references: family(
                 "project_references",

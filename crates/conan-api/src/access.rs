@@ -184,13 +184,15 @@ impl Caller {
 /// [`authorize_resolved`](conan_auth::Authenticator::authorize_resolved) decides which), so
 /// every route works on the returned project's id as for an ordinary project; an upload or a
 /// delete through a virtual project without a deploy member is a 403 that says so.
+///
+/// With the project comes its upstream when it is a remote project (from the identity cache).
 fn authorize(
     state: &AppState,
     caller: &Caller,
     project_ref: &ProjectRef,
     action: Action,
     recipe: Option<&RecipeReference>,
-) -> Result<Project, ApiError> {
+) -> Result<(Project, Option<RemoteSettings>), ApiError> {
     // The authenticator reads through its own store, the same one as `state.metadata` (the
     // binary hands both one store), so its reads join the read scope open on this thread
     // although no signature says so: the caller, the project and the answer come from one
@@ -205,8 +207,8 @@ fn authorize(
         .authorize_resolved(&principal, key, action, recipe)?
         .ok_or_else(ApiError::project_not_found)?;
     match resolved {
-        Resolved::Project(project, decision) => allowed(project, decision),
-        Resolved::NoDeployMember(_) => Err(ApiError::NoDeployMember),
+        (Resolved::Project(project, decision), remote) => Ok((allowed(project, decision)?, remote)),
+        (Resolved::NoDeployMember(_), _) => Err(ApiError::NoDeployMember),
         _ => Err(ApiError::bug("unknown resolution of a virtual project")),
     }
 }
@@ -236,12 +238,12 @@ pub(crate) async fn grant(
     let project_ref = ProjectRef::of(request, recipe)?;
     let shared = web::Data::clone(state);
     let recipe = recipe.cloned();
-    read(state, caller.cheap_to_check(), move |store| {
-        let project = authorize(&shared, &caller, &project_ref, action, recipe.as_ref())?;
+    read(state, caller.cheap_to_check(), move |_| {
+        let (project, remote) = authorize(&shared, &caller, &project_ref, action, recipe.as_ref())?;
         // A remote project only caches its upstream: nothing is uploaded to it (deletes of
         // what it cached are allowed, as in any project).
         if action == Action::Upload
-            && let Some(settings) = store.remote(project.id)?
+            && let Some(settings) = remote
         {
             return Err(ApiError::RemoteProject {
                 host: host_of(&settings),
@@ -548,25 +550,10 @@ impl ReadTarget {
         F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let Self {
-            state,
-            caller,
-            project_ref,
-            params,
-        } = self;
-        let shared = web::Data::clone(&state);
-        read(&state, caller.cheap_to_check(), move |store| {
-            let project = authorize(
-                &shared,
-                &caller,
-                &project_ref,
-                Action::Read,
-                Some(&params.recipe),
-            )?;
-            let target = Target::new(shared, project, params);
-            Ok((work(store, &target)?, target))
-        })
-        .await
+        match self.phase(work, false).await? {
+            Phase::Done(answer, target) => Ok((answer, target)),
+            Phase::Remote(..) => Err(ApiError::bug("a read that ignores remote projects")),
+        }
     }
 }
 
@@ -593,9 +580,9 @@ where
 
 impl ReadTarget {
     /// Authorizes the caller to read and, for an ordinary project, runs `work` in the same read
-    /// scope; a remote project's work is handed back undone, with its settings (the same single
-    /// scope for ordinary projects as [`read`](Self::read); one query more, for the settings).
-    async fn phase<T, F>(self, work: F) -> Result<Phase<T, F>, ApiError>
+    /// scope; when `remote_aware`, a remote project's work is handed back undone, with its
+    /// settings (which come with the authorization, from the identity cache).
+    async fn phase<T, F>(self, work: F, remote_aware: bool) -> Result<Phase<T, F>, ApiError>
     where
         F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -608,7 +595,7 @@ impl ReadTarget {
         } = self;
         let shared = web::Data::clone(&state);
         read(&state, caller.cheap_to_check(), move |store| {
-            let project = authorize(
+            let (project, remote) = authorize(
                 &shared,
                 &caller,
                 &project_ref,
@@ -616,7 +603,7 @@ impl ReadTarget {
                 Some(&params.recipe),
             )?;
             let target = Target::new(shared, project, params);
-            if let Some(settings) = store.remote(target.project.id)? {
+            if let (true, Some(settings)) = (remote_aware, remote) {
                 return Ok(Phase::Remote(target, settings, work));
             }
             let answer = work(store, &target)?;
@@ -633,7 +620,7 @@ impl ReadTarget {
         F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        match self.phase(work).await? {
+        match self.phase(work, true).await? {
             Phase::Done(answer, target) => Ok((answer, target)),
             Phase::Remote(target, settings, work) => {
                 let node = target.state.remotes.node(target.project.id, &settings)?;
@@ -658,7 +645,7 @@ impl ReadTarget {
         G: FnOnce(Vec<RevisionEntry>, &Target) -> Result<T, ApiError>,
         T: Send + 'static,
     {
-        let (target, settings) = match self.phase(local).await? {
+        let (target, settings) = match self.phase(local, true).await? {
             Phase::Done(answer, target) => return Ok((answer, target, false)),
             Phase::Remote(target, settings, _) => (target, settings),
         };

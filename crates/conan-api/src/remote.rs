@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conan_model::RevisionTime;
+use conan_model::{RecipeReference, RevisionTime};
 use conan_remote::{CredentialKey, Freshness, ListKey, MetadataCache, Mirror, MirrorError};
 use conan_store::blob::BlobStore;
 use conan_store::remotes::RemoteSettings;
@@ -177,12 +177,15 @@ impl RemoteProjects {
         Ok(RemoteNode {
             updated_at: settings.updated_at,
             host,
-            mirror: Arc::new(Mirror::new(
-                Arc::clone(&upstream),
-                Arc::clone(&self.metadata),
-                Arc::clone(&self.blobs),
-                self.max_file_bytes,
-            )),
+            mirror: Arc::new(
+                Mirror::new(
+                    Arc::clone(&upstream),
+                    Arc::clone(&self.metadata),
+                    Arc::clone(&self.blobs),
+                    self.max_file_bytes,
+                )
+                .with_not_found_ttl(Duration::from_secs(settings.not_found_ttl_secs.into())),
+            ),
             cache: MetadataCache::new(
                 upstream,
                 Duration::from_secs(settings.metadata_ttl_secs.into()),
@@ -251,24 +254,60 @@ impl RemoteNode {
         }
     }
 
+    /// What the upstream finds for the search `pattern`, through the cache, and whether it is
+    /// stale. An upstream that is unavailable with nothing cached finds nothing (the route
+    /// answers what the project holds, with the warning); a wrong answer is an error.
+    pub(crate) async fn search(
+        &self,
+        pattern: &str,
+    ) -> Result<(Vec<RecipeReference>, bool), ApiError> {
+        let counters = &self.counters;
+        let hit = self.cache.is_search_fresh(pattern);
+        match self.cache.search(pattern).await {
+            Ok((found, freshness)) => {
+                let stale = self.count_answer(&freshness, hit, "search answer");
+                Ok((found, stale))
+            }
+            Err(error) => {
+                counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
+                counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
+                let answer = upstream_error(&self.host, &error);
+                if error.is_unavailable() {
+                    Ok((Vec::new(), true))
+                } else {
+                    Err(answer)
+                }
+            }
+        }
+    }
+
+    /// Counts an answer of the metadata cache (a hit, a miss that asked the upstream, or a
+    /// stale answer, which is logged); whether it is stale.
+    fn count_answer(&self, freshness: &Freshness, hit: bool, what: &str) -> bool {
+        let counters = &self.counters;
+        if let Freshness::Stale(error) = freshness {
+            counters.stale_answers.fetch_add(1, Ordering::Relaxed);
+            counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(upstream = %self.host, error = %error,
+                "remote project's upstream unavailable: serving a stale {what}");
+            return true;
+        }
+        if hit {
+            counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+            counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        false
+    }
+
     /// The upstream's list `key` names, through the cache.
     pub(crate) async fn list(&self, key: &ListKey) -> Result<Listed, ApiError> {
         let counters = &self.counters;
         let hit = self.cache.is_fresh(key);
         match self.cache.revisions(key).await {
             Ok((revisions, freshness)) => {
-                let stale = matches!(freshness, Freshness::Stale(_));
-                if let Freshness::Stale(error) = &freshness {
-                    counters.stale_answers.fetch_add(1, Ordering::Relaxed);
-                    counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(upstream = %self.host, error = %error,
-                        "remote project's upstream unavailable: serving a stale revision list");
-                } else if hit {
-                    counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-                    counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
-                }
+                let stale = self.count_answer(&freshness, hit, "revision list");
                 let revisions = revisions.map(|list| {
                     list.into_iter()
                         .map(|entry| RevisionEntry {

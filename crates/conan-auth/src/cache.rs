@@ -61,6 +61,7 @@ pub(crate) struct Maps {
     pub(crate) user_memberships: HashMap<UserId, Vec<(ProjectId, Role)>>,
     pub(crate) open_projects: HashMap<Vec<conan_store::Visibility>, Vec<Project>>,
     pub(crate) virtual_layouts: HashMap<ProjectId, Option<conan_store::VirtualLayout>>,
+    pub(crate) remotes: HashMap<ProjectId, Option<conan_store::remotes::RemoteSettings>>,
 }
 
 /// A map of [`Maps`], chosen by a function so that the cache can reach it under its lock.

@@ -138,6 +138,19 @@ impl Lookup<'_> {
         )
     }
 
+    /// The upstream of `project` when it is a remote project. Changes of remote projects move
+    /// the identity epoch, so the cache keeps it like a project.
+    pub(crate) fn remote(
+        &self,
+        project: ProjectId,
+    ) -> Result<Option<conan_store::remotes::RemoteSettings>, AuthError> {
+        self.get(
+            |maps| &mut maps.remotes,
+            project,
+            |store| Ok(store.remote(project)?),
+        )
+    }
+
     pub(crate) fn membership(
         &self,
         project: ProjectId,

@@ -10,6 +10,7 @@
 //! there as if the caller had asked the deploy member directly (its roles and protection rules).
 
 use conan_model::RecipeReference;
+use conan_store::remotes::RemoteSettings;
 use conan_store::{
     AccessStore, PackageType, Project, ProjectId, ProjectKey, SearchScope, VirtualLayout,
     Visibility,
@@ -40,16 +41,38 @@ impl Authenticator {
     /// [`authorize_package`](Self::authorize_package) does), resolving a virtual project to the
     /// member that answers (see the module's documentation). `None` when there is no such
     /// project.
+    ///
+    /// With the resolution comes the upstream of the project that answers when that is a
+    /// remote project and the decision allows, read through the identity cache like the
+    /// project itself, so a warm cache answers it without a query.
     pub fn authorize_resolved(
         &self,
         principal: &Principal,
         key: ProjectKey<'_>,
         action: Action,
         recipe: Option<&RecipeReference>,
-    ) -> Result<Option<Resolved>, AuthError> {
+    ) -> Result<Option<(Resolved, Option<RemoteSettings>)>, AuthError> {
         // One lookup (one read of the identity epoch) for the whole decision; with a warm cache
         // an ordinary project costs no query more than before virtual projects existed.
         let lookup = self.lookup()?;
+        let Some(resolved) = self.resolve(&lookup, principal, key, action, recipe)? else {
+            return Ok(None);
+        };
+        let remote = match &resolved {
+            Resolved::Project(project, Decision::Allow) => lookup.remote(project.id)?,
+            _ => None,
+        };
+        Ok(Some((resolved, remote)))
+    }
+
+    fn resolve(
+        &self,
+        lookup: &Lookup<'_>,
+        principal: &Principal,
+        key: ProjectKey<'_>,
+        action: Action,
+        recipe: Option<&RecipeReference>,
+    ) -> Result<Option<Resolved>, AuthError> {
         let Some((project, role)) = lookup.project_and_role(key, principal.user_id())? else {
             return Ok(None);
         };
@@ -76,7 +99,7 @@ impl Authenticator {
         if action == Action::Read
             && let Some(recipe) = recipe
         {
-            let readable = readable_members(&lookup, principal, &layout)?;
+            let readable = readable_members(lookup, principal, &layout)?;
             // Ordinary members first, remote members (caches of an upstream) after them, so
             // a remote member never shadows a local package of the same name; a remote member
             // that holds nothing yet answers when no member holds the recipe, and asks its
@@ -84,7 +107,7 @@ impl Authenticator {
             let mut ordinary = Vec::with_capacity(readable.len());
             let mut remote = Vec::new();
             for member in &readable {
-                if self.store.remote(member.id)?.is_some() {
+                if lookup.remote(member.id)?.is_some() {
                     remote.push(member.id);
                 } else {
                     ordinary.push(member.id);

@@ -13,8 +13,8 @@
 //!   it on a task of its own (so a client that disconnects does not cancel it for the others),
 //!   the others wait for its outcome.
 //!
-//! - [`MetadataCache`] keeps the upstream's revision lists for a time to live (an upstream 404
-//!   for a shorter one), asks the upstream once however many miss together, and when the
+//! - [`MetadataCache`] keeps the upstream's revision lists and search answers for a time to
+//!   live (an upstream 404 for a shorter one), asks the upstream once however many miss together, and when the
 //!   upstream is down, slow or failing answers the last list it had, marked
 //!   [`Freshness::Stale`] so the route can warn. It lives in each node's memory: after a
 //!   restart with the upstream down, the routes fall back to the revisions the project already
@@ -24,8 +24,8 @@
 //!   `RemoteStore` keeps the sealed text) with AES-256-GCM under a key from the configuration,
 //!   bound to the project, so a database dump alone does not reveal them.
 //!
-//! Not built yet: the remote project's management (CLI, API), the routes that call this on a
-//! miss, and their metrics.
+//! conan-api's `remote.rs` calls these from the Conan routes; the admin CLI manages the
+//! settings (`docs/REMOTE_PROJECTS.md`).
 
 mod credentials;
 mod flight;

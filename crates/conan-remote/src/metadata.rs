@@ -1,7 +1,8 @@
-//! Revision lists from the upstream, cached for a time to live, and served stale (with the
-//! reason) when the upstream is down.
+//! Revision lists and search answers from the upstream, cached for a time to live, and served
+//! stale (with the reason) when the upstream is down.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,27 +34,124 @@ pub enum Freshness {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
+struct Entry<V> {
     /// `None`: the upstream has not got it (cached for the shorter negative time to live).
-    revisions: Option<Vec<RevisionEntry>>,
+    value: Option<V>,
     fetched: Instant,
 }
 
-/// Revision lists of one upstream, newest first as the upstream gives them.
-pub struct MetadataCache {
-    upstream: Arc<Upstream>,
+type Fetched<V> = Result<Option<V>, UpstreamError>;
+
+/// Answers of one kind from the upstream, each fresh for a time to live (a "not found" for a
+/// shorter one), asked once however many miss together, and kept to be served stale.
+struct TtlCache<K, V> {
     ttl: Duration,
     negative_ttl: Duration,
-    entries: Arc<Mutex<HashMap<ListKey, Entry>>>,
-    flights: SingleFlight<ListKey, Result<Option<Vec<RevisionEntry>>, UpstreamError>>,
+    entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
+    flights: SingleFlight<K, Fetched<V>>,
+}
+
+impl<K, V> TtlCache<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn new(ttl: Duration, negative_ttl: Duration) -> Self {
+        Self {
+            ttl,
+            negative_ttl,
+            entries: Arc::new(Mutex::new(HashMap::new())),
+            flights: SingleFlight::new(),
+        }
+    }
+
+    fn cached(&self, key: &K) -> Option<Entry<V>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn fresh(&self, entry: &Entry<V>) -> bool {
+        let ttl = if entry.value.is_some() {
+            self.ttl
+        } else {
+            self.negative_ttl
+        };
+        entry.fetched.elapsed() < ttl
+    }
+
+    fn is_fresh(&self, key: &K) -> bool {
+        self.cached(key).is_some_and(|entry| self.fresh(&entry))
+    }
+
+    fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The answer for `key`: the cached one while fresh; otherwise `fetch`'s (one fetch
+    /// however many ask at once), or, when the upstream is unavailable, the cached one marked
+    /// stale.
+    async fn get<F>(&self, key: &K, fetch: F) -> Result<(Option<V>, Freshness), UpstreamError>
+    where
+        F: Future<Output = Fetched<V>> + Send + 'static,
+    {
+        let cached = self.cached(key);
+        if let Some(entry) = &cached
+            && self.fresh(entry)
+        {
+            return Ok((entry.value.clone(), Freshness::Fresh));
+        }
+        let entries = Arc::clone(&self.entries);
+        let fetch_key = key.clone();
+        let outcome = self
+            .flights
+            .run(key.clone(), async move {
+                let answer = fetch.await;
+                if let Ok(value) = &answer {
+                    let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
+                    if entries.len() >= MAX_ENTRIES {
+                        drop_oldest_tenth(&mut entries, |entry| entry.fetched);
+                    }
+                    entries.insert(
+                        fetch_key,
+                        Entry {
+                            value: value.clone(),
+                            fetched: Instant::now(),
+                        },
+                    );
+                }
+                answer
+            })
+            .await;
+        match (outcome.as_ref(), cached) {
+            (Ok(value), _) => Ok((value.clone(), Freshness::Fresh)),
+            (Err(error), Some(entry)) if error.is_unavailable() => {
+                Ok((entry.value, Freshness::Stale(error.clone())))
+            }
+            (Err(error), _) => Err(error.clone()),
+        }
+    }
+}
+
+/// Revision lists and search results of one upstream, revision lists newest first as the
+/// upstream gives them.
+pub struct MetadataCache {
+    upstream: Arc<Upstream>,
+    lists: TtlCache<ListKey, Vec<RevisionEntry>>,
+    searches: TtlCache<String, Vec<RecipeReference>>,
 }
 
 impl std::fmt::Debug for MetadataCache {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("MetadataCache")
-            .field("ttl", &self.ttl)
-            .field("negative_ttl", &self.negative_ttl)
+            .field("ttl", &self.lists.ttl)
+            .field("negative_ttl", &self.lists.negative_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -65,28 +163,9 @@ impl MetadataCache {
     pub fn new(upstream: Arc<Upstream>, ttl: Duration, negative_ttl: Duration) -> Self {
         Self {
             upstream,
-            ttl,
-            negative_ttl,
-            entries: Arc::new(Mutex::new(HashMap::new())),
-            flights: SingleFlight::new(),
+            lists: TtlCache::new(ttl, negative_ttl),
+            searches: TtlCache::new(ttl, negative_ttl),
         }
-    }
-
-    fn cached(&self, key: &ListKey) -> Option<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    fn fresh(&self, entry: &Entry) -> bool {
-        let ttl = if entry.revisions.is_some() {
-            self.ttl
-        } else {
-            self.negative_ttl
-        };
-        entry.fetched.elapsed() < ttl
     }
 
     /// The list `key` names: the cached one while fresh; otherwise the upstream's (one request
@@ -97,63 +176,55 @@ impl MetadataCache {
         &self,
         key: &ListKey,
     ) -> Result<(Option<Vec<RevisionEntry>>, Freshness), UpstreamError> {
-        let cached = self.cached(key);
-        if let Some(entry) = &cached
-            && self.fresh(entry)
-        {
-            return Ok((entry.revisions.clone(), Freshness::Fresh));
-        }
         let upstream = Arc::clone(&self.upstream);
-        let entries = Arc::clone(&self.entries);
         let fetch_key = key.clone();
-        let outcome = self
-            .flights
-            .run(key.clone(), async move {
-                let answer = match &fetch_key {
+        self.lists
+            .get(key, async move {
+                match &fetch_key {
                     ListKey::Recipe(recipe) => upstream.recipe_revisions(recipe).await,
                     ListKey::Package(recipe, revision, package) => {
                         upstream.package_revisions(recipe, revision, package).await
                     }
-                };
-                if let Ok(revisions) = &answer {
-                    let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
-                    if entries.len() >= MAX_ENTRIES {
-                        trim(&mut entries);
-                    }
-                    entries.insert(
-                        fetch_key,
-                        Entry {
-                            revisions: revisions.clone(),
-                            fetched: Instant::now(),
-                        },
-                    );
                 }
-                answer
             })
-            .await;
-        match (outcome.as_ref(), cached) {
-            (Ok(revisions), _) => Ok((revisions.clone(), Freshness::Fresh)),
-            (Err(error), Some(entry)) if error.is_unavailable() => {
-                Ok((entry.revisions, Freshness::Stale(error.clone())))
-            }
-            (Err(error), _) => Err(error.clone()),
-        }
+            .await
+    }
+
+    /// The references the upstream finds for the Conan search `pattern` (`zlib/*`), as
+    /// [`revisions`](Self::revisions) caches lists: fresh for the time to live, one request
+    /// for concurrent misses, the last answer marked stale when the upstream is unavailable.
+    pub async fn search(
+        &self,
+        pattern: &str,
+    ) -> Result<(Vec<RecipeReference>, Freshness), UpstreamError> {
+        let upstream = Arc::clone(&self.upstream);
+        let sent = pattern.to_owned();
+        let (found, freshness) = self
+            .searches
+            .get(&pattern.to_owned(), async move {
+                upstream.search(&sent).await.map(Some)
+            })
+            .await?;
+        Ok((found.unwrap_or_default(), freshness))
     }
 
     /// Whether the list `key` names is cached and fresh, so that [`revisions`](Self::revisions)
     /// would answer it without the upstream (for the hit and miss counters of `/metrics`).
     #[must_use]
     pub fn is_fresh(&self, key: &ListKey) -> bool {
-        self.cached(key).is_some_and(|entry| self.fresh(&entry))
+        self.lists.is_fresh(key)
+    }
+
+    /// Whether the search `pattern` is cached and fresh.
+    #[must_use]
+    pub fn is_search_fresh(&self, pattern: &str) -> bool {
+        self.searches.is_fresh(&pattern.to_owned())
     }
 
     /// How many lists are cached.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.lists.len()
     }
 
     /// Whether nothing is cached.
@@ -163,11 +234,12 @@ impl MetadataCache {
     }
 }
 
-/// Makes room: drops the oldest tenth of the entries.
-fn trim(entries: &mut HashMap<ListKey, Entry>) {
-    let mut ages: Vec<Instant> = entries.values().map(|entry| entry.fetched).collect();
+/// Makes room in a cache whose values carry the time they were stored (`at`): drops the oldest
+/// tenth.
+pub(crate) fn drop_oldest_tenth<K, V>(entries: &mut HashMap<K, V>, at: impl Fn(&V) -> Instant) {
+    let mut ages: Vec<Instant> = entries.values().map(&at).collect();
     ages.sort_unstable();
     if let Some(&cutoff) = ages.get(ages.len() / 10) {
-        entries.retain(|_, entry| entry.fetched > cutoff);
+        entries.retain(|_, entry| at(entry) > cutoff);
     }
 }

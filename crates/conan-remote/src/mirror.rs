@@ -1,7 +1,9 @@
 //! Fetching a revision from the upstream into a project, once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use conan_model::FilePath;
 use conan_store::blob::BlobStore;
@@ -10,6 +12,9 @@ use conan_store::{FileOwner, MetadataStore};
 use conan_upstream::{Upstream, UpstreamError, UpstreamFile};
 
 use crate::SingleFlight;
+
+/// The most "not found" answers a mirror keeps; past it, the oldest tenth goes.
+const MAX_NOT_FOUND: usize = 100_000;
 
 /// Why a revision could not be brought from the upstream. Nothing of it is readable then: the
 /// revision stays uncommitted until a fetch completes.
@@ -48,6 +53,10 @@ pub struct Mirror {
     max_file_bytes: u64,
     flights: SingleFlight<FileOwner, Result<bool, MirrorError>>,
     fetched_bytes: AtomicU64,
+    /// How long an upstream "not found" for a revision is kept (zero: not kept).
+    not_found_ttl: Duration,
+    /// The revisions the upstream said it has not got, and when.
+    not_found: Arc<Mutex<HashMap<FileOwner, Instant>>>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -87,6 +96,36 @@ impl Mirror {
             max_file_bytes,
             flights: SingleFlight::new(),
             fetched_bytes: AtomicU64::new(0),
+            not_found_ttl: Duration::ZERO,
+            not_found: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Keeps an upstream's "not found" for a revision for `ttl`: asks for it within that time
+    /// fail at once, without asking the upstream again (the same time to live as the revision
+    /// lists' 404s).
+    #[must_use]
+    pub fn with_not_found_ttl(mut self, ttl: Duration) -> Self {
+        self.not_found_ttl = ttl;
+        self
+    }
+
+    /// Whether the upstream said, within the time to live, that it has not got `owner`.
+    fn known_missing(&self, owner: &FileOwner) -> bool {
+        if self.not_found_ttl.is_zero() {
+            return false;
+        }
+        let mut missing = self
+            .not_found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match missing.get(owner) {
+            Some(at) if at.elapsed() < self.not_found_ttl => true,
+            Some(_) => {
+                missing.remove(owner);
+                false
+            }
+            None => false,
         }
     }
 
@@ -125,11 +164,29 @@ impl Mirror {
         if self.committed(owner).await? {
             return Ok(false);
         }
+        if self.known_missing(owner) {
+            return Err(MirrorError::NotFound(describe(owner)));
+        }
         let mirror = Arc::clone(self);
         let target = owner.clone();
         let outcome = self
             .flights
-            .run(owner.clone(), async move { mirror.fetch(&target).await })
+            .run(owner.clone(), async move {
+                let outcome = mirror.fetch(&target).await;
+                if matches!(outcome, Err(MirrorError::NotFound(_)))
+                    && !mirror.not_found_ttl.is_zero()
+                {
+                    let mut missing = mirror
+                        .not_found
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if missing.len() >= MAX_NOT_FOUND {
+                        crate::metadata::drop_oldest_tenth(&mut missing, |at| *at);
+                    }
+                    missing.insert(target, Instant::now());
+                }
+                outcome
+            })
             .await;
         outcome.as_ref().clone()
     }

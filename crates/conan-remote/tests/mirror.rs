@@ -143,3 +143,38 @@ async fn a_body_that_does_not_match_its_checksum_commits_nothing() {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_the_upstream_has_not_got_is_asked_once_per_ttl() {
+    let s = setup(db::TestDb::sqlite()).await;
+    let client =
+        Arc::new(Upstream::new(UpstreamConfig::new(s.upstream.url.parse().unwrap())).unwrap());
+    let mirror = Arc::new(
+        Mirror::new(client, Arc::clone(&s.store), Arc::clone(&s.blobs), 1 << 20)
+            .with_not_found_ttl(std::time::Duration::from_millis(300)),
+    );
+    let missing = FileOwner::Recipe(RecipeRevisionKey {
+        recipe: "missing/1.0".parse().unwrap(),
+        ..s.recipe.clone()
+    });
+    let path = format!("/v2/conans/missing/1.0/_/_/revisions/{RREV}/files");
+    for _ in 0..3 {
+        assert!(matches!(
+            mirror.ensure(&missing).await,
+            Err(MirrorError::NotFound(_))
+        ));
+    }
+    assert_eq!(s.upstream.count(&path), 1, "kept for the time to live");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(mirror.ensure(&missing).await.is_err());
+    assert_eq!(s.upstream.count(&path), 2, "asked again once it expired");
+    // A failure that is not "not found" is never kept.
+    let bad = FileOwner::Recipe(RecipeRevisionKey {
+        recipe: "bad/1.0".parse().unwrap(),
+        ..s.recipe.clone()
+    });
+    let bad_path = format!("/v2/conans/bad/1.0/_/_/revisions/{RREV}/files/conanfile.py");
+    assert!(mirror.ensure(&bad).await.is_err());
+    assert!(mirror.ensure(&bad).await.is_err());
+    assert_eq!(s.upstream.count(&bad_path), 2);
+}

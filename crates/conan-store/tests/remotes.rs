@@ -77,4 +77,24 @@ backend_tests! {
         ));
         assert!(store.remotes().unwrap().is_empty());
     }
+
+    fn every_remote_change_moves_the_identity_epoch(store: &DieselStore) {
+        // The identity cache keeps each project's upstream under the epoch (conan-auth).
+        let center = store.create_project("mirror/center", Visibility::Public).unwrap().id;
+        let mut last = store.identity_epoch().unwrap();
+        let mut moved = |what: &str| {
+            let now = store.identity_epoch().unwrap();
+            assert!(now > last, "{what} must move the identity epoch");
+            last = now;
+        };
+        store.set_remote(center, &settings("https://u"), at(0)).unwrap();
+        moved("making a project remote");
+        store.set_remote(center, &settings("https://v"), at(1)).unwrap();
+        moved("changing its upstream");
+        store.clear_remote(center).unwrap();
+        moved("making it ordinary again");
+        store.remote(center).unwrap();
+        store.remotes().unwrap();
+        assert_eq!(store.identity_epoch().unwrap(), last, "reading moves nothing");
+    }
 }

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::access;
 use crate::error::ApiError;
-use crate::params;
-use crate::respond::json;
+use crate::params::{self, Level};
+use crate::respond::{json, warn_stale};
+use conan_store::SearchScope;
 
 /// The query string of a recipe search.
 #[derive(Debug, Deserialize)]
@@ -38,18 +39,45 @@ pub(super) async fn recipes(request: HttpRequest) -> Result<HttpResponse, ApiErr
         )?,
     };
     let limit = state.config.search_limit;
-    let matches = access::search(&state, &request, move |store, scope| {
-        Ok(store.search_recipes(scope, &pattern, limit)?)
+    // At the project prefix a remote project (or a virtual project's remote member) also asks
+    // its upstream; at the instance prefix only what the projects hold is searched.
+    let forward = matches!(Level::of(&request), Level::Project(_));
+    let held_pattern = pattern.clone();
+    let (matches, remotes) = access::search(&state, &request, move |store, scope| {
+        let matches = store.search_recipes(scope, &held_pattern, limit)?;
+        let mut remotes = Vec::new();
+        if let (true, SearchScope::Projects(projects)) = (forward, scope) {
+            for &project in projects {
+                if let Some(settings) = store.remote(project)? {
+                    remotes.push((project, settings));
+                }
+            }
+        }
+        Ok((matches, remotes))
     })
     .await?;
     // The client expects the reference server's order: sorted canonical strings, which differs
     // from the store's field order (`zlib/1.3.1` sorts before `zlib/1.3@user/channel`). The
-    // same recipe in two projects is listed once.
+    // same recipe in two projects (or held and upstream) is listed once.
     let mut results: Vec<String> = matches
         .iter()
         .map(|found| found.reference.to_string())
         .collect();
+    let mut any_stale = false;
+    for (project, settings) in remotes {
+        let node = state.remotes.node(project, &settings)?;
+        let (found, was_stale) = node.search(query.q.as_deref().unwrap_or("*")).await?;
+        any_stale |= was_stale;
+        // The upstream's own matching may be looser (case, its pattern syntax): ours decides.
+        results.extend(
+            found
+                .iter()
+                .filter(|reference| pattern.matches_reference(reference))
+                .map(ToString::to_string),
+        );
+    }
     results.sort_unstable();
     results.dedup();
-    json(&SearchResults { results })
+    results.truncate(limit);
+    Ok(warn_stale(json(&SearchResults { results })?, any_stale))
 }

@@ -28,6 +28,7 @@ struct Counts {
     all: AtomicUsize,
     files: AtomicUsize,
     lists: AtomicUsize,
+    searches: AtomicUsize,
 }
 
 /// The upstream: `zlib/1.3#aaaa…:bbbb…#cccc…` in its public project, served on loopback.
@@ -56,6 +57,9 @@ async fn upstream() -> (Registry, String, Arc<Counts>, actix_web::dev::ServerHan
                 }
                 if request.path().ends_with("/revisions") {
                     counts.lists.fetch_add(1, Ordering::SeqCst);
+                }
+                if request.path().ends_with("/conans/search") {
+                    counts.searches.fetch_add(1, Ordering::SeqCst);
                 }
                 let answer: LocalBoxFuture<'static, _> = if counts.failing.load(Ordering::SeqCst) {
                     let response =
@@ -321,4 +325,58 @@ async fn an_upstream_answering_5xx_is_a_502_and_its_stale_list_is_served() {
         send(&app, request("GET", &files, None)).await.status,
         StatusCode::OK
     );
+}
+
+#[actix_web::test]
+async fn a_search_at_a_remote_project_asks_its_upstream_once_per_ttl() {
+    let (_upstream, url, counts, _handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.public, &url, 1);
+    let app = registry.app().await;
+    let search = |q: &str| format!("{}/v2/conans/search?q={q}", project_base(&registry.public));
+    // Nothing is held yet: the upstream's answer, filtered by our own pattern matching.
+    for _ in 0..3 {
+        let reply = send(&app, request("GET", &search("zlib*"), None)).await;
+        assert_eq!(reply.ok_json()["results"], serde_json::json!(["zlib/1.3"]));
+        assert_eq!(reply.header("Warning"), None);
+    }
+    assert_eq!(
+        counts.searches.load(Ordering::SeqCst),
+        1,
+        "cached for the TTL"
+    );
+    let reply = send(&app, request("GET", &search("openssl*"), None)).await;
+    assert_eq!(reply.ok_json()["results"], serde_json::json!([]));
+    // A case-sensitive search does not take the upstream's looser matches.
+    let reply = send(
+        &app,
+        request(
+            "GET",
+            &format!("{}&ignorecase=False", search("ZLIB*")),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.ok_json()["results"], serde_json::json!([]));
+    // The instance prefix searches only what projects hold.
+    let reply = send(
+        &app,
+        request(
+            "GET",
+            "/api/v4/packages/conan/v2/conans/search?q=zlib*",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.ok_json()["results"], serde_json::json!([]));
+    // The upstream failing: the last answer, marked stale; an uncached search answers what
+    // the project holds (nothing), marked stale too.
+    counts.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = send(&app, request("GET", &search("zlib*"), None)).await;
+    assert_eq!(reply.ok_json()["results"], serde_json::json!(["zlib/1.3"]));
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+    let reply = send(&app, request("GET", &search("boost*"), None)).await;
+    assert_eq!(reply.ok_json()["results"], serde_json::json!([]));
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
 }

@@ -1,0 +1,1 @@
+DROP TRIGGER remote_projects_identity_epoch ON remote_projects;

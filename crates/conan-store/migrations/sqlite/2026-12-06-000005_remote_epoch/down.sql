@@ -1,0 +1,3 @@
+DROP TRIGGER remote_projects_identity_epoch_insert;
+DROP TRIGGER remote_projects_identity_epoch_update;
+DROP TRIGGER remote_projects_identity_epoch_delete;
