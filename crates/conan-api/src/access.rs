@@ -20,7 +20,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
 use crate::params::{self, Level};
-use crate::remote::Listed;
+use crate::remote::{Listed, RemoteNode};
 use crate::state::AppState;
 
 /// Runs one synchronous storage call on the blocking pool.
@@ -612,19 +612,28 @@ impl ReadTarget {
         .await
     }
 
-    /// As [`read`](Self::read), for the routes that read a revision's files: at a remote
-    /// project the revision is first brought from the upstream if the project does not hold it
-    /// (once, however many ask), so `work` then finds it like any other.
-    pub(crate) async fn read_files<T, F>(self, work: F) -> Result<(T, Target), ApiError>
+    /// As [`read`](Self::read), for the routes that read a revision's files. At a remote
+    /// project, `live` answers first: it gets the project's upstream node, the revision and the
+    /// route's `{path}`, and answers from the revision's fetch (started if needed) while the
+    /// revision is not committed, or `None` to let `work` read the store as for any project.
+    pub(crate) async fn read_files<T, F, G, Fut>(
+        self,
+        work: F,
+        live: G,
+    ) -> Result<(T, Target), ApiError>
     where
         F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        G: FnOnce(Arc<RemoteNode>, FileOwner, Option<FilePath>) -> Fut,
+        Fut: Future<Output = Result<Option<T>, ApiError>>,
         T: Send + 'static,
     {
         match self.phase(work, true).await? {
             Phase::Done(answer, target) => Ok((answer, target)),
             Phase::Remote(target, settings, work) => {
                 let node = target.state.remotes.node(target.project.id, &settings)?;
-                node.ensure(&target.owner()?).await?;
+                if let Some(answer) = live(node, target.owner()?, target.path.clone()).await? {
+                    return Ok((answer, target));
+                }
                 read_authorized(target, work).await
             }
         }

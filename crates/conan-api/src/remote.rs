@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conan_model::{RecipeReference, RevisionTime};
-use conan_remote::{CredentialKey, Freshness, ListKey, MetadataCache, Mirror, MirrorError};
+use conan_model::{FilePath, RecipeReference, RevisionTime};
+use conan_remote::{CredentialKey, Freshness, ListKey, MetadataCache, Mirror, MirrorError, Tapped};
 use conan_store::blob::BlobStore;
 use conan_store::remotes::RemoteSettings;
 use conan_store::{FileOwner, MetadataStore, ProjectId, RevisionEntry};
@@ -209,9 +209,44 @@ impl RemoteNode {
     /// Makes sure the revision `owner` names is held, fetching it from the upstream if not.
     /// A revision the upstream has not got is a 404 (the route's own, from the store).
     pub(crate) async fn ensure(&self, owner: &FileOwner) -> Result<(), ApiError> {
+        let outcome = self.mirror.ensure(owner).await;
+        self.answer(outcome.map(|fetched| (fetched, ())))
+            .map(|_| ())
+    }
+
+    /// The file list of `owner` while it is not committed (the upstream's, as soon as the fetch
+    /// has it); `None` when the project holds it, or when the upstream has not got it (the
+    /// route's own 404, from the store).
+    pub(crate) async fn listing(
+        &self,
+        owner: &FileOwner,
+    ) -> Result<Option<Vec<FilePath>>, ApiError> {
+        let outcome = self.mirror.listing(owner).await;
+        Ok(self
+            .answer(outcome.map(|listed| (listed.is_some(), listed)))?
+            .flatten())
+    }
+
+    /// The file `path` of `owner` while the revision is not committed, as its fetch has it
+    /// ([`Tapped`]); `None` as for [`listing`](Self::listing).
+    pub(crate) async fn tap(
+        &self,
+        owner: &FileOwner,
+        path: &FilePath,
+    ) -> Result<Option<Tapped>, ApiError> {
+        let outcome = self.mirror.tap(owner, path).await;
+        Ok(self
+            .answer(outcome.map(|tapped| (tapped.is_some(), tapped)))?
+            .flatten())
+    }
+
+    /// Counts a mirror's outcome (`fetched`: it needed the upstream) and maps its failure to the
+    /// answer: `None` for a revision the upstream has not got (the route then reads nothing and
+    /// answers its usual 404).
+    fn answer<T>(&self, outcome: Result<(bool, T), MirrorError>) -> Result<Option<T>, ApiError> {
         let counters = &self.counters;
-        match self.mirror.ensure(owner).await {
-            Ok(fetched) => {
+        match outcome {
+            Ok((fetched, value)) => {
                 // The mirror's own total, kept across settings changes by adding the growth.
                 let total = self.mirror.fetched_bytes();
                 let seen = self.seen_bytes.fetch_max(total, Ordering::Relaxed);
@@ -225,13 +260,12 @@ impl RemoteNode {
                     &counters.cache_hits
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(Some(value))
             }
-            // The route then reads nothing and answers its usual 404.
             Err(MirrorError::NotFound(_)) => {
                 counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
                 counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(None)
             }
             Err(MirrorError::Upstream(error)) => {
                 counters.upstream_requests.fetch_add(1, Ordering::Relaxed);

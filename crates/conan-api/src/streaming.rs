@@ -164,6 +164,31 @@ pub(crate) async fn download(
     Ok(response.body(SizedStream::new(length, reader.body)))
 }
 
+/// A 200 with the whole file in `bytes`.
+pub(crate) fn octets(bytes: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ))
+        .body(bytes)
+}
+
+/// A 200 streaming `body` as it comes (a remote project's file arriving from its upstream),
+/// sized when the upstream announced the size. A body that fails cuts the transfer, so the
+/// client never takes a partial file for a whole one.
+pub(crate) fn live(size: Option<u64>, body: BoxStream<'static, io::Result<Bytes>>) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    ));
+    match size {
+        Some(size) => response.body(SizedStream::new(size, body)),
+        None => response.streaming(body),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

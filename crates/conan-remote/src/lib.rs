@@ -29,10 +29,12 @@
 
 mod credentials;
 mod flight;
+mod live;
 mod metadata;
 mod mirror;
 
 pub use credentials::{CredentialError, CredentialKey};
 pub use flight::SingleFlight;
+pub use live::Tapped;
 pub use metadata::{Freshness, ListKey, MetadataCache};
 pub use mirror::{Mirror, MirrorError};

@@ -1,17 +1,26 @@
 //! Fetching a revision from the upstream into a project, once.
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use conan_model::FilePath;
-use conan_store::blob::BlobStore;
+use conan_store::blob::{BlobStore, Digests};
 use conan_store::transfer::{Destination, store_file};
 use conan_store::{FileOwner, MetadataStore};
 use conan_upstream::{Upstream, UpstreamError, UpstreamFile};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use crate::SingleFlight;
+use crate::live::{Ended, Piece, Progress, Seen, Tapped};
+
+/// The largest `conanmanifest.txt` a fetch holds in memory until it stores it last (a line per
+/// file of the package: 16 MiB is some 200,000 files).
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// The most "not found" answers a mirror keeps; past it, the oldest tenth goes.
 const MAX_NOT_FOUND: usize = 100_000;
@@ -57,6 +66,8 @@ pub struct Mirror {
     not_found_ttl: Duration,
     /// The revisions the upstream said it has not got, and when.
     not_found: Arc<Mutex<HashMap<FileOwner, Instant>>>,
+    /// The revisions being fetched, for their readers.
+    live: Mutex<HashMap<FileOwner, Arc<Progress>>>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -98,6 +109,7 @@ impl Mirror {
             fetched_bytes: AtomicU64::new(0),
             not_found_ttl: Duration::ZERO,
             not_found: Arc::new(Mutex::new(HashMap::new())),
+            live: Mutex::new(HashMap::new()),
         }
     }
 
@@ -191,6 +203,98 @@ impl Mirror {
         outcome.as_ref().clone()
     }
 
+    /// The progress of `owner`'s fetch: the one running, or a new one the next fetch takes.
+    fn progress(&self, owner: &FileOwner) -> Arc<Progress> {
+        Arc::clone(
+            self.live
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(owner.clone())
+                .or_default(),
+        )
+    }
+
+    /// Ends `progress` with `outcome` and forgets it (if it is still `owner`'s).
+    fn finish(
+        &self,
+        owner: &FileOwner,
+        progress: &Arc<Progress>,
+        outcome: &Result<bool, MirrorError>,
+    ) {
+        progress.end(&match outcome {
+            Ok(_) => Ended::Committed,
+            Err(error) => Ended::Failed(error.clone()),
+        });
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live
+            .get(owner)
+            .is_some_and(|current| Arc::ptr_eq(current, progress))
+        {
+            live.remove(owner);
+        }
+    }
+
+    /// The progress of `owner`'s fetch, the fetch started if it is not running, or `None` when
+    /// the revision is committed (read it from the store). A package revision's recipe
+    /// revision is fetched whole first.
+    async fn follow(
+        self: &Arc<Self>,
+        owner: &FileOwner,
+    ) -> Result<Option<Arc<Progress>>, MirrorError> {
+        if let FileOwner::Package(key) = owner {
+            self.ensure_one(&FileOwner::Recipe(key.recipe.clone()))
+                .await?;
+        }
+        if self.committed(owner).await? {
+            return Ok(None);
+        }
+        if self.known_missing(owner) {
+            return Err(MirrorError::NotFound(describe(owner)));
+        }
+        let progress = self.progress(owner);
+        let (mirror, target, followed) = (Arc::clone(self), owner.clone(), Arc::clone(&progress));
+        // Joins the running fetch or starts one; ends this progress however it goes, even when
+        // the revision turned out committed before a fetch took it.
+        tokio::spawn(async move {
+            let outcome = mirror.ensure_one(&target).await;
+            mirror.finish(&target, &followed, &outcome);
+        });
+        Ok(Some(progress))
+    }
+
+    /// The file list of the revision `owner` names while it is not committed: the upstream's,
+    /// as soon as the fetch (started if it is not running) has it; `None` when the revision is
+    /// committed (read the store).
+    pub async fn listing(
+        self: &Arc<Self>,
+        owner: &FileOwner,
+    ) -> Result<Option<Vec<FilePath>>, MirrorError> {
+        let Some(progress) = self.follow(owner).await? else {
+            return Ok(None);
+        };
+        Ok(match progress.listing().await? {
+            Seen::Now(paths) => Some(paths),
+            Seen::Committed => None,
+        })
+    }
+
+    /// The file `path` of the revision `owner` names while the revision is not committed, as
+    /// its fetch (started if it is not running) has it: streaming from the upstream, stored,
+    /// or in memory ([`Tapped`]); `None` when the revision is committed (read the store).
+    pub async fn tap(
+        self: &Arc<Self>,
+        owner: &FileOwner,
+        path: &FilePath,
+    ) -> Result<Option<Tapped>, MirrorError> {
+        let Some(progress) = self.follow(owner).await? else {
+            return Ok(None);
+        };
+        Ok(match progress.tap(path, &describe(owner)).await? {
+            Seen::Now(tapped) => Some(tapped),
+            Seen::Committed => None,
+        })
+    }
+
     /// The revision's file list from the upstream.
     async fn list(&self, owner: &FileOwner) -> Result<Option<Vec<FilePath>>, UpstreamError> {
         match owner {
@@ -234,8 +338,20 @@ impl Mirror {
         }
     }
 
-    /// Fetches every file of the revision, the manifest last (storing it commits the revision).
+    /// Fetches every file of the revision, the manifest last (storing it commits the revision),
+    /// telling its readers how far it got (see [`crate::live`]).
     async fn fetch(&self, owner: &FileOwner) -> Result<bool, MirrorError> {
+        let progress = self.progress(owner);
+        let outcome = self.fetch_with(owner, &progress).await;
+        self.finish(owner, &progress, &outcome);
+        outcome
+    }
+
+    async fn fetch_with(
+        &self,
+        owner: &FileOwner,
+        progress: &Progress,
+    ) -> Result<bool, MirrorError> {
         // Another node (or an earlier flight) may have finished it meanwhile.
         if self.committed(owner).await? {
             return Ok(false);
@@ -248,34 +364,100 @@ impl Mirror {
             .iter()
             .position(FilePath::commits_revision)
             .ok_or_else(|| MirrorError::Incomplete(describe(owner)))?;
+        progress.listed(paths.clone());
         let manifest = paths.remove(manifest);
-        paths.push(manifest);
-        for path in paths {
-            let file = self
-                .open(owner, &path)
-                .await?
-                .ok_or_else(|| MirrorError::NotFound(format!("{} {path}", describe(owner))))?;
-            let destination = Destination {
-                owner: owner.clone(),
-                path: path.clone(),
-                upload: None,
-            };
-            let stored = store_file(
-                Arc::clone(&self.metadata),
-                Arc::clone(&self.blobs),
-                destination,
-                file.body,
-                self.max_file_bytes,
-                file.sha1.as_deref(),
-            )
+        // The order Conan 2 downloads in (names in reverse order), so a client reading the
+        // files one after another mostly finds the next one streaming or stored.
+        paths.sort_unstable_by(|a, b| b.as_str().cmp(a.as_str()));
+        // The manifest first, into memory: clients ask for it first, and it is stored last.
+        let file = self.open_file(owner, &manifest).await?;
+        let manifest_sha1 = file.sha1.clone();
+        let manifest_bytes = read_all(file.body, self.max_file_bytes.min(MAX_MANIFEST_BYTES))
             .await
-            .map_err(|error| MirrorError::Refused {
-                path: path.to_string(),
-                message: error.to_string(),
+            .map_err(|message| MirrorError::Refused {
+                path: manifest.to_string(),
+                message,
             })?;
-            self.fetched_bytes
-                .fetch_add(stored.digests.size, Ordering::Relaxed);
+        progress.in_memory(&manifest, &manifest_bytes);
+        for path in paths {
+            let file = self.open_file(owner, &path).await?;
+            let readers = progress.start(&path);
+            readers.deliver(&Piece::Start(file.size)).await;
+            let stored = self
+                .store(owner, &path, readers.tee(file.body), file.sha1.as_deref())
+                .await;
+            match stored {
+                Ok(digests) => {
+                    readers.deliver(&Piece::End).await;
+                    progress.stored(&path, digests);
+                }
+                Err(error) => {
+                    readers.deliver(&Piece::Fail(error.to_string())).await;
+                    return Err(error);
+                }
+            }
         }
+        let body = futures::stream::once(async move { Ok(manifest_bytes) }).boxed();
+        self.store(owner, &manifest, body, manifest_sha1.as_deref())
+            .await?;
         Ok(true)
     }
+
+    /// One file of the revision from the upstream; the upstream not having it is `NotFound`.
+    async fn open_file(
+        &self,
+        owner: &FileOwner,
+        path: &FilePath,
+    ) -> Result<UpstreamFile, MirrorError> {
+        self.open(owner, path)
+            .await?
+            .ok_or_else(|| MirrorError::NotFound(format!("{} {path}", describe(owner))))
+    }
+
+    /// Stores one file's `body` (checked against the announced `sha1`); its digests.
+    async fn store(
+        &self,
+        owner: &FileOwner,
+        path: &FilePath,
+        body: BoxStream<'static, io::Result<Bytes>>,
+        sha1: Option<&str>,
+    ) -> Result<Digests, MirrorError> {
+        let destination = Destination {
+            owner: owner.clone(),
+            path: path.clone(),
+            upload: None,
+        };
+        let stored = store_file(
+            Arc::clone(&self.metadata),
+            Arc::clone(&self.blobs),
+            destination,
+            body,
+            self.max_file_bytes,
+            sha1,
+        )
+        .await
+        .map_err(|error| MirrorError::Refused {
+            path: path.to_string(),
+            message: error.to_string(),
+        })?;
+        self.fetched_bytes
+            .fetch_add(stored.digests.size, Ordering::Relaxed);
+        Ok(stored.digests)
+    }
+}
+
+/// The whole of `body`, refused past `limit` bytes or when the body fails.
+async fn read_all(
+    mut body: BoxStream<'static, io::Result<Bytes>>,
+    limit: u64,
+) -> Result<Bytes, String> {
+    let mut all = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| error.to_string())?;
+        if (all.len() + chunk.len()) as u64 > limit {
+            return Err(format!("larger than {limit} bytes"));
+        }
+        all.extend_from_slice(&chunk);
+    }
+    Ok(all.freeze())
 }

@@ -15,12 +15,13 @@ mod upstream;
 
 use std::sync::Arc;
 
-use conan_remote::{Mirror, MirrorError};
+use conan_remote::{Mirror, MirrorError, Tapped};
 use conan_store::blob::{BlobStore, BlobStoreConfig, open_blob_store};
 use conan_store::{
     FileOwner, IdentityStore, MetadataStore, PackageRevisionKey, RecipeRevisionKey, Visibility,
 };
 use conan_upstream::{Upstream, UpstreamConfig};
+use futures::StreamExt;
 use sha1::{Digest, Sha1};
 use upstream::{PKG, PREV, RREV, TestUpstream, catalog};
 
@@ -65,6 +66,17 @@ async fn setup(db: db::TestDb) -> Setup {
     }
 }
 
+impl Setup {
+    /// The upstream's package revision of zlib.
+    fn package(&self) -> FileOwner {
+        FileOwner::Package(PackageRevisionKey {
+            recipe: self.recipe.clone(),
+            package_id: PKG.parse().unwrap(),
+            revision: PREV.parse().unwrap(),
+        })
+    }
+}
+
 fn databases() -> Vec<db::TestDb> {
     std::iter::once(db::TestDb::sqlite())
         .chain(db::TestDb::postgres())
@@ -75,11 +87,7 @@ fn databases() -> Vec<db::TestDb> {
 async fn concurrent_asks_fetch_each_file_once_and_commit_it() {
     for database in databases() {
         let s = setup(database).await;
-        let package = FileOwner::Package(PackageRevisionKey {
-            recipe: s.recipe.clone(),
-            package_id: PKG.parse().unwrap(),
-            revision: PREV.parse().unwrap(),
-        });
+        let package = s.package();
         let asks = (0..16).map(|_| {
             let mirror = Arc::clone(&s.mirror);
             let package = package.clone();
@@ -177,4 +185,120 @@ async fn a_revision_the_upstream_has_not_got_is_asked_once_per_ttl() {
     assert!(mirror.ensure(&bad).await.is_err());
     assert!(mirror.ensure(&bad).await.is_err());
     assert_eq!(s.upstream.count(&bad_path), 2);
+}
+
+/// Reads a tapped file whole: its bytes, or the error its stream ended with.
+async fn read_tapped(tapped: Tapped) -> Result<Vec<u8>, std::io::Error> {
+    match tapped {
+        Tapped::Bytes(bytes) => Ok(bytes.to_vec()),
+        Tapped::Stored(digests) => panic!("expected bytes, got a stored file {digests:?}"),
+        Tapped::Live { mut body, .. } => {
+            let mut all = Vec::new();
+            while let Some(chunk) = body.next().await {
+                all.extend_from_slice(&chunk?);
+            }
+            Ok(all)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_get_the_list_and_files_while_the_revision_is_fetched() {
+    for database in databases() {
+        let s = setup(database).await;
+        let package = s.package();
+        let base = format!(
+            "/v2/conans/zlib/1.3/_/_/revisions/{RREV}/packages/{PKG}/revisions/{PREV}/files"
+        );
+        let mut listed = s
+            .mirror
+            .listing(&package)
+            .await
+            .unwrap()
+            .expect("not held yet");
+        listed.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let names: Vec<&str> = listed.iter().map(conan_model::FilePath::as_str).collect();
+        assert_eq!(
+            names,
+            ["conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"]
+        );
+        // 16 readers of each file at once, in the order Conan asks: every one gets the
+        // upstream's bytes (as they arrive, from memory, or from the stored blob), and the
+        // upstream sends each file once.
+        let catalog = catalog();
+        let reads = listed.iter().flat_map(|path| {
+            (0..16).map(|_| {
+                let (mirror, package, path, blobs) = (
+                    Arc::clone(&s.mirror),
+                    package.clone(),
+                    path.clone(),
+                    Arc::clone(&s.blobs),
+                );
+                tokio::spawn(async move {
+                    match mirror.tap(&package, &path).await.unwrap() {
+                        Some(Tapped::Stored(digests)) => {
+                            let mut reader = blobs.open(&digests.sha256, None).await.unwrap();
+                            let mut all = Vec::new();
+                            while let Some(chunk) = reader.body.next().await {
+                                all.extend_from_slice(&chunk.unwrap());
+                            }
+                            (path, Some(all))
+                        }
+                        Some(tapped) => (path, Some(read_tapped(tapped).await.unwrap())),
+                        // Committed meanwhile: the store has it.
+                        None => (path, None),
+                    }
+                })
+            })
+        });
+        for read in futures::future::join_all(reads.collect::<Vec<_>>()).await {
+            let (path, bytes) = read.unwrap();
+            if let Some(bytes) = bytes {
+                assert_eq!(bytes, catalog[&format!("{base}/{path}")].0, "{path}");
+            }
+        }
+        // The revision is committed once the manifest, held in memory, is stored last.
+        let started = std::time::Instant::now();
+        while s.store.files(&package).unwrap().is_none() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "never committed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let counts = s.upstream.counts.lock().unwrap().clone();
+        assert!(counts.values().all(|&count| count == 1), "{counts:?}");
+        assert_eq!(
+            s.mirror
+                .tap(&package, &listed[0])
+                .await
+                .unwrap()
+                .map(|_| ()),
+            None
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_a_refused_body_gets_an_error_never_a_whole_file() {
+    let s = setup(db::TestDb::sqlite()).await;
+    let bad = FileOwner::Recipe(RecipeRevisionKey {
+        recipe: "bad/1.0".parse().unwrap(),
+        ..s.recipe.clone()
+    });
+    let path = "conanfile.py".parse().unwrap();
+    match s.mirror.tap(&bad, &path).await {
+        // Joined while it streamed: the bytes went by, then the stream fails.
+        Ok(Some(tapped)) => assert!(read_tapped(tapped).await.is_err()),
+        // Or the fetch had already failed.
+        Err(MirrorError::Refused { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.store.files(&bad).unwrap(), None);
+    // A file the upstream's list does not name is not found.
+    let absent = "nothing.txt".parse().unwrap();
+    assert!(matches!(
+        s.mirror.tap(&bad, &absent).await,
+        Err(MirrorError::NotFound(_) | MirrorError::Refused { .. })
+    ));
 }

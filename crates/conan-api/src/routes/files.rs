@@ -8,9 +8,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use conan_model::RevisionTime;
+use conan_remote::Tapped;
 use conan_store::blob::Sha256Hex;
 use conan_store::transfer::{self, Destination, StoredFile};
-use conan_store::{FileOwner, UploadId};
+use conan_store::{FileOwner, FileRecord, UploadId};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ReadTarget, Target, blocking};
@@ -39,40 +40,74 @@ struct FileList {
 }
 
 /// `GET .../files`: the files of a committed revision; 404 when it does not exist or has no
-/// `conanmanifest.txt` yet.
+/// `conanmanifest.txt` yet. At a remote project, a revision not yet held is listed from the
+/// upstream as soon as its fetch has the list (the fetch goes on while the client asks for the
+/// files).
 pub(super) async fn list(target: ReadTarget) -> Result<HttpResponse, ApiError> {
-    let ((files, missing), _) = target
-        .read_files(|store, target| {
-            let owner = target.owner()?;
-            Ok((store.files(&owner)?, names(&owner).0))
-        })
+    let ((paths, missing), _) = target
+        .read_files(
+            |store, target| {
+                let owner = target.owner()?;
+                let paths = store.files(&owner)?.map(|files| {
+                    files
+                        .into_iter()
+                        .map(|file| file.path.to_string())
+                        .collect::<Vec<_>>()
+                });
+                Ok((paths, names(&owner).0))
+            },
+            |node, owner, _| async move {
+                let listed = node.listing(&owner).await?;
+                Ok(listed.map(|paths| {
+                    let paths = paths.iter().map(ToString::to_string).collect();
+                    (Some(paths), names(&owner).0)
+                }))
+            },
+        )
         .await?;
-    let files = files.ok_or_else(|| ApiError::not_found(missing))?;
+    let paths = paths.ok_or_else(|| ApiError::not_found(missing))?;
     json(&FileList {
-        files: files
+        files: paths
             .into_iter()
-            .map(|file| {
-                (
-                    file.path.to_string(),
-                    serde_json::Value::Object(serde_json::Map::new()),
-                )
-            })
+            .map(|path| (path, serde_json::Value::Object(serde_json::Map::new())))
             .collect(),
     })
 }
 
-/// `GET .../files/{path}`: the file's bytes, streamed, with `Range` support.
+/// Where a download's bytes come from.
+enum Found {
+    /// The store's record of the file (`None`: no such file).
+    Stored(Option<FileRecord>),
+    /// A remote project's revision being fetched.
+    Live(Tapped),
+}
+
+/// `GET .../files/{path}`: the file's bytes, streamed, with `Range` support. At a remote project,
+/// a file of a revision not yet held streams to the client as it arrives from the upstream
+/// while it is stored (a `Range` request waits until the revision is held).
 pub(super) async fn download(
     target: ReadTarget,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let ((record, missing), target) = target
-        .read_files(|store, target| {
-            let owner = target.owner()?;
-            Ok((store.file(&owner, &target.path()?)?, names(&owner).1))
-        })
+    let ranged = request.headers().contains_key(header::RANGE);
+    let ((found, missing), target) = target
+        .read_files(
+            |store, target| {
+                let owner = target.owner()?;
+                let record = store.file(&owner, &target.path()?)?;
+                Ok((Found::Stored(record), names(&owner).1))
+            },
+            move |node, owner, path| async move {
+                let path = path.ok_or_else(|| ApiError::bug("route has no {path}"))?;
+                if ranged {
+                    node.ensure(&owner).await?;
+                    return Ok(None);
+                }
+                let tapped = node.tap(&owner, &path).await?;
+                Ok(tapped.map(|tapped| (Found::Live(tapped), names(&owner).1)))
+            },
+        )
         .await?;
-    let record = record.ok_or_else(|| ApiError::not_found(missing))?;
     target.state.downloads.note(&target.owner()?);
     let range = request
         .headers()
@@ -82,14 +117,16 @@ pub(super) async fn download(
     let redirect = config
         .redirect_downloads
         .then(|| Duration::from_secs(config.redirect_ttl_secs));
-    streaming::download(
-        target.state.blobs.as_ref(),
-        &record.digests.sha256,
-        record.digests.size,
-        range,
-        redirect,
-    )
-    .await
+    let (sha256, size) = match found {
+        Found::Stored(record) => {
+            let record = record.ok_or_else(|| ApiError::not_found(missing))?;
+            (record.digests.sha256, record.digests.size)
+        }
+        Found::Live(Tapped::Stored(digests)) => (digests.sha256, digests.size),
+        Found::Live(Tapped::Bytes(bytes)) => return Ok(streaming::octets(bytes)),
+        Found::Live(Tapped::Live { size, body }) => return Ok(streaming::live(size, body)),
+    };
+    streaming::download(target.state.blobs.as_ref(), &sha256, size, range, redirect).await
 }
 
 /// The answer to an upload, in the spirit of GitLab's package-file row.

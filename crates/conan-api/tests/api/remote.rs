@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer};
 use conan_model::RevisionTime;
 use conan_store::remotes::RemoteSettings;
-use conan_store::{Project, RemoteStore};
+use conan_store::{FileOwner, Project, RecipeRevisionKey, RemoteStore};
 use futures::future::LocalBoxFuture;
 
 use crate::support::{
@@ -103,6 +103,24 @@ fn make_remote(registry: &Registry, project: &Project, url: &str, ttl_secs: u32)
         .unwrap();
 }
 
+/// Waits (a bounded time) until `project` of `registry` holds `zlib/1.3#aaaa…`: a fetch goes
+/// on in the background after the client has its answers, and commits the revision last.
+async fn held(registry: &Registry, project: &Project) {
+    let owner = FileOwner::Recipe(RecipeRevisionKey {
+        project: project.id,
+        recipe: "zlib/1.3".parse().unwrap(),
+        revision: rrev('a').parse().unwrap(),
+    });
+    let started = Instant::now();
+    while registry.state.metadata.files(&owner).unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clear_502() {
     let (_upstream, url, counts, handle) = upstream().await;
@@ -128,12 +146,13 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
     assert_eq!(load(&counters.cache_hits), 2);
     assert_eq!(load(&counters.upstream_requests), 1);
 
-    // Nothing fetched yet; the first file read fetches the revision, the next ones do not.
+    // Nothing fetched yet; the first file read starts the revision's fetch and answers from
+    // it (the upstream's list, each file as it arrives), each file fetched once.
     assert_eq!(counts.files.load(Ordering::SeqCst), 0);
     let reply = send(&app, request("GET", &format!("{revision}/files"), None)).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let fetched = counts.files.load(Ordering::SeqCst);
-    assert_eq!(fetched, recipe_files().len());
+    let listed = reply.ok_json()["files"].as_object().unwrap().len();
+    assert_eq!(listed, recipe_files().len());
     for (path, content) in recipe_files() {
         let reply = send(
             &app,
@@ -141,6 +160,17 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.body.as_ref(), content, "{path}");
+    }
+    let fetched = counts.files.load(Ordering::SeqCst);
+    assert_eq!(fetched, recipe_files().len());
+    // Held now (the manifest stored last commits it): read again, nothing is fetched.
+    for (path, content) in recipe_files() {
+        let reply = send(
+            &app,
+            request("GET", &format!("{revision}/files/{path}"), None),
+        )
+        .await;
         assert_eq!(reply.body.as_ref(), content, "{path}");
     }
     assert_eq!(counts.files.load(Ordering::SeqCst), fetched);
@@ -244,6 +274,7 @@ async fn reading_a_private_remote_project_needs_read_permission_only() {
     )
     .await;
     assert_eq!(reply.body.as_ref(), recipe_files()[2].1);
+    held(&registry, &registry.private).await;
     // A reporter may not delete; a maintainer removes cached content as usual.
     let reply = send(
         &app,
@@ -292,6 +323,7 @@ async fn conan_1_gets_only_what_is_cached_and_cannot_upload() {
         send(&app, request("GET", &files, None)).await.status,
         StatusCode::OK
     );
+    held(&registry, &registry.public).await;
     let snapshot = send(&app, request("GET", &v1, None)).await.ok_json();
     assert!(snapshot.get("conanfile.py").is_some(), "{snapshot}");
 }
