@@ -2,8 +2,8 @@
 //! that add it as a Conan remote.
 
 use actix_web::{HttpRequest, HttpResponse};
-use conan_store::Project;
 use conan_store::catalog::{COUNT_LIMIT, CatalogOrder, CatalogPage, CatalogQuery, CatalogStatus};
+use conan_store::{Project, ProjectId, SearchScope};
 use maud::{Markup, html};
 
 use crate::access;
@@ -32,9 +32,10 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         "created" => CatalogOrder::CreatedAt,
         _ => CatalogOrder::Name,
     };
-    let ((project, listing, manages), nav) =
+    let ((project, listing, manages, kind), nav) =
         access::read(&state, access::viewer(&request), move |reader| {
             let project = reader.project(&path)?;
+            let kind = Kind::of(reader, &project)?;
             let listing = reader.store.catalog_packages(&CatalogQuery {
                 projects: vec![project.id],
                 name_words: Vec::new(),
@@ -48,7 +49,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
                 count_limit: COUNT_LIMIT,
             })?;
             let manages = crate::pages::settings::powers(reader, &project)?.is_some();
-            Ok((project, listing, manages))
+            Ok((project, listing, manages, kind))
         })
         .await?;
     if page > 1 && listing.packages.is_empty() {
@@ -82,6 +83,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
                 " · " a href=(crate::pages::settings::address(&project)) { "Settings" }
             }
         }
+        (kind.describe(manages))
         section aria-labelledby="packages-heading" {
             h2 #packages-heading { "Packages" }
             (packages(&project, &listing, sort, direction, &|sort, direction| link(1, sort, direction)))
@@ -95,6 +97,93 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         &nav,
         &body,
     )))
+}
+
+/// Whether a project holds its own packages, caches an upstream, or answers from members.
+enum Kind {
+    /// An ordinary project.
+    Ordinary,
+    /// A remote project: its upstream's URL and how long its lists are kept.
+    Remote { url: String, ttl_secs: u32 },
+    /// A virtual project: the paths of the members the visitor may read, in order, and its
+    /// deploy member's, if the visitor may read it.
+    Virtual {
+        members: Vec<String>,
+        deploy: Option<String>,
+    },
+}
+
+impl Kind {
+    fn of(reader: &access::Reader<'_>, project: &Project) -> Result<Self, WebError> {
+        if let Some(settings) = reader.store.remote(project.id)? {
+            return Ok(Self::Remote {
+                url: settings.upstream_url,
+                ttl_secs: settings.metadata_ttl_secs,
+            });
+        }
+        let Some(layout) = reader.store.virtual_layout(project.id)? else {
+            return Ok(Self::Ordinary);
+        };
+        // Only the members the visitor may read: the others are not theirs to know of.
+        let readable = match reader.auth.project_search_scope(reader.viewer, project)? {
+            SearchScope::Projects(ids) => ids,
+            SearchScope::All => Vec::new(),
+        };
+        let path = |id: ProjectId| -> Result<Option<String>, WebError> {
+            Ok(reader.store.project(id)?.map(|member| member.path))
+        };
+        let mut members = Vec::with_capacity(readable.len());
+        for id in &readable {
+            members.extend(path(*id)?);
+        }
+        let deploy = match layout.deploy {
+            Some(id) if readable.contains(&id) => path(id)?,
+            _ => None,
+        };
+        Ok(Self::Virtual { members, deploy })
+    }
+
+    /// What the project page says of it; a remote project's upstream URL only to those who
+    /// manage the project (readers learn its host).
+    fn describe(&self, manages: bool) -> Markup {
+        match self {
+            Self::Ordinary => html! {},
+            Self::Remote { url, ttl_secs } => html! {
+                p.notice {
+                    "A remote project: a read-only cache of "
+                    @if manages { code { (url) } } @else { code { (host_of(url)) } }
+                    ". Packages are fetched from it on first use and kept; uploads are refused. "
+                    "Revision lists are asked again after " (ttl_secs) " s. "
+                    "The packages below are the ones cached so far."
+                }
+            },
+            Self::Virtual { members, deploy } => html! {
+                p.notice {
+                    "A virtual project: it holds no packages itself and answers each reference from the "
+                    "first of its members (local projects before remote ones) that has it. "
+                    @if members.is_empty() {
+                        "You may read none of its members."
+                    } @else {
+                        "Members you may read, in order: "
+                        @for (index, member) in members.iter().enumerate() {
+                            @if index > 0 { ", " }
+                            a href=(urls::project(member)) { (member) }
+                        }
+                        ". "
+                    }
+                    @if let Some(deploy) = deploy {
+                        "Uploads go to " a href=(urls::project(deploy)) { (deploy) } "."
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// The host of an upstream URL (`https://host:port/path` gives `host:port`).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
 }
 
 /// The table of a page of packages, with sortable column headers.

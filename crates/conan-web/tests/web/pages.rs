@@ -2,10 +2,16 @@
 //! binaries table and its setting filter, the package revision's files and download links, and
 //! the remote commands.
 
-use conan_store::{FileOwner, FileStore};
+use conan_auth::admin;
+use conan_model::RevisionTime;
+use conan_store::remotes::RemoteSettings;
+use conan_store::{
+    FileOwner, FileStore, IdentityStore, RemoteStore, Role, VirtualLayout, VirtualStore, Visibility,
+};
 
 use crate::fixtures::path;
 use crate::registry_tests;
+use crate::sessions::signed_in;
 use crate::support::{EXTERNAL_URL, get, recipe_page};
 
 const CONANFILE: &str = r#"
@@ -46,6 +52,41 @@ registry_tests! {
         assert!(body.contains(&format!("/-/web/projects/demo/packages/-/recipes/zlib/1.3/_/_/revisions/{newest}\"")));
     }
 
+    async fn remote_and_virtual_projects_say_what_they_are(registry: &Registry) {
+        let store = registry.store();
+        let upstream = RemoteSettings {
+            upstream_url: "https://center.example:8443/api/conan/internal-path".to_owned(),
+            sealed_credentials: None,
+            metadata_ttl_secs: 300,
+            not_found_ttl_secs: 60,
+            updated_at: None,
+        };
+        let now = RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        store.set_remote(registry.public.id, &upstream, now).unwrap();
+        let maint = admin::create_user(store, "maint", Some("password1"), false).unwrap();
+        store.set_membership(registry.public.id, maint.id, Role::Maintainer).unwrap();
+        let all = store.create_virtual_project("demo/all", Visibility::Public).unwrap();
+        let layout = VirtualLayout {
+            members: vec![registry.private.id, registry.public.id],
+            deploy: Some(registry.private.id),
+        };
+        store.set_virtual_layout(all.id, &VirtualLayout::default(), &layout).unwrap();
+        let app = registry.app().await;
+
+        // Readers learn the upstream's host; those who manage the project its URL.
+        let body = get(&app, "/-/web/projects/demo/packages").await.ok().to_owned();
+        assert!(body.contains("A remote project") && body.contains("center.example:8443"), "{body}");
+        assert!(!body.contains("internal-path"), "{body}");
+        let mut maintainer = signed_in(&app, "maint").await;
+        assert!(maintainer.get(&app, "/-/web/projects/demo/packages").await.ok().contains(&upstream.upstream_url));
+
+        // A virtual project names the members the visitor may read, never the others.
+        let body = get(&app, "/-/web/projects/demo/all").await.ok().to_owned();
+        assert!(body.contains("A virtual project"), "{body}");
+        assert!(body.contains("href=\"/-/web/projects/demo/packages\""), "{body}");
+        assert!(!body.contains("demo/private") && !body.contains("Uploads go to"), "{body}");
+    }
+
     async fn the_project_page_gives_the_exact_remote_commands(registry: &Registry) {
         registry.upload_recipe(&registry.public, "zlib/1.3@team/stable", 1, "x", &[]).await;
         let app = registry.app().await;
@@ -57,6 +98,7 @@ registry_tests! {
         assert!(body.contains(&format!("conan remote add conan-registry {EXTERNAL_URL}/api/v4/packages/conan\n")));
         assert!(body.contains("name/version@demo+packages/channel"));
         assert!(body.contains(">team/stable<"));
+        assert!(!body.contains("A remote project") && !body.contains("A virtual project"));
     }
 
     async fn the_binaries_table_shows_settings_and_filters_by_them(registry: &Registry) {
