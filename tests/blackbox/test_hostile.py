@@ -1063,6 +1063,8 @@ WEB_FORMS = [
     "/-/web/projects/demo/packages/-/settings/members",
     "/-/web/projects/demo/packages/-/settings/members/remove",
     "/-/web/projects/demo/packages/-/settings/visibility",
+    # Only the form that takes fields: `remote/clear` takes none, so any body clears.
+    "/-/web/projects/demo/packages/-/settings/remote",
     "/-/web/projects/demo/packages/-/settings/deploy-tokens",
     "/-/web/projects/demo/packages/-/settings/deploy-tokens/999999/revoke",
     "/-/web/projects/demo/packages/-/settings/cleanup",

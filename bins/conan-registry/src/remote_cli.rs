@@ -12,7 +12,6 @@ use std::io::BufRead;
 use anyhow::Context;
 use clap::Subcommand;
 use conan_model::{RecipeReference, Revision, RevisionTime, SearchPattern};
-use conan_store::remotes::RemoteSettings;
 use conan_store::{IdentityStore, MetadataStore, RevisionEntry, SearchScope, VirtualStore};
 use conan_upstream::{Credentials, Upstream, UpstreamConfig, Url};
 use futures::StreamExt;
@@ -86,20 +85,8 @@ pub(crate) fn run(
                 VirtualStore::virtual_layout(store, id)?.is_none(),
                 "{project} is a virtual project; a virtual project cannot be a remote project"
             );
-            let parsed = Url::parse(&url).context("the upstream URL does not parse")?;
-            // The same checks the server makes when it builds the client (http(s), a host, no
-            // credentials, query or fragment in the URL).
-            Upstream::new(UpstreamConfig::new(parsed.clone()))
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
-            let sealed = match (user, password_stdin) {
+            let credentials = match (user, password_stdin) {
                 (Some(user), true) => {
-                    let key = settings.remote.key()?.ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "upstream credentials need remote.credentials_key (32 random bytes \
-                             in base64, `openssl rand -base64 32`, the same on every node); \
-                             nothing was changed"
-                        )
-                    })?;
                     let mut line = String::new();
                     std::io::stdin()
                         .lock()
@@ -107,18 +94,22 @@ pub(crate) fn run(
                         .context("cannot read the password from standard input")?;
                     let password = line.trim_end_matches(['\n', '\r']).to_owned();
                     anyhow::ensure!(!password.is_empty(), "no password on standard input");
-                    anyhow::ensure!(!user.contains('\n'), "the user name cannot hold a newline");
-                    Some(key.seal(id, &Credentials { user, password })?)
+                    Some(Credentials { user, password })
                 }
                 _ => None,
             };
-            let remote = RemoteSettings {
-                upstream_url: parsed.as_str().trim_end_matches('/').to_owned(),
-                sealed_credentials: sealed,
-                metadata_ttl_secs,
-                not_found_ttl_secs,
-                updated_at: None,
-            };
+            let key = settings.remote.key()?;
+            let remote = conan_remote::upstream_settings(
+                id,
+                conan_remote::UpstreamRequest {
+                    url,
+                    credentials,
+                    kept: None,
+                    metadata_ttl_secs,
+                    not_found_ttl_secs,
+                },
+                key.as_ref(),
+            )?;
             let now = RevisionTime::from_system_time(std::time::SystemTime::now())?;
             store.set_remote(id, &remote, now)?;
             show(store, &project)

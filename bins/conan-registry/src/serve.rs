@@ -43,13 +43,18 @@ pub(crate) fn open_metadata(settings: &Settings) -> anyhow::Result<DieselStore> 
 }
 
 /// The web interface's state: the same stores and authenticator as the Conan API.
-fn web_pages(api: &AppState, settings: &Settings) -> web::Data<conan_web::WebState> {
-    web::Data::new(conan_web::WebState {
+fn web_pages(
+    api: &AppState,
+    settings: &Settings,
+) -> anyhow::Result<web::Data<conan_web::WebState>> {
+    let key = settings.remote.key()?;
+    Ok(web::Data::new(conan_web::WebState {
         metadata: Arc::clone(&api.metadata),
         blobs: Arc::clone(&api.blobs),
         auth: api.auth.clone(),
         external_url: settings.api.external_url.clone(),
-    })
+        credentials_key: key.map(Arc::new),
+    }))
 }
 
 /// Remote projects' upstreams, built on first use, their counters shown by `metrics`; a malformed `remote.credentials_key` stops
@@ -109,7 +114,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             Arc::new(CleanupTelemetry(Arc::clone(&metrics))),
         ),
     });
-    let pages = web_pages(&state, &settings);
+    let pages = web_pages(&state, &settings)?;
     let probes = web::Data::new(Probes {
         database: Arc::clone(&database),
         blobs: Arc::clone(&blobs),

@@ -32,9 +32,11 @@ mod flight;
 mod live;
 mod metadata;
 mod mirror;
+mod settings;
 
 pub use credentials::{CredentialError, CredentialKey};
 pub use flight::SingleFlight;
 pub use live::Tapped;
 pub use metadata::{Freshness, ListKey, MetadataCache};
 pub use mirror::{Mirror, MirrorError};
+pub use settings::{SettingsError, UpstreamRequest, upstream_settings};

@@ -34,6 +34,9 @@ pub struct WebState {
     /// The URL clients reach the registry at (`api.external_url`), for the `conan remote add`
     /// lines; without it, the request's own scheme and host.
     pub external_url: Option<String>,
+    /// The key that seals remote projects' upstream credentials (`remote.credentials_key`),
+    /// for the administrators' remote project form; `None` when it is not configured.
+    pub credentials_key: Option<Arc<conan_remote::CredentialKey>>,
 }
 
 impl std::fmt::Debug for WebState {

@@ -13,6 +13,7 @@ mod home;
 mod package;
 mod project;
 mod recipe;
+mod remote;
 mod revision;
 mod search;
 mod settings;
@@ -155,6 +156,14 @@ fn project_pages(config: &mut web::ServiceConfig, project: &str) {
         .service(form(
             &format!("{project}/-/settings/visibility"),
             web::post().to(settings::set_visibility),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/remote/clear"),
+            web::post().to(remote::clear),
+        ))
+        .service(form(
+            &format!("{project}/-/settings/remote"),
+            web::post().to(remote::set),
         ))
         .service(page(
             &format!("{project}/-/storage"),

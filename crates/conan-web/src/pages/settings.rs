@@ -22,6 +22,7 @@ use maud::{Markup, html};
 use crate::access::{self, Nav, Reader};
 use crate::error::WebError;
 use crate::layout::{self, Position};
+use crate::pages::remote::RemoteView;
 use crate::pages::tokens::{self, TokenRequest};
 use crate::pages::{PER_PAGE, one_page};
 use crate::params::{self, Query};
@@ -89,6 +90,7 @@ pub(crate) fn address(project: &Project) -> String {
 struct Settings {
     project: Project,
     powers: Powers,
+    remote: RemoteView,
     members: Vec<(User, Role)>,
     position: Position,
     tokens: Vec<Token>,
@@ -108,9 +110,11 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         let all_tokens = reader.store.tokens(TokenHolder::Project(project.id))?;
         let token_count = all_tokens.len();
         let tokens = all_tokens.into_iter().take(PER_PAGE as usize).collect();
+        let remote = RemoteView::of(reader, &project)?;
         Ok(Settings {
             project,
             powers,
+            remote,
             members,
             position,
             tokens,
@@ -134,6 +138,7 @@ pub(crate) async fn page(request: HttpRequest) -> Result<HttpResponse, WebError>
         p { a href={ (here) "/cleanup" } { "Cleanup policy" } ": remove old revisions by rules, with a dry run first." }
         (members(&shown, &here, csrf))
         (visibility(&shown, &here, csrf))
+        (shown.remote.section(&here, csrf))
         section aria-labelledby="deploy-heading" {
             h2 #deploy-heading { "Deploy tokens" }
             p.muted { "A deploy token reads or writes this project's packages only; use its user name and secret with " code { "conan remote login" } "." }
@@ -309,7 +314,11 @@ fn owners(reader: &Reader<'_>, project: &Project) -> Result<usize, WebError> {
 /// Runs a settings form's change: checks the CSRF token, then, on the blocking pool, who may
 /// manage the project, then `work` (which sees the form, the project and the visitor's
 /// powers); then back to the settings page.
-async fn change<F>(request: &HttpRequest, body: &[u8], work: F) -> Result<HttpResponse, WebError>
+pub(crate) async fn change<F>(
+    request: &HttpRequest,
+    body: &[u8],
+    work: F,
+) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(&Reader<'_>, &Query, &Project, Powers) -> Result<(), WebError> + Send + 'static,
 {

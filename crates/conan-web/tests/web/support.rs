@@ -29,6 +29,9 @@ use crate::fixtures::{path, pkg, reference, rev};
 pub const EXTERNAL_URL: &str = "https://registry.example";
 
 /// A registry on a fresh database.
+/// The key the tests' web state seals upstream credentials with.
+pub const CREDENTIALS_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 pub struct Registry {
     /// The database (dropped with the registry).
     pub db: TestDb,
@@ -70,6 +73,9 @@ impl Registry {
             blobs: Arc::clone(&blobs),
             auth,
             external_url: Some(format!("{EXTERNAL_URL}/")),
+            credentials_key: Some(Arc::new(
+                conan_remote::CredentialKey::from_base64(CREDENTIALS_KEY).unwrap(),
+            )),
         });
         Self {
             db,
