@@ -1,6 +1,7 @@
 """Faults against the real server process: a kill -9 mid-upload, PostgreSQL stopping under
-load, the S3 store (Garage) killed and restarted, a full blob store, and clients that vanish
-mid-transfer. After each, nothing half-done is
+load, the S3 store (Garage) killed and restarted, a full blob store, clients that vanish
+mid-transfer, and, at a remote project, readers vanishing from a file streaming from the
+upstream and PostgreSQL stopping in the middle of such a fetch. After each, nothing half-done is
 visible, nothing is left behind that `gc` does not remove, and the server serves again by
 itself.
 """
@@ -472,3 +473,110 @@ def test_clients_vanishing_mid_upload_and_mid_download(make_server):
     assert_no_orphans(server)
     # And the same upload, done properly, works.
     assert api.upload_revision("cut", cut) == cut_rrev
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote projects: a file of a revision not yet held streams to its readers while it is stored.
+# Readers that vanish must not stop the fetch for the others, and a database outage in the
+# middle of a fetch must leave nothing committed and let the next read fetch again.
+
+REMOTE_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def big_revision(seed, size):
+    files = recipe_files(seed)
+    files["conan_sources.tgz"] = os.urandom(size)
+    files["conanmanifest.txt"] = manifest_for({k: v for k, v in files.items() if k != "conanmanifest.txt"})
+    return files
+
+
+def upstream_file_gets(upstream, name):
+    """How many times the upstream served a file of `name` (its access log)."""
+    return len([line for line in upstream.log().splitlines()
+                if "conan_registry::access" in line and "method=GET" in line and "status=200" in line
+                and f"/conans/{name}/" in line and "/files/" in line])
+
+
+def test_remote_fetch_survives_vanishing_readers_and_a_database_outage(make_server, tmp_path):
+    upstream = make_server(data_dir=tmp_path / "upstream")
+    publisher = Api.login(upstream)
+    first, second = big_revision("vanish", 24 * MiB), big_revision("outage", 192 * MiB)
+    first_rrev = publisher.upload_revision("vanish", first)
+    second_rrev = publisher.upload_revision("outage", second)
+    with private_postgres() as postgres:
+        postgres.psql("CREATE DATABASE registry")
+        main = make_server({
+            "CONAN_REGISTRY__DATABASE__URL": postgres.url("registry"),
+            "CONAN_REGISTRY__DATABASE__ACQUIRE_TIMEOUT_MS": "1000",
+            "CONAN_REGISTRY__REMOTE__CREDENTIALS_KEY": REMOTE_KEY,
+        }, data_dir=tmp_path / "main")
+        main.admin("project", "create", "mirror/up", "--visibility", "public")
+        out = main.admin("remote", "set", "mirror/up", "--url", upstream.project_remote(1), "--user", "admin",
+                         "--password-stdin", stdin="admin-password-1\n").stdout
+        mirror_id = int(re.search(r"\(id (\d+)\)", out).group(1))
+        base = f"{main.project_remote(mirror_id)}/v2/conans"
+        first_url = f"{base}/vanish/1.0/_/_/revisions/{first_rrev}/files/conan_sources.tgz"
+
+        # Readers of the file not yet held vanish after their first bytes, all at once.
+        def vanish(n):
+            sock = rawhttp.connect(main.url, timeout=30)
+            sock.sendall(rawhttp.head_bytes("GET", path_of(first_url), [("Host", "registry")]))
+            received = 0
+            while received < 256 * 1024:
+                data = sock.recv(65536)
+                assert data, "the stream ended early"
+                received += len(data)
+            if n % 2:
+                rawhttp.abort(sock)
+            else:
+                sock.close()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for job in [pool.submit(vanish, n) for n in range(8)]:
+                job.result(timeout=60)
+        # The fetch went on without them: the revision is committed (listed by the Packages
+        # API, which shows committed packages only), whole, each file fetched once.
+        packages = f"{main.url}/api/v4/projects/{mirror_id}/packages"
+        rawhttp.wait_for(lambda: [p["conan_package_name"] for p in requests.get(packages, timeout=15).json()] == ["vanish"],
+                         timeout=30, interval=0.2, message="the fetch to finish without its readers")
+        assert requests.get(first_url, timeout=60).content == first["conan_sources.tgz"]
+        assert upstream_file_gets(upstream, "vanish") == len(first), upstream.log()[-3000:]
+
+        # PostgreSQL stops while a large file streams: the reader's transfer is cut (or, if the
+        # fetch won the race, whole and right), nothing half-fetched is committed, and once the
+        # database is back the same read fetches again and gets the right bytes.
+        second_url = f"{base}/outage/1.0/_/_/revisions/{second_rrev}/files/conan_sources.tgz"
+        outcome = {}
+
+        def read_slowly():
+            try:
+                with requests.get(second_url, stream=True, timeout=30) as response:
+                    outcome["status"] = response.status_code
+                    body = bytearray()
+                    for chunk in response.iter_content(1 << 20):
+                        body += chunk
+                        outcome.setdefault("started", time.time())
+                        # A slow reader paces the fetch, so the outage lands in its middle.
+                        time.sleep(0.02)
+                    outcome["body"] = bytes(body)
+            except requests.RequestException as error:
+                outcome["error"] = repr(error)
+
+        reader = threading.Thread(target=read_slowly)
+        reader.start()
+        rawhttp.wait_for(lambda: "started" in outcome or "error" in outcome or "status" in outcome,
+                         timeout=30, interval=0.01, message="the first bytes")
+        postgres.stop("fast")
+        reader.join(timeout=60)
+        assert not reader.is_alive(), "the read hung"
+        whole = outcome.get("body") == second["conan_sources.tgz"]
+        print(f"read across the outage: whole={whole} status={outcome.get('status')} error={outcome.get('error', '')[:120]} received={len(outcome.get('body', b''))}")
+        assert whole or "error" in outcome or outcome.get("status") in (502, 503) or \
+            len(outcome.get("body", b"")) < len(second["conan_sources.tgz"]), outcome.keys()
+        assert main.alive(), main.log()[-3000:]
+        postgres.start()
+        rawhttp.wait_for(lambda: requests.get(f"{base}/vanish/1.0/_/_/latest", timeout=15).status_code == 200,
+                         timeout=30, interval=0.2, message="the server to recover by itself")
+        assert requests.get(second_url, timeout=120).content == second["conan_sources.tgz"]
+        rawhttp.wait_for(lambda: sorted(p["conan_package_name"] for p in requests.get(packages, timeout=15).json()) == ["outage", "vanish"],
+                         timeout=30, interval=0.2, message="the second revision to be committed")

@@ -12,10 +12,10 @@
 //! - a file already streaming to others: nothing until it is stored (a late reader cannot have
 //!   the bytes that went by; it waits, then reads the blob).
 //!
-//! A teed body never ends cleanly before the file is stored and checked: the last piece a
-//! reader gets is [`Piece::End`], sent only after storing succeeded, so a body the store
-//! refused (cut short, checksum different) reaches the reader as an error, never as a complete
-//! transfer.
+//! A teed body never ends cleanly before the file is stored and checked: its last chunk is
+//! held back and sent, with [`Piece::End`], only after storing succeeded, so a body the store
+//! refused (cut short, checksum different) reaches the reader as an error and short of its
+//! announced size, never as a complete transfer.
 
 use std::collections::HashMap;
 use std::io;
@@ -54,9 +54,11 @@ pub(crate) enum Piece {
 
 type Reader = mpsc::Sender<Piece>;
 
-/// The readers a file streams to; those that stop taking pieces are dropped.
+/// The readers a file streams to; those that stop taking pieces are dropped. The last chunk
+/// of the body is held back until the store accepted the file ([`finish`](Self::finish)), so a
+/// reader of a body refused at its end (a checksum that differs) never has every byte.
 #[derive(Clone, Default)]
-pub(crate) struct Readers(Arc<Mutex<Vec<Reader>>>);
+pub(crate) struct Readers(Arc<Mutex<Vec<Reader>>>, Arc<Mutex<Option<Bytes>>>);
 
 impl Readers {
     /// Sends `piece` to every reader, dropping those gone or stalled for [`READER_PATIENCE`].
@@ -87,7 +89,8 @@ impl Readers {
         }
     }
 
-    /// `body`, delivering each chunk to the readers on its way (and a failure as [`Piece::Fail`]).
+    /// `body`, delivering each chunk to the readers on its way, one chunk behind (and a
+    /// failure as [`Piece::Fail`]).
     pub(crate) fn tee(
         &self,
         body: BoxStream<'static, io::Result<Bytes>>,
@@ -97,14 +100,31 @@ impl Readers {
             let readers = readers.clone();
             async move {
                 let piece = match &chunk {
-                    Ok(bytes) => Piece::Data(bytes.clone()),
-                    Err(error) => Piece::Fail(error.to_string()),
+                    Ok(bytes) if bytes.is_empty() => None,
+                    Ok(bytes) => readers
+                        .1
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .replace(bytes.clone())
+                        .map(Piece::Data),
+                    Err(error) => Some(Piece::Fail(error.to_string())),
                 };
-                readers.deliver(&piece).await;
+                if let Some(piece) = piece {
+                    readers.deliver(&piece).await;
+                }
                 chunk
             }
         })
         .boxed()
+    }
+
+    /// The store accepted the file: the held-back chunk, then [`Piece::End`].
+    pub(crate) async fn finish(&self) {
+        let held = self.1.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(bytes) = held {
+            self.deliver(&Piece::Data(bytes)).await;
+        }
+        self.deliver(&Piece::End).await;
     }
 }
 

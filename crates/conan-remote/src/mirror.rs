@@ -388,7 +388,7 @@ impl Mirror {
                 .await;
             match stored {
                 Ok(digests) => {
-                    readers.deliver(&Piece::End).await;
+                    readers.finish().await;
                     progress.stored(&path, digests);
                 }
                 Err(error) => {
