@@ -165,7 +165,7 @@ impl RemoteGauges {
                 (&self.cache_hits, &counters.cache_hits),
                 (&self.cache_misses, &counters.cache_misses),
                 (&self.stale_answers, &counters.stale_answers),
-                (&self.fetched_bytes, &counters.fetched_bytes),
+                (&self.fetched_bytes, &*counters.fetched_bytes),
             ];
             for (family, counter) in pairs {
                 family.get_or_create(&labels).set(read(counter));

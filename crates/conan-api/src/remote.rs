@@ -34,8 +34,9 @@ pub struct RemoteCounters {
     pub cache_misses: AtomicU64,
     /// Answers served stale because the upstream was unavailable.
     pub stale_answers: AtomicU64,
-    /// Bytes of the files fetched from the upstream and stored.
-    pub fetched_bytes: AtomicU64,
+    /// Bytes of the files fetched from the upstream and stored (the mirror adds to it as each
+    /// file is stored, also after the reads that started the fetch have their answers).
+    pub fetched_bytes: Arc<AtomicU64>,
 }
 
 /// One remote project's upstream, as this node built it.
@@ -46,8 +47,6 @@ pub(crate) struct RemoteNode {
     mirror: Arc<Mirror>,
     cache: MetadataCache,
     counters: Arc<RemoteCounters>,
-    /// How much of the mirror's fetched bytes the counters hold already.
-    seen_bytes: AtomicU64,
 }
 
 /// The remote projects this node has served, built lazily.
@@ -184,7 +183,8 @@ impl RemoteProjects {
                     Arc::clone(&self.blobs),
                     self.max_file_bytes,
                 )
-                .with_not_found_ttl(Duration::from_secs(settings.not_found_ttl_secs.into())),
+                .with_not_found_ttl(Duration::from_secs(settings.not_found_ttl_secs.into()))
+                .with_byte_counter(Arc::clone(&counters.fetched_bytes)),
             ),
             cache: MetadataCache::new(
                 upstream,
@@ -192,7 +192,6 @@ impl RemoteProjects {
                 Duration::from_secs(settings.not_found_ttl_secs.into()),
             ),
             counters,
-            seen_bytes: AtomicU64::new(0),
         })
     }
 }
@@ -247,12 +246,6 @@ impl RemoteNode {
         let counters = &self.counters;
         match outcome {
             Ok((fetched, value)) => {
-                // The mirror's own total, kept across settings changes by adding the growth.
-                let total = self.mirror.fetched_bytes();
-                let seen = self.seen_bytes.fetch_max(total, Ordering::Relaxed);
-                counters
-                    .fetched_bytes
-                    .fetch_add(total.saturating_sub(seen), Ordering::Relaxed);
                 let counter = if fetched {
                     counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
                     &counters.cache_misses

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use conan_model::FilePath;
+use conan_model::{FilePath, Manifest};
 use conan_store::blob::{BlobStore, Digests};
 use conan_store::transfer::{Destination, store_file};
 use conan_store::{FileOwner, MetadataStore};
 use conan_upstream::{Upstream, UpstreamError, UpstreamFile};
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use md5::{Digest, Md5};
 
 use crate::SingleFlight;
 use crate::live::{Ended, Piece, Progress, Seen, Tapped};
@@ -61,7 +62,7 @@ pub struct Mirror {
     blobs: Arc<dyn BlobStore>,
     max_file_bytes: u64,
     flights: SingleFlight<FileOwner, Result<bool, MirrorError>>,
-    fetched_bytes: AtomicU64,
+    fetched_bytes: Arc<AtomicU64>,
     /// How long an upstream "not found" for a revision is kept (zero: not kept).
     not_found_ttl: Duration,
     /// The revisions the upstream said it has not got, and when.
@@ -106,11 +107,19 @@ impl Mirror {
             blobs,
             max_file_bytes,
             flights: SingleFlight::new(),
-            fetched_bytes: AtomicU64::new(0),
+            fetched_bytes: Arc::new(AtomicU64::new(0)),
             not_found_ttl: Duration::ZERO,
             not_found: Arc::new(Mutex::new(HashMap::new())),
             live: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Adds the bytes this mirror stores to `counter` (shared with whoever reports them, and
+    /// with the mirror that replaces this one when the settings change), as each file is stored.
+    #[must_use]
+    pub fn with_byte_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.fetched_bytes = counter;
+        self
     }
 
     /// Keeps an upstream's "not found" for a revision for `ttl`: asks for it within that time
@@ -378,14 +387,61 @@ impl Mirror {
                 path: manifest.to_string(),
                 message,
             })?;
+        // The files it lists must have its md5s: a body changed on the way (sha1 header
+        // included) is caught here, before any reader has it whole.
+        let listed = std::str::from_utf8(&manifest_bytes)
+            .ok()
+            .and_then(|text| Manifest::parse(text).ok())
+            .ok_or_else(|| MirrorError::Refused {
+                path: manifest.to_string(),
+                message: "it is not a Conan manifest".to_owned(),
+            })?;
         progress.in_memory(&manifest, &manifest_bytes);
         for path in paths {
             let file = self.open_file(owner, &path).await?;
             let readers = progress.start(&path);
             readers.deliver(&Piece::Start(file.size)).await;
+            let expected_md5 = listed.md5_of(path.as_str()).map(str::to_owned);
+            let hasher = Arc::new(Mutex::new(Md5::new()));
+            let body = match &expected_md5 {
+                Some(_) => {
+                    let hasher = Arc::clone(&hasher);
+                    file.body
+                        .inspect(move |chunk| {
+                            if let Ok(bytes) = chunk {
+                                hasher
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .update(bytes);
+                            }
+                        })
+                        .boxed()
+                }
+                None => file.body,
+            };
             let stored = self
-                .store(owner, &path, readers.tee(file.body), file.sha1.as_deref())
-                .await;
+                .store(owner, &path, readers.tee(body), file.sha1.as_deref())
+                .await
+                .and_then(|digests| {
+                    let Some(expected) = &expected_md5 else {
+                        return Ok(digests);
+                    };
+                    let md5 = hasher
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    let actual = format!("{:x}", md5.finalize());
+                    if actual == *expected {
+                        Ok(digests)
+                    } else {
+                        Err(MirrorError::Refused {
+                            path: path.to_string(),
+                            message: format!(
+                                "its md5 {actual} is not the {expected} conanmanifest.txt lists"
+                            ),
+                        })
+                    }
+                });
             match stored {
                 Ok(digests) => {
                     readers.finish().await;

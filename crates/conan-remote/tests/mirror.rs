@@ -313,3 +313,18 @@ async fn a_reader_of_a_refused_body_gets_an_error_never_a_whole_file() {
         Err(MirrorError::NotFound(_) | MirrorError::Refused { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_the_one_its_manifest_lists_commits_nothing() {
+    let s = setup(db::TestDb::sqlite()).await;
+    let tampered = FileOwner::Recipe(RecipeRevisionKey {
+        recipe: "tampered/1.0".parse().unwrap(),
+        ..s.recipe.clone()
+    });
+    let error = s.mirror.ensure(&tampered).await.unwrap_err();
+    assert!(
+        matches!(&error, MirrorError::Refused { path, message } if path == "conanfile.py" && message.contains("conanmanifest.txt")),
+        "{error}"
+    );
+    assert_eq!(s.store.files(&tampered).unwrap(), None);
+}

@@ -15,10 +15,46 @@ use conan_model::RevisionTime;
 use conan_store::remotes::RemoteSettings;
 use conan_store::{FileOwner, Project, RecipeRevisionKey, RemoteStore};
 use futures::future::LocalBoxFuture;
+use md5::Digest as _;
 
 use crate::support::{
     Registry, package_files, pkgid, project_base, put, recipe_files, request, rrev, send, upload,
 };
+
+/// `files` with a manifest that lists the md5 of the file it names, as a real client's does
+/// (the mirror checks them; the shared fixtures' manifests list placeholder sums).
+fn consistent(
+    files: Vec<(&'static str, &'static [u8])>,
+    listed: &str,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let content = files.iter().find(|(path, _)| *path == listed).unwrap().1;
+    let manifest = format!("1734426000\n{listed}: {:x}\n", md5::Md5::digest(content));
+    files
+        .into_iter()
+        .map(|(path, content)| match path {
+            "conanmanifest.txt" => (path, manifest.clone().into_bytes()),
+            _ => (path, content.to_vec()),
+        })
+        .collect()
+}
+
+/// The upstream's recipe revision files.
+fn mirrored_recipe() -> Vec<(&'static str, Vec<u8>)> {
+    consistent(recipe_files(), "conanfile.py")
+}
+
+/// The upstream's package revision files.
+fn mirrored_package() -> Vec<(&'static str, Vec<u8>)> {
+    consistent(package_files(), "conaninfo.txt")
+}
+
+/// `files` as the upload helper takes them.
+fn borrowed<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files
+        .iter()
+        .map(|(path, content)| (*path, content.as_slice()))
+        .collect()
+}
 
 /// Requests the upstream got: all of them, and file downloads.
 #[derive(Default)]
@@ -38,9 +74,9 @@ async fn upstream() -> (Registry, String, Arc<Counts>, actix_web::dev::ServerHan
         let app = registry.app().await;
         let base = registry.public_revision();
         let auth = registry.callers.developer.clone();
-        upload(&app, &base, &recipe_files(), &auth).await;
+        upload(&app, &base, &borrowed(&mirrored_recipe()), &auth).await;
         let package = format!("{base}/packages/{}/revisions/{}", pkgid('b'), rrev('c'));
-        upload(&app, &package, &package_files(), &auth).await;
+        upload(&app, &package, &borrowed(&mirrored_package()), &auth).await;
     }
 
     let counts = Arc::new(Counts::default());
@@ -152,29 +188,29 @@ async fn a_miss_fetches_a_hit_does_not_and_the_upstream_down_is_served_or_a_clea
     let reply = send(&app, request("GET", &format!("{revision}/files"), None)).await;
     assert_eq!(reply.status, StatusCode::OK);
     let listed = reply.ok_json()["files"].as_object().unwrap().len();
-    assert_eq!(listed, recipe_files().len());
-    for (path, content) in recipe_files() {
+    assert_eq!(listed, mirrored_recipe().len());
+    for (path, content) in mirrored_recipe() {
         let reply = send(
             &app,
             request("GET", &format!("{revision}/files/{path}"), None),
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
-        assert_eq!(reply.body.as_ref(), content, "{path}");
+        assert_eq!(reply.body.as_ref(), content.as_slice(), "{path}");
     }
     let fetched = counts.files.load(Ordering::SeqCst);
-    assert_eq!(fetched, recipe_files().len());
+    assert_eq!(fetched, mirrored_recipe().len());
     // Held now (the manifest stored last commits it): read again, nothing is fetched.
-    for (path, content) in recipe_files() {
+    for (path, content) in mirrored_recipe() {
         let reply = send(
             &app,
             request("GET", &format!("{revision}/files/{path}"), None),
         )
         .await;
-        assert_eq!(reply.body.as_ref(), content, "{path}");
+        assert_eq!(reply.body.as_ref(), content.as_slice(), "{path}");
     }
     assert_eq!(counts.files.load(Ordering::SeqCst), fetched);
-    let sizes: usize = recipe_files()
+    let sizes: usize = mirrored_recipe()
         .iter()
         .map(|(_, content)| content.len())
         .sum();
@@ -273,7 +309,7 @@ async fn reading_a_private_remote_project_needs_read_permission_only() {
         ),
     )
     .await;
-    assert_eq!(reply.body.as_ref(), recipe_files()[2].1);
+    assert_eq!(reply.body.as_ref(), mirrored_recipe()[2].1);
     held(&registry, &registry.private).await;
     // A reporter may not delete; a maintainer removes cached content as usual.
     let reply = send(

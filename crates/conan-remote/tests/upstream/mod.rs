@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use md5::Md5;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -42,9 +43,14 @@ pub fn catalog() -> HashMap<String, (Vec<u8>, String)> {
         b"from conan import ConanFile\n",
         None,
     );
+    let md5 = |body: &[u8]| format!("{:x}", Md5::digest(body));
     add(
         format!("{zlib}/files/conanmanifest.txt"),
-        b"1700000000\nconanfile.py: 5d41402abc4b2a76b9719d911017c592\n",
+        format!(
+            "1700000000\nconanfile.py: {}\n",
+            md5(b"from conan import ConanFile\n")
+        )
+        .as_bytes(),
         None,
     );
     let package = format!("{zlib}/packages/{PKG}/revisions/{PREV}");
@@ -60,7 +66,19 @@ pub fn catalog() -> HashMap<String, (Vec<u8>, String)> {
     );
     add(
         format!("{package}/files/conanmanifest.txt"),
-        b"1700000000\nconaninfo.txt: 5d41402abc4b2a76b9719d911017c592\n",
+        format!(
+            "1700000000\nconaninfo.txt: {}\n",
+            md5(b"[settings]\nos=Linux\n")
+        )
+        .as_bytes(),
+        None,
+    );
+    // Its conanfile.py is not the one its manifest lists (its sha1 header is its own).
+    let tampered = format!("/v2/conans/tampered/1.0/_/_/revisions/{RREV}");
+    add(format!("{tampered}/files/conanfile.py"), b"evil", None);
+    add(
+        format!("{tampered}/files/conanmanifest.txt"),
+        format!("1700000000\nconanfile.py: {}\n", md5(b"good")).as_bytes(),
         None,
     );
     let bad = format!("/v2/conans/bad/1.0/_/_/revisions/{RREV}");
