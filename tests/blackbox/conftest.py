@@ -196,6 +196,17 @@ def make_conan(tmp_path_factory, conan):
     return make
 
 
+@pytest.fixture
+def conan2_client(tmp_path_factory):
+    """Makes clients of the newest Conan 2, each with its own empty cache (`conan2_client()`),
+    for tests that need several clients but not every version."""
+
+    def make():
+        return Conan(CONAN2_VERSIONS[0], tmp_path_factory.mktemp("conan-home"))
+
+    return make
+
+
 RECIPE = '''
 import os
 from conan import ConanFile

@@ -19,7 +19,8 @@ pub struct UpstreamFile {
     /// caller stores the body through staging and refuses it when the digests differ.
     pub sha1: Option<String>,
     /// The bytes. The stream ends with an error when the upstream is idle longer than the idle
-    /// timeout, when the whole body takes longer than the file deadline, when it sends more than
+    /// timeout, when it arrives slower than the minimum rate, when the whole body takes longer
+    /// than the file deadline, when it sends more than
     /// the size limit, or when it sends fewer or more bytes than it announced.
     pub body: BoxStream<'static, Result<Bytes, io::Error>>,
 }
@@ -63,6 +64,8 @@ pub(crate) struct FileBounds {
     pub(crate) idle: Duration,
     pub(crate) deadline: Duration,
     pub(crate) limit: u64,
+    /// The slowest rate accepted, in bytes a second over each span of `idle` (0: any).
+    pub(crate) min_rate: u64,
 }
 
 struct Streaming {
@@ -70,8 +73,33 @@ struct Streaming {
     announced: Option<u64>,
     received: u64,
     deadline: Instant,
+    /// Since when the bytes of the current span of `idle` are counted, and how many arrived.
+    span_start: Instant,
+    span_received: u64,
     bounds: FileBounds,
     done: bool,
+}
+
+impl Streaming {
+    /// Counts `size` more bytes; an error when a whole span of `idle` went by with fewer bytes
+    /// than the minimum rate asks (a trickle that the idle timeout alone would never stop).
+    fn too_slow(&mut self, size: u64) -> Option<String> {
+        self.span_received += size;
+        let elapsed = self.span_start.elapsed();
+        if self.bounds.min_rate == 0 || elapsed < self.bounds.idle {
+            return None;
+        }
+        let needed = u128::from(self.bounds.min_rate) * elapsed.as_millis() / 1000;
+        if u128::from(self.span_received) < needed {
+            return Some(format!(
+                "the upstream sent {} bytes in {elapsed:?}, slower than {} bytes a second",
+                self.span_received, self.bounds.min_rate
+            ));
+        }
+        self.span_start = Instant::now();
+        self.span_received = 0;
+        None
+    }
 }
 
 fn failure(message: String) -> io::Error {
@@ -88,6 +116,8 @@ pub(crate) fn file_stream(
         chunks: response.bytes_stream().boxed(),
         received: 0,
         deadline: Instant::now() + bounds.deadline,
+        span_start: Instant::now(),
+        span_received: 0,
         bounds,
         done: false,
     };
@@ -125,7 +155,9 @@ pub(crate) fn file_stream(
             )))),
             Ok(Some(Ok(chunk))) => {
                 state.received += chunk.len() as u64;
-                if state.received > state.bounds.limit {
+                if let Some(message) = state.too_slow(chunk.len() as u64) {
+                    Some(Err(failure(message)))
+                } else if state.received > state.bounds.limit {
                     Some(Err(failure(format!(
                         "the upstream's file is larger than the limit of {} bytes",
                         state.bounds.limit

@@ -50,6 +50,10 @@ pub struct UpstreamConfig {
     pub idle_timeout: Duration,
     /// The longest a whole file body may take.
     pub file_timeout: Duration,
+    /// The slowest a file body may arrive, in bytes a second, averaged over each span of
+    /// `idle_timeout` (0: no minimum). Without it an upstream trickling a byte a second would
+    /// hold a fetch, and the clients waiting for it, for the whole `file_timeout`.
+    pub min_file_rate: u64,
     /// The largest metadata answer read.
     pub max_metadata_bytes: u64,
     /// The largest file fetched.
@@ -58,7 +62,8 @@ pub struct UpstreamConfig {
 
 impl UpstreamConfig {
     /// A configuration for `url` with bounds that suit a CI fleet: 5 s to connect, 30 s for a
-    /// metadata answer, 30 s of silence or an hour for a file, 8 MiB of metadata, 5 GiB a file.
+    /// metadata answer, 30 s of silence, less than 1 KiB a second (over 30 s) or an hour for a
+    /// file, 8 MiB of metadata, 5 GiB a file.
     #[must_use]
     pub fn new(url: Url) -> Self {
         Self {
@@ -68,6 +73,7 @@ impl UpstreamConfig {
             metadata_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             file_timeout: Duration::from_hours(1),
+            min_file_rate: 1024,
             max_metadata_bytes: 8 * 1024 * 1024,
             max_file_bytes: 5 * 1024 * 1024 * 1024,
         }
@@ -578,6 +584,7 @@ impl Upstream {
             idle: self.config.idle_timeout,
             deadline: self.config.file_timeout,
             limit,
+            min_rate: self.config.min_file_rate,
         };
         Ok(Some(UpstreamFile {
             size,

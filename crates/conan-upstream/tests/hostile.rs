@@ -171,6 +171,8 @@ fn config(url: &str) -> UpstreamConfig {
     config.file_timeout = Duration::from_secs(2);
     config.max_metadata_bytes = 64 * 1024;
     config.max_file_bytes = 64 * 1024;
+    // Each bound is tested alone: the minimum rate has its own test.
+    config.min_file_rate = 0;
     config
 }
 
@@ -341,6 +343,31 @@ async fn bad_file_bodies_end_in_an_error_within_bounds() {
             started.elapsed()
         );
     }
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_cut_at_the_minimum_rate() {
+    // A byte every 100 ms never trips the idle timeout; with an hour's deadline only the
+    // minimum rate stops it, after one span of the idle timeout.
+    let (url, _) = upstream().await;
+    let mut config = config(&format!("{url}/s/endless"));
+    config.file_timeout = Duration::from_hours(1);
+    config.min_file_rate = 1024;
+    let client = Upstream::new(config).unwrap();
+    let started = Instant::now();
+    let path: FilePath = "conan_package.tgz".parse().unwrap();
+    let file = client
+        .recipe_file(&zlib(), &rrev(), &path)
+        .await
+        .unwrap()
+        .unwrap();
+    let error = drain(file.body).await.unwrap_err();
+    assert!(error.contains("slower than 1024 bytes a second"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
