@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, ROOT, Server, write_recipe
 from pgserver import shared_database
+from rawhttp import wait_for
 from remotes import (KEY, MIRROR, all_at_once, conan_like_download, file_gets, get, install, make_remote, metric, package_files,
                      package_id, project_id_of, publish)
 
@@ -135,8 +136,10 @@ def test_concurrent_installs_fetch_each_file_once(registries, conan2_client, tmp
     assert metric(main, "remote_cache_misses", project_id) >= 2
     assert metric(main, "remote_cache_hits", project_id) > 0
     assert metric(main, "remote_upstream_errors", project_id) == 0
-    # Every fetched file counted once, as many bytes as the upstream sent.
-    assert metric(main, "remote_fetched_bytes", project_id) == sum(sizes.values()) > 0, sizes
+    # Every fetched file counted once, as many bytes as the upstream sent (the fetch stores the
+    # manifest last, possibly just after the clients have their answers).
+    wait_for(lambda: metric(main, "remote_fetched_bytes", project_id) == sum(sizes.values()) > 0,
+             timeout=10, interval=0.1, message=f"fetched bytes to reach {sum(sizes.values())}")
     # The plain clients got the upstream's bytes (read from it only now: its log counted the
     # registry's fetches alone).
     upstream_files = conan_like_download(upstream.project_remote(1), pid, auth=("admin", ADMIN_PASSWORD))
@@ -316,20 +319,19 @@ def test_reference_conan_server_as_upstream(conan_server, tmp_path, main_env, co
         main.stop()
 
 
-def test_search_through_the_remote_project_and_what_the_upstream_no_longer_has(registries, client, tmp_path):
+def test_search_through_the_remote_project_and_what_the_upstream_no_longer_has(registries, conan2_client, tmp_path):
     upstream, main = registries
-    url = make_remote(main, upstream)
-    publisher = client()
+    url = make_remote(main, upstream.project_remote(1))
+    publisher = conan2_client()
     revision = publish(publisher, tmp_path, upstream)
-    conan = client()
+    conan = conan2_client()
     conan.run("remote", "add", "main", url)
     # Nothing cached yet: `conan list` finds the recipe through the upstream's search.
     assert list(conan.json("list", "hello/*", "-r", "main")["main"]) == ["hello/1.0"]
     assert conan.json("list", "nothing*", "-r", "main")["main"] == {}
     install(conan, url)
     # The Packages API shows what the remote project cached, like any project's packages.
-    project_id = int(re.search(r"/projects/(\d+)/", url).group(1))
-    status, _, body = get(f"{main.url}/api/v4/projects/{project_id}/packages")
+    status, _, body = get(f"{main.url}/api/v4/projects/{project_id_of(url)}/packages")
     assert status == 200, body
     assert [p["conan_package_name"] for p in json.loads(body)] == ["hello"], body
 
@@ -340,7 +342,7 @@ def test_search_through_the_remote_project_and_what_the_upstream_no_longer_has(r
     publisher.run("remove", f"hello/1.0#{revision}", "-r", "up", "-c")
     check = main.admin("remote", "check", MIRROR).stdout
     assert f"gone  hello/1.0#{revision}" in check and ": 1 no longer upstream" in check, check
-    assert install(client(), url)
+    assert install(conan2_client(), url)
 
     # Refused, clearly: not a remote project, or its upstream unreachable.
     main.admin("project", "create", "team/plain")

@@ -352,6 +352,14 @@ impl Mirror {
     async fn fetch(&self, owner: &FileOwner) -> Result<bool, MirrorError> {
         let progress = self.progress(owner);
         let outcome = self.fetch_with(owner, &progress).await;
+        // Readers of a streaming file learn only that their transfer was cut: the reason is
+        // here (never credentials: conan-upstream keeps them out of its errors).
+        if let Err(error) = &outcome
+            && !matches!(error, MirrorError::NotFound(_))
+        {
+            tracing::warn!(revision = %describe(owner), error = %error,
+                "remote project's fetch failed, nothing of it was kept");
+        }
         self.finish(owner, &progress, &outcome);
         outcome
     }
