@@ -71,13 +71,17 @@ impl Readers {
         if readers.is_empty() {
             return;
         }
-        let mut gone = Vec::new();
-        for (index, reader) in readers.iter().enumerate() {
-            let sent = tokio::time::timeout(READER_PATIENCE, reader.send(piece.clone())).await;
-            if !matches!(sent, Ok(Ok(()))) {
-                gone.push(index);
-            }
-        }
+        // All at once: stalled readers cost one patience in all, not one each.
+        let sends = readers
+            .iter()
+            .map(|reader| tokio::time::timeout(READER_PATIENCE, reader.send(piece.clone())));
+        let gone: Vec<usize> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .enumerate()
+            .filter(|(_, sent)| !matches!(sent, Ok(Ok(()))))
+            .map(|(index, _)| index)
+            .collect();
         if !gone.is_empty() {
             let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             let mut index = 0;
