@@ -37,6 +37,7 @@ import time
 import urllib.parse
 
 import requests
+from reference_server import REF_CONF  # beside this file: a script's directory is on sys.path
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BINARY = pathlib.Path(os.environ.get("CONAN_REGISTRY_BIN", ROOT / "target" / "release" / "conan-registry"))
@@ -267,29 +268,6 @@ class Ours(Server):
         """A new `api` personal access token of the administrator, from the admin CLI."""
         created = self.admin("token", "create", "admin", "--scope", "api")
         return next(word for word in created.split() if word.startswith("crpat-"))
-
-
-REF_CONF = """[server]
-jwt_secret: {secret}
-jwt_expire_minutes: 600
-ssl_enabled: False
-port: {port}
-public_port:
-host_name: 127.0.0.1
-authorize_timeout: 1800
-disk_storage_path: {storage}
-disk_authorize_timeout: 1800
-updown_secret: {updown}
-
-[write_permissions]
-*/*@*/*: {user}
-
-[read_permissions]
-*/*@*/*: {user}
-
-[users]
-{user}: {password}
-"""
 
 
 class Reference(Server):

@@ -19,6 +19,9 @@ import pytest
 from conftest import ADMIN_PASSWORD, ROOT, Server, write_recipe
 from pgserver import shared_database
 from rawhttp import wait_for
+
+sys.path.insert(0, str(ROOT / "bench"))
+from reference_server import REF_CONF  # noqa: E402  (bench/ is not a package)
 from remotes import (KEY, MIRROR, all_at_once, conan_like_download, file_gets, get, install, make_remote, metric, package_files,
                      package_id, project_id_of, publish)
 
@@ -219,27 +222,6 @@ def test_admin_cli_refusals(tmp_path):
 BENCH_VENV = ROOT / "target" / "bench-venv"
 BENCH_REQUIREMENT = "conan-server==2.33.0 gunicorn==27.0.1 requests==2.34.2"
 REF_USER, REF_PASSWORD = "demo", "demo-password-1"
-REF_CONF = """[server]
-jwt_secret: {secret}
-jwt_expire_minutes: 600
-ssl_enabled: False
-port: {port}
-public_port:
-host_name: 127.0.0.1
-authorize_timeout: 1800
-disk_storage_path: {storage}
-disk_authorize_timeout: 1800
-updown_secret: {updown}
-
-[write_permissions]
-*/*@*/*: {user}
-
-[read_permissions]
-*/*@*/*: {user}
-
-[users]
-{user}: {password}
-"""
 
 
 def ensure_bench_venv():

@@ -33,17 +33,22 @@ pub(crate) struct PasswordInput {
     password_env: Option<String>,
 }
 
+/// One line of standard input as a password (without its line break); empty is refused.
+pub(crate) fn stdin_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
 impl PasswordInput {
     fn read(&self) -> anyhow::Result<Option<String>> {
         if self.password_stdin {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("cannot read the password from standard input")?;
-            let password = line.trim_end_matches(['\n', '\r']).to_owned();
-            anyhow::ensure!(!password.is_empty(), "no password on standard input");
-            return Ok(Some(password));
+            return Ok(Some(stdin_password()?));
         }
         if let Some(var) = &self.password_env {
             let password = std::env::var(var)

@@ -7,8 +7,6 @@
     reason = "printing results is what these commands do"
 )]
 
-use std::io::BufRead;
-
 use anyhow::Context;
 use clap::Subcommand;
 use conan_model::{RecipeReference, Revision, RevisionTime, SearchPattern};
@@ -86,16 +84,10 @@ pub(crate) fn run(
                 "{project} is a virtual project; a virtual project cannot be a remote project"
             );
             let credentials = match (user, password_stdin) {
-                (Some(user), true) => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .lock()
-                        .read_line(&mut line)
-                        .context("cannot read the password from standard input")?;
-                    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-                    anyhow::ensure!(!password.is_empty(), "no password on standard input");
-                    Some(Credentials { user, password })
-                }
+                (Some(user), true) => Some(Credentials {
+                    user,
+                    password: crate::admin_cli::stdin_password()?,
+                }),
                 _ => None,
             };
             let key = settings.remote.key()?;
