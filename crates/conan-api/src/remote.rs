@@ -45,7 +45,7 @@ pub(crate) struct RemoteNode {
     /// The upstream's host, for messages (never its credentials).
     pub(crate) host: String,
     mirror: Arc<Mirror>,
-    cache: MetadataCache,
+    cache: Arc<MetadataCache>,
     counters: Arc<RemoteCounters>,
 }
 
@@ -173,24 +173,26 @@ impl RemoteProjects {
                 .entry(project)
                 .or_default(),
         );
+        let cache = Arc::new(MetadataCache::new(
+            Arc::clone(&upstream),
+            Duration::from_secs(settings.metadata_ttl_secs.into()),
+            Duration::from_secs(settings.not_found_ttl_secs.into()),
+        ));
         Ok(RemoteNode {
             updated_at: settings.updated_at,
             host,
             mirror: Arc::new(
                 Mirror::new(
-                    Arc::clone(&upstream),
+                    upstream,
                     Arc::clone(&self.metadata),
                     Arc::clone(&self.blobs),
                     self.max_file_bytes,
                 )
                 .with_not_found_ttl(Duration::from_secs(settings.not_found_ttl_secs.into()))
-                .with_byte_counter(Arc::clone(&counters.fetched_bytes)),
+                .with_byte_counter(Arc::clone(&counters.fetched_bytes))
+                .with_revision_times(Arc::clone(&cache)),
             ),
-            cache: MetadataCache::new(
-                upstream,
-                Duration::from_secs(settings.metadata_ttl_secs.into()),
-                Duration::from_secs(settings.not_found_ttl_secs.into()),
-            ),
+            cache,
             counters,
         })
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use conan_model::{FilePath, Manifest};
+use conan_model::{FilePath, Manifest, RevisionTime};
 use conan_store::blob::{BlobStore, Digests};
 use conan_store::transfer::{Destination, store_file};
 use conan_store::{FileOwner, MetadataStore};
@@ -18,6 +18,7 @@ use md5::{Digest, Md5};
 
 use crate::SingleFlight;
 use crate::live::{Ended, Piece, Progress, Seen, Tapped};
+use crate::metadata::{ListKey, MetadataCache};
 
 /// The largest `conanmanifest.txt` a fetch holds in memory until it stores it last (a line per
 /// file of the package: 16 MiB is some 200,000 files).
@@ -69,6 +70,9 @@ pub struct Mirror {
     not_found: Arc<Mutex<HashMap<FileOwner, Instant>>>,
     /// The revisions being fetched, for their readers.
     live: Mutex<HashMap<FileOwner, Arc<Progress>>>,
+    /// Where the upstream's revision times come from (the project's list cache); `None`: the
+    /// upstream, asked for each fetch.
+    lists: Option<Arc<MetadataCache>>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -111,7 +115,17 @@ impl Mirror {
             not_found_ttl: Duration::ZERO,
             not_found: Arc::new(Mutex::new(HashMap::new())),
             live: Mutex::new(HashMap::new()),
+            lists: None,
         }
+    }
+
+    /// Takes the upstream's revision times from `lists` (the project's list cache, which
+    /// clients have usually filled by asking for `latest` before the files), instead of asking
+    /// the upstream for each fetch.
+    #[must_use]
+    pub fn with_revision_times(mut self, lists: Arc<MetadataCache>) -> Self {
+        self.lists = Some(lists);
+        self
     }
 
     /// Adds the bytes this mirror stores to `counter` (shared with whoever reports them, and
@@ -428,7 +442,7 @@ impl Mirror {
                 None => file.body,
             };
             let stored = self
-                .store(owner, &path, readers.tee(body), file.sha1.as_deref())
+                .store(owner, &path, readers.tee(body), file.sha1.as_deref(), None)
                 .await
                 .and_then(|digests| {
                     let Some(expected) = &expected_md5 else {
@@ -461,10 +475,49 @@ impl Mirror {
                 }
             }
         }
+        // Boxed: the list request would otherwise swell every future that awaits a fetch.
+        let time = Box::pin(self.upstream_time(owner)).await;
         let body = futures::stream::once(async move { Ok(manifest_bytes) }).boxed();
-        self.store(owner, &manifest, body, manifest_sha1.as_deref())
+        self.store(owner, &manifest, body, manifest_sha1.as_deref(), time)
             .await?;
         Ok(true)
+    }
+
+    /// When the upstream says `owner` was committed, which the copy keeps: every node then
+    /// gives the upstream's times and `latest`, even from the revisions held with the
+    /// upstream down. `None` (the registry's clock) when its list cannot be had or lacks it:
+    /// the fetch goes on, since the files are right either way.
+    async fn upstream_time(&self, owner: &FileOwner) -> Option<RevisionTime> {
+        let key = match owner {
+            FileOwner::Recipe(key) => ListKey::Recipe(key.recipe.clone()),
+            FileOwner::Package(key) => ListKey::Package(
+                key.recipe.recipe.clone(),
+                key.recipe.revision.clone(),
+                key.package_id.clone(),
+            ),
+        };
+        let listed = match &self.lists {
+            Some(lists) => lists.revisions(&key).await.map(|(list, _)| list),
+            None => match &key {
+                ListKey::Recipe(recipe) => self.upstream.recipe_revisions(recipe).await,
+                ListKey::Package(recipe, revision, package) => {
+                    self.upstream
+                        .package_revisions(recipe, revision, package)
+                        .await
+                }
+            },
+        };
+        match listed {
+            Ok(list) => list?
+                .into_iter()
+                .find(|entry| entry.revision == *owner.revision())
+                .map(|entry| entry.time),
+            Err(error) => {
+                tracing::warn!(revision = %describe(owner), error = %error,
+                    "remote project's revision list could not be had: the copy is committed at the registry's clock");
+                None
+            }
+        }
     }
 
     /// One file of the revision from the upstream; the upstream not having it is `NotFound`.
@@ -478,18 +531,21 @@ impl Mirror {
             .ok_or_else(|| MirrorError::NotFound(format!("{} {path}", describe(owner))))
     }
 
-    /// Stores one file's `body` (checked against the announced `sha1`); its digests.
+    /// Stores one file's `body` (checked against the announced `sha1`), committing the revision
+    /// at the upstream's `time` when the file is its manifest; its digests.
     async fn store(
         &self,
         owner: &FileOwner,
         path: &FilePath,
         body: BoxStream<'static, io::Result<Bytes>>,
         sha1: Option<&str>,
+        time: Option<RevisionTime>,
     ) -> Result<Digests, MirrorError> {
         let destination = Destination {
             owner: owner.clone(),
             path: path.clone(),
             upload: None,
+            revision_time: time,
         };
         let stored = store_file(
             Arc::clone(&self.metadata),

@@ -23,7 +23,7 @@ use conan_store::{
 use conan_upstream::{Upstream, UpstreamConfig};
 use futures::StreamExt;
 use sha1::{Digest, Sha1};
-use upstream::{PKG, PREV, RREV, TestUpstream, catalog};
+use upstream::{PACKAGE_TIME, PKG, PREV, RECIPE_TIME, RREV, TestUpstream, catalog};
 
 struct Setup {
     mirror: Arc<Mirror>,
@@ -116,6 +116,14 @@ async fn concurrent_asks_fetch_each_file_once_and_commit_it() {
                 assert!(s.blobs.contains(&file.digests.sha256).await.unwrap());
             }
         }
+        // Committed at the upstream's times, not the registry's clock.
+        let recipe = s.store.recipe_revision(&s.recipe).unwrap().unwrap();
+        assert_eq!(recipe.time, RECIPE_TIME.parse().unwrap());
+        let FileOwner::Package(key) = &package else {
+            unreachable!()
+        };
+        let binary = s.store.package_revision(key).unwrap().unwrap();
+        assert_eq!(binary.time, PACKAGE_TIME.parse().unwrap());
         // Asked again: nothing fetched.
         assert_eq!(s.mirror.ensure(&package).await, Ok(false));
         assert_eq!(*s.upstream.counts.lock().unwrap(), counts);

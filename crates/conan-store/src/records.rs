@@ -406,6 +406,12 @@ pub struct NewFile<'a> {
     /// its timestamp line). When the committed manifest is that one, it is kept
     /// ([`FileOutcome::Kept`]) instead of the upload being refused.
     pub same_files_as: Option<&'a str>,
+    /// For a `conanmanifest.txt` of a revision copied from elsewhere (a remote project's
+    /// fetch): the time the revision was committed there. Committing it here keeps that time,
+    /// so every node, and a node answering from what it holds, gives the upstream's times and
+    /// the upstream's `latest`; its last download is set to now, so cleanup counts it used
+    /// from when it arrived. `None`: committed at the registry's clock, after its siblings.
+    pub revision_time: Option<RevisionTime>,
 }
 
 /// One Conan 1 upload into the mutable revision `0`.

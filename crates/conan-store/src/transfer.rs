@@ -85,6 +85,10 @@ pub struct Destination {
     pub path: FilePath,
     /// The Conan 1 upload it is part of, for revision `0` (see [`UploadId`]).
     pub upload: Option<UploadId>,
+    /// For a copy of a revision committed elsewhere (a remote project's fetch), the time it
+    /// was committed there: storing its manifest commits it at that time (see
+    /// [`NewFile::revision_time`]). `None`: at the registry's clock.
+    pub revision_time: Option<RevisionTime>,
 }
 
 /// What a manifest upload keeps of its body: enough for any real manifest (one line a file),
@@ -318,6 +322,7 @@ async fn commit_staged(
                 conaninfo: conaninfo.as_deref(),
                 upload: destination.upload.as_ref(),
                 same_files_as: same_files_as.as_deref(),
+                revision_time: destination.revision_time,
             },
             &mut || {
                 inside_transaction(&runtime, async {
@@ -406,12 +411,14 @@ pub async fn link_by_sha1(
         owner,
         path,
         upload,
+        revision_time,
     } = &destination;
     let wanted = sha1.to_ascii_lowercase();
     let store = Arc::clone(&metadata);
     let Some(digests) = blocking(move || store.blob_by_sha1(&wanted)).await? else {
         return Ok(None);
     };
+
     let sha256 = digests.sha256.clone();
     // The index row exists, but the object must too: never record a file without its bytes.
     let conaninfo = match conaninfo_text(blobs.as_ref(), owner, path, &sha256).await {
@@ -423,7 +430,8 @@ pub async fn link_by_sha1(
         return Ok(None);
     }
     let runtime = tokio::runtime::Handle::current();
-    let (owner, path, upload) = (owner.clone(), path.clone(), upload.clone());
+    let (owner, path, upload, revision_time) =
+        (owner.clone(), path.clone(), upload.clone(), *revision_time);
     // `None` when `ensure_blob` found the blob collected since the lookup: with no body to
     // publish there is nothing to link. The callback can only answer a `StoreError`, so it
     // also notes the fact in `collected`, and that flag, not the error's message, decides.
@@ -437,6 +445,7 @@ pub async fn link_by_sha1(
                 conaninfo: conaninfo.as_deref(),
                 upload: upload.as_ref(),
                 same_files_as: None,
+                revision_time,
             },
             &mut || {
                 let present = inside_transaction(&runtime, blobs.contains(&sha256));

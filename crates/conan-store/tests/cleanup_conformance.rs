@@ -22,8 +22,8 @@ use conan_store::cleanup::{
 };
 use conan_store::db::DieselStore;
 use conan_store::{
-    BackupStore, CatalogStore, CleanupStore, FileOwner, FileStore, NewProtectionRule, PackageStore,
-    PackageType, ProjectId, ProtectionStore, RecipeId, RecipeStore, StoreError,
+    BackupStore, CatalogStore, CleanupStore, FileOwner, FileStore, NewFile, NewProtectionRule,
+    PackageStore, PackageType, ProjectId, ProtectionStore, RecipeId, RecipeStore, StoreError,
 };
 use fixtures::{
     package_key, pkg, project, recipe_key, reference, rev, upload_package, upload_recipe,
@@ -296,6 +296,44 @@ backend_tests! {
         assert!(run.totals.recipe_revisions == 3, "{:?}", run.totals);
         let reasons: Vec<String> = store.cleanup_removals(run.id, 0, 100).unwrap().into_iter().map(|item| item.reason).collect();
         assert!(reasons.iter().all(|reason| reason == "unused_days"), "{reasons:?}");
+    }
+
+    fn a_copied_revision_keeps_its_time_and_counts_as_used_from_its_arrival(store: &DieselStore) {
+        // A remote project's fetch commits a revision at the upstream's (old) commit time.
+        let p = project(store, "p");
+        let copy = |owner: &FileOwner, files: &[(&str, &str)], time: RevisionTime| {
+            for (file, content) in files {
+                let (file_path, sums) = (fixtures::path(file), fixtures::digests(content));
+                let conaninfo = (*file == "conaninfo.txt").then_some(*content);
+                let last = *file == "conanmanifest.txt";
+                let new = NewFile { path: &file_path, digests: &sums, conaninfo, upload: None, same_files_as: None, revision_time: last.then_some(time) };
+                store.record_file(owner, new, &mut || Ok(())).unwrap();
+            }
+        };
+        upload_recipe(store, &recipe_key(p, "zlib/1.3", 2)); // committed now, here
+        let old = recipe_key(p, "zlib/1.3", 1);
+        let (recipe_time, package_time) = (days_ago(90), days_ago(89));
+        copy(&FileOwner::Recipe(old.clone()), &[("conanfile.py", "r"), ("conanmanifest.txt", "1\n")], recipe_time);
+        let binary = package_key(&old, 1, 1);
+        copy(&FileOwner::Package(binary.clone()), &[("conaninfo.txt", "[settings]\n"), ("conanmanifest.txt", "2\n")], package_time);
+
+        // Listed at the given times, so the revision committed here stays the latest.
+        let listed: Vec<_> = store.recipe_revisions(p, &old.recipe).unwrap().into_iter().map(|entry| (entry.revision, entry.time)).collect();
+        assert_eq!(listed[1], (old.revision.clone(), recipe_time));
+        assert_eq!(store.latest_recipe_revision(p, &old.recipe).unwrap().unwrap().revision, rev(2));
+        assert_eq!(store.package_revision(&binary).unwrap().unwrap().time, package_time);
+
+        // Downloaded on arrival: a policy of 30 unused days keeps the 90-day-old copy.
+        let histories = store.cleanup_histories(p, None, 10).unwrap();
+        let copied = &histories[0].revisions[1];
+        assert_eq!(copied.revision, old.revision);
+        assert_eq!(copied.committed_at, recipe_time);
+        assert!(copied.last_downloaded_at.unwrap() > days_ago(1));
+        assert!(copied.binaries[0].revisions[0].last_downloaded_at.unwrap() > days_ago(1));
+        set_policy(store, p, &CleanupPolicy { unused_days: Some(30), ..CleanupPolicy::default() });
+        run_now(store, p);
+        assert_eq!(revisions(store, p, "zlib/1.3"), [2, 1]);
+        assert_eq!(package_revisions(store, p, "zlib/1.3", 1, 1), [1]);
     }
 
     fn the_filter_and_protection_rules_leave_recipes_alone(store: &DieselStore) {

@@ -139,7 +139,7 @@ backend_tests! {
         let committed = digests("1\n").sha256;
         let same = |vouched: &str| {
             let (file, sums) = (path("conanmanifest.txt"), digests("2\n"));
-            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: None, same_files_as: Some(vouched) };
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: None, same_files_as: Some(vouched), revision_time: None };
             store.record_file(&owner, new, &mut || Ok(())).unwrap()
         };
         assert_eq!(same(digests("other").sha256.as_str()).outcome, FileOutcome::Refused);
@@ -172,7 +172,7 @@ backend_tests! {
         let (first, second, stray) = (UploadId::generate(), UploadId::generate(), UploadId::generate());
         let put_in = |upload: &UploadId, file: &str, content: &str| {
             let (file, sums) = (path(file), digests(content));
-            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None };
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None, revision_time: None };
             store.record_file(&owner, new, &mut || Ok(())).unwrap()
         };
         let listing = || -> Vec<(String, String)> {
@@ -213,7 +213,7 @@ backend_tests! {
             let put_package = |file: &str, content: &str| {
                 let (file_path, sums) = (path(file), digests(content));
                 let conaninfo = (file == "conaninfo.txt").then_some(content);
-                let new = NewFile { path: &file_path, digests: &sums, conaninfo, upload: Some(&upload), same_files_as: None };
+                let new = NewFile { path: &file_path, digests: &sums, conaninfo, upload: Some(&upload), same_files_as: None, revision_time: None };
                 store.record_file(&package, new, &mut || Ok(())).unwrap()
             };
             put_package("conan_package.tgz", &format!("binary {n}"));
@@ -248,7 +248,7 @@ backend_tests! {
         let recipe = |name: &str| RecipeRevisionKey { project, recipe: reference(name), revision: Revision::zero() };
         let stage = |key: &RecipeRevisionKey, file: &str, content: &str, upload: &UploadId| {
             let (file, sums) = (path(file), digests(content));
-            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None };
+            let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(upload), same_files_as: None, revision_time: None };
             store.record_file(&FileOwner::Recipe(key.clone()), new, &mut || Ok(())).unwrap()
         };
         // `old` is abandoned before its manifest; `done` commits; `late` begins after the cutoff.
@@ -260,7 +260,7 @@ backend_tests! {
         // A staged package of `done` that never finishes either.
         let package = FileOwner::Package(PackageRevisionKey { recipe: done.clone(), package_id: pkg(1), revision: Revision::zero() });
         let (file, sums) = (path("conan_package.tgz"), digests("abandoned binary"));
-        let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(&UploadId::generate()), same_files_as: None };
+        let new = NewFile { path: &file, digests: &sums, conaninfo: None, upload: Some(&UploadId::generate()), same_files_as: None, revision_time: None };
         store.record_file(&package, new, &mut || Ok(())).unwrap();
         thread::sleep(std::time::Duration::from_millis(5));
         let cutoff = conan_model::RevisionTime::from_system_time(std::time::SystemTime::now()).unwrap();
@@ -478,7 +478,7 @@ backend_tests! {
         let failed = store
             .record_file(
                 &owner,
-                NewFile { path: &path("conanmanifest.txt"), digests: &unpublished, conaninfo: None, upload: None, same_files_as: None },
+                NewFile { path: &path("conanmanifest.txt"), digests: &unpublished, conaninfo: None, upload: None, same_files_as: None, revision_time: None },
                 &mut || Err(StoreError::Invalid("object store down".to_owned())),
             )
             .unwrap_err();
@@ -553,7 +553,7 @@ backend_tests! {
         let record = |owner: &FileOwner, file: &str, content: &str| {
             let digests = Digests { md5: None, ..digests(content) };
             let file_path = path(file);
-            let file = NewFile { path: &file_path, digests: &digests, conaninfo: None, upload: None, same_files_as: None };
+            let file = NewFile { path: &file_path, digests: &digests, conaninfo: None, upload: None, same_files_as: None, revision_time: None };
             store.record_file(owner, file, &mut || Ok(())).unwrap();
         };
         for owner in [&one, &two] {

@@ -217,6 +217,7 @@ fn md5_survives_its_migration(db: &TestDb) {
                 conaninfo: None,
                 upload: None,
                 same_files_as: None,
+                revision_time: None,
             };
             store.record_file(owner, file, &mut || Ok(())).unwrap();
         }

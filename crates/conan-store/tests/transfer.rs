@@ -49,6 +49,7 @@ fn to(owner: &FileOwner, path: FilePath) -> Destination {
         owner: owner.clone(),
         path,
         upload: None,
+        revision_time: None,
     }
 }
 

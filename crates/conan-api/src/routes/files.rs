@@ -168,6 +168,7 @@ pub(super) async fn upload(
         owner: target.owner()?,
         path: target.path()?,
         upload: upload_id(&request)?,
+        revision_time: None,
     };
     let headers = request.headers();
     let sha1 = checksum_sha1(headers)?;

@@ -25,6 +25,11 @@ pub const PKG: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
 pub const PREV: &str = "fedcba9876543210fedcba9876543210";
 
 /// The upstream's files by URL path: (body, announced sha1).
+/// When the upstream says zlib/1.3's revisions were committed.
+pub const RECIPE_TIME: &str = "2024-05-01T12:00:00Z";
+/// When the upstream says zlib's package revision was committed.
+pub const PACKAGE_TIME: &str = "2024-05-02T08:30:00.250000Z";
+
 pub fn catalog() -> HashMap<String, (Vec<u8>, String)> {
     let sha1 = |body: &[u8]| format!("{:x}", Sha1::digest(body));
     let mut files = HashMap::new();
@@ -122,10 +127,16 @@ fn answer(
         let list: Vec<String> = revisions
             .iter()
             .map(|revision| {
-                format!("{{\"revision\": \"{revision}\", \"time\": \"2024-05-01T12:00:00Z\"}}")
+                format!("{{\"revision\": \"{revision}\", \"time\": \"{RECIPE_TIME}\"}}")
             })
             .collect();
         let body = format!("{{\"revisions\": [{}]}}", list.join(", "));
+        return ("200 OK", body.into_bytes(), None);
+    }
+    if path == format!("/v2/conans/zlib/1.3/_/_/revisions/{RREV}/packages/{PKG}/revisions") {
+        let body = format!(
+            "{{\"revisions\": [{{\"revision\": \"{PREV}\", \"time\": \"{PACKAGE_TIME}\"}}]}}"
+        );
         return ("200 OK", body.into_bytes(), None);
     }
     if let Some((body, sha1)) = files.get(path) {

@@ -1,7 +1,7 @@
 //! Files of revisions on diesel: recording a file (with the commit point, the re-upload rules
 //! and revision `0`'s staged uploads), reading files, and the blob index rows files point at.
 
-use conan_model::{FilePath, RecipeReference, Revision};
+use conan_model::{FilePath, RecipeReference, Revision, RevisionTime};
 use diesel::dsl::{max, not};
 use diesel::prelude::*;
 
@@ -168,16 +168,23 @@ fn existing_file(
     }
 }
 
-/// Marks the owner committed, at a time after its committed siblings.
+/// Marks the owner committed: at `copied_at` for a copy of a revision committed elsewhere,
+/// downloaded now (see [`NewFile::revision_time`]); otherwise at a time after its committed
+/// siblings.
 fn commit(
     conn: &mut DbConnection,
     owner: &FileOwner,
     target: &WriteTarget,
+    copied_at: Option<RevisionTime>,
 ) -> Result<RevisionEntry, DbError> {
+    let copied_at = copied_at.map(RevisionTime::unix_micros);
     let time = if let (FileOwner::Package(_), Some((package_revision_id, reference_id))) =
         (owner, target.package)
     {
-        let time = next_package_time(conn, reference_id)?;
+        let time = match copied_at {
+            Some(time) => time,
+            None => next_package_time(conn, reference_id)?,
+        };
         native!(conn, c => diesel::update(
             package_revisions::table
                 .find(package_revision_id)
@@ -185,9 +192,18 @@ fn commit(
         )
         .set(package_revisions::committed_at.eq(time))
         .execute(c))?;
+        if copied_at.is_some() {
+            // A copy arrives because a client reads it: cleanup counts it used from now.
+            native!(conn, c => diesel::update(package_revisions::table.find(package_revision_id))
+                .set(package_revisions::last_downloaded_at.eq(now_micros()))
+                .execute(c))?;
+        }
         time
     } else {
-        let time = next_recipe_time(conn, target.recipe_id)?;
+        let time = match copied_at {
+            Some(time) => time,
+            None => next_recipe_time(conn, target.recipe_id)?,
+        };
         native!(conn, c => diesel::update(
             recipe_revisions::table
                 .find(target.recipe_revision_id)
@@ -195,6 +211,11 @@ fn commit(
         )
         .set(recipe_revisions::committed_at.eq(time))
         .execute(c))?;
+        if copied_at.is_some() {
+            native!(conn, c => diesel::update(recipe_revisions::table.find(target.recipe_revision_id))
+                .set(recipe_revisions::last_downloaded_at.eq(now_micros()))
+                .execute(c))?;
+        }
         time
     };
     Ok(RevisionEntry {
@@ -454,7 +475,7 @@ impl FileStore for DieselStore {
             } else if target.staged {
                 Some(promote(conn, &target)?)
             } else if target.committed_at.is_none() {
-                Some(commit(conn, owner, &target)?)
+                Some(commit(conn, owner, &target, file.revision_time)?)
             } else {
                 None
             };

@@ -119,6 +119,7 @@ impl Registry {
                 owner: owner.clone(),
                 path: path(file),
                 upload: None,
+                revision_time: None,
             },
             body,
             u64::MAX,
