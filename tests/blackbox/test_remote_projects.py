@@ -48,6 +48,13 @@ def registries(tmp_path, main_env):
     upstream.stop()
 
 
+def listed_binaries(conan, remote):
+    """`conan list hello/1.0:*` at `remote`: each binary's package id and its `arch`."""
+    listed = conan.json("list", "hello/1.0:*", "-r", remote)[remote]["hello/1.0"]["revisions"]
+    (revision,) = listed.values()
+    return {pid: package["info"]["settings"]["arch"] for pid, package in revision["packages"].items()}
+
+
 def test_install_through_remote_project_and_offline(registries, conan2_client, tmp_path):
     upstream, main = registries
     url = make_remote(main, upstream.project_remote(1))
@@ -294,6 +301,10 @@ def test_reference_conan_server_as_upstream(conan_server, tmp_path, main_env, co
         publisher.run("upload", "hello/1.0", "-r", "ref", "-c")
         expected = package_files(publisher)
 
+        # Nothing cached: the binaries through the reference server's package search.
+        lister = conan2_client()
+        lister.run("remote", "add", "main", url)
+        assert listed_binaries(lister, "main") == {package_id(publisher, "hello/1.0"): "x86_64"}
         assert install(conan2_client(), url) == expected
         conan_server.process.terminate()
         conan_server.process.wait(timeout=20)
@@ -313,6 +324,8 @@ def test_search_through_the_remote_project_and_what_the_upstream_no_longer_has(r
     # Nothing cached yet: `conan list` finds the recipe through the upstream's search.
     assert list(conan.json("list", "hello/*", "-r", "main")["main"]) == ["hello/1.0"]
     assert conan.json("list", "nothing*", "-r", "main")["main"] == {}
+    # ... and the binaries through the upstream's package search, with their settings.
+    assert listed_binaries(conan, "main") == {package_id(publisher, "hello/1.0"): "x86_64"}
     install(conan, url)
     # The Packages API shows what the remote project cached, like any project's packages.
     status, _, body = get(f"{main.url}/api/v4/projects/{project_id_of(url)}/packages")

@@ -512,6 +512,21 @@ impl Target {
         })
     }
 
+    /// Reads what the (already authorized) project holds: `work` on the blocking pool, in a
+    /// read scope of its own; what it returned, and the target back.
+    pub(crate) async fn read_held<T, F>(self, work: F) -> Result<(T, Self), ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Self) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = web::Data::clone(&self.state);
+        read(&state, true, move |store| {
+            let answer = work(store, &self)?;
+            Ok((answer, self))
+        })
+        .await
+    }
+
     /// The file path `{path}` of the route.
     pub(crate) fn path(&self) -> Result<FilePath, ApiError> {
         self.path
@@ -521,8 +536,9 @@ impl Target {
 }
 
 /// A read-only request under `R`: its path parameters parsed (400 first, as for [`Target`]),
-/// its caller not yet authorized. [`ReadTarget::read`] authorizes and reads in one blocking
-/// call and one read scope, which for a metadata route halves the thread hand-offs and
+/// its caller not yet authorized. Its reads ([`ReadTarget::read_files`],
+/// [`ReadTarget::read_list`], [`ReadTarget::read_or_remote`]) authorize and, for an ordinary
+/// project, read in one blocking call and one read scope, which for a metadata route halves the thread hand-offs and
 /// transactions a request costs.
 pub(crate) struct ReadTarget {
     state: web::Data<AppState>,
@@ -542,19 +558,6 @@ impl ReadTarget {
             params,
         })
     }
-
-    /// Authorizes the caller to read and runs `work` with the authorized [`Target`], both on the
-    /// blocking pool inside one read scope; returns what `work` returned and the target.
-    pub(crate) async fn read<T, F>(self, work: F) -> Result<(T, Target), ApiError>
-    where
-        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.phase(work, false).await? {
-            Phase::Done(answer, target) => Ok((answer, target)),
-            Phase::Remote(..) => Err(ApiError::bug("a read that ignores remote projects")),
-        }
-    }
 }
 
 /// How far [`ReadTarget::phase`] got: the answer of an ordinary project, or a remote
@@ -564,25 +567,11 @@ enum Phase<T, F> {
     Remote(Target, RemoteSettings, F),
 }
 
-/// Runs `work` for an already authorized `target` in a read scope of its own.
-async fn read_authorized<T, F>(target: Target, work: F) -> Result<(T, Target), ApiError>
-where
-    F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    let state = web::Data::clone(&target.state);
-    read(&state, true, move |store| {
-        let answer = work(store, &target)?;
-        Ok((answer, target))
-    })
-    .await
-}
-
 impl ReadTarget {
     /// Authorizes the caller to read and, for an ordinary project, runs `work` in the same read
-    /// scope; when `remote_aware`, a remote project's work is handed back undone, with its
-    /// settings (which come with the authorization, from the identity cache).
-    async fn phase<T, F>(self, work: F, remote_aware: bool) -> Result<Phase<T, F>, ApiError>
+    /// scope; a remote project's work is handed back undone, with its settings (which come with
+    /// the authorization, from the identity cache).
+    async fn phase<T, F>(self, work: F) -> Result<Phase<T, F>, ApiError>
     where
         F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -603,7 +592,7 @@ impl ReadTarget {
                 Some(&params.recipe),
             )?;
             let target = Target::new(shared, project, params);
-            if let (true, Some(settings)) = (remote_aware, remote) {
+            if let Some(settings) = remote {
                 return Ok(Phase::Remote(target, settings, work));
             }
             let answer = work(store, &target)?;
@@ -612,7 +601,9 @@ impl ReadTarget {
         .await
     }
 
-    /// As [`read`](Self::read), for the routes that read a revision's files. At a remote
+    /// Authorizes the caller to read and runs `work` with the authorized [`Target`] (both on
+    /// the blocking pool inside one read scope), for the routes that read a revision's files:
+    /// what `work` returned, and the target. At a remote
     /// project, `live` answers first: it gets the project's upstream node, the revision and the
     /// route's `{path}`, and answers from the revision's fetch (started if needed) while the
     /// revision is not committed, or `None` to let `work` read the store as for any project.
@@ -627,14 +618,38 @@ impl ReadTarget {
         Fut: Future<Output = Result<Option<T>, ApiError>>,
         T: Send + 'static,
     {
-        match self.phase(work, true).await? {
+        match self.phase(work).await? {
             Phase::Done(answer, target) => Ok((answer, target)),
             Phase::Remote(target, settings, work) => {
                 let node = target.state.remotes.node(target.project.id, &settings)?;
                 if let Some(answer) = live(node, target.owner()?, target.path.clone()).await? {
                     return Ok((answer, target));
                 }
-                read_authorized(target, work).await
+                target.read_held(work).await
+            }
+        }
+    }
+
+    /// For the routes whose answer at a remote project merges the upstream's with what the
+    /// project holds (package search): `local` answers for an ordinary project; at a remote
+    /// project `remote` gets the project's upstream node and the target, which reads what the
+    /// project holds with [`Target::read_held`]. The flag says the answer is stale.
+    pub(crate) async fn read_or_remote<T, F, G, Fut>(
+        self,
+        local: F,
+        remote: G,
+    ) -> Result<(T, bool), ApiError>
+    where
+        F: FnOnce(&dyn MetadataStore, &Target) -> Result<T, ApiError> + Send + 'static,
+        G: FnOnce(Arc<RemoteNode>, Target) -> Fut,
+        Fut: Future<Output = Result<(T, bool), ApiError>>,
+        T: Send + 'static,
+    {
+        match self.phase(local).await? {
+            Phase::Done(answer, _) => Ok((answer, false)),
+            Phase::Remote(target, settings, _) => {
+                let node = target.state.remotes.node(target.project.id, &settings)?;
+                remote(node, target).await
             }
         }
     }
@@ -654,7 +669,7 @@ impl ReadTarget {
         G: FnOnce(Vec<RevisionEntry>, &Target) -> Result<T, ApiError>,
         T: Send + 'static,
     {
-        let (target, settings) = match self.phase(local, true).await? {
+        let (target, settings) = match self.phase(local).await? {
             Phase::Done(answer, target) => return Ok((answer, target, false)),
             Phase::Remote(target, settings, _) => (target, settings),
         };
@@ -666,9 +681,9 @@ impl ReadTarget {
                 Ok((answer, target, stale))
             }
             Listed::Unavailable(error) => {
-                let (held, target) =
-                    read_authorized(target, move |store, target| target.local_list(store, &key))
-                        .await?;
+                let (held, target) = target
+                    .read_held(move |store, target| target.local_list(store, &key))
+                    .await?;
                 if held.is_empty() {
                     return Err(error);
                 }

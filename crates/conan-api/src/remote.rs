@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conan_model::{FilePath, RecipeReference, RevisionTime};
+use conan_model::{FilePath, RecipeReference, Revision, RevisionTime};
 use conan_remote::{CredentialKey, Freshness, ListKey, MetadataCache, Mirror, MirrorError, Tapped};
 use conan_store::blob::BlobStore;
 use conan_store::remotes::RemoteSettings;
 use conan_store::{FileOwner, MetadataStore, ProjectId, RevisionEntry};
-use conan_upstream::{Upstream, UpstreamConfig, UpstreamError, Url};
+use conan_upstream::{Upstream, UpstreamConfig, UpstreamError, UpstreamPackage, Url};
 
 use crate::error::ApiError;
 
@@ -198,10 +198,10 @@ impl RemoteProjects {
     }
 }
 
-/// A revision list from the upstream (through the cache).
-pub(crate) enum Listed {
-    /// The upstream's list (`None`: it has not got it), and whether it is stale.
-    Upstream(Option<Vec<RevisionEntry>>, bool),
+/// A revision list (or another answer, `T`) from the upstream, through the cache.
+pub(crate) enum Listed<T = Vec<RevisionEntry>> {
+    /// The upstream's answer (`None`: it has not got it), and whether it is stale.
+    Upstream(Option<T>, bool),
     /// The upstream is unavailable and nothing is cached: answer from what the project holds.
     Unavailable(ApiError),
 }
@@ -290,24 +290,16 @@ impl RemoteNode {
         &self,
         pattern: &str,
     ) -> Result<(Vec<RecipeReference>, bool), ApiError> {
-        let counters = &self.counters;
         let hit = self.cache.is_search_fresh(pattern);
-        match self.cache.search(pattern).await {
-            Ok((found, freshness)) => {
-                let stale = self.count_answer(&freshness, hit, "search answer");
-                Ok((found, stale))
-            }
-            Err(error) => {
-                counters.upstream_requests.fetch_add(1, Ordering::Relaxed);
-                counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                let answer = upstream_error(&self.host, &error);
-                if error.is_unavailable() {
-                    Ok((Vec::new(), true))
-                } else {
-                    Err(answer)
-                }
-            }
-        }
+        let outcome = self
+            .cache
+            .search(pattern)
+            .await
+            .map(|(found, freshness)| (Some(found), freshness));
+        Ok(match self.listed(outcome, hit, "search answer")? {
+            Listed::Upstream(found, stale) => (found.unwrap_or_default(), stale),
+            Listed::Unavailable(_) => (Vec::new(), true),
+        })
     }
 
     /// Counts an answer of the metadata cache (a hit, a miss that asked the upstream, or a
@@ -332,11 +324,12 @@ impl RemoteNode {
 
     /// The upstream's list `key` names, through the cache.
     pub(crate) async fn list(&self, key: &ListKey) -> Result<Listed, ApiError> {
-        let counters = &self.counters;
         let hit = self.cache.is_fresh(key);
-        match self.cache.revisions(key).await {
-            Ok((revisions, freshness)) => {
-                let stale = self.count_answer(&freshness, hit, "revision list");
+        let outcome = self
+            .cache
+            .revisions(key)
+            .await
+            .map(|(revisions, freshness)| {
                 let revisions = revisions.map(|list| {
                     list.into_iter()
                         .map(|entry| RevisionEntry {
@@ -345,7 +338,36 @@ impl RemoteNode {
                         })
                         .collect()
                 });
-                Ok(Listed::Upstream(revisions, stale))
+                (revisions, freshness)
+            });
+        self.listed(outcome, hit, "revision list")
+    }
+
+    /// The upstream's package search of `revision` of `recipe`, through the cache.
+    pub(crate) async fn packages(
+        &self,
+        recipe: &RecipeReference,
+        revision: &Revision,
+    ) -> Result<Listed<Vec<UpstreamPackage>>, ApiError> {
+        let hit = self.cache.is_packages_fresh(recipe, revision);
+        let outcome = self.cache.packages(recipe, revision).await;
+        self.listed(outcome, hit, "package search")
+    }
+
+    /// Counts an answer of the metadata cache (`hit`: it was fresh) and maps it: an unavailable
+    /// upstream with nothing cached is [`Listed::Unavailable`] (the route answers from what
+    /// the project holds), a wrong answer an error.
+    fn listed<T>(
+        &self,
+        outcome: Result<(Option<T>, Freshness), UpstreamError>,
+        hit: bool,
+        what: &str,
+    ) -> Result<Listed<T>, ApiError> {
+        let counters = &self.counters;
+        match outcome {
+            Ok((answer, freshness)) => {
+                let stale = self.count_answer(&freshness, hit, what);
+                Ok(Listed::Upstream(answer, stale))
             }
             Err(error) => {
                 counters.upstream_requests.fetch_add(1, Ordering::Relaxed);

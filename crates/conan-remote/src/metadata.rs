@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use conan_model::{PackageId, RecipeReference, Revision};
-use conan_upstream::{RevisionEntry, Upstream, UpstreamError};
+use conan_upstream::{RevisionEntry, Upstream, UpstreamError, UpstreamPackage};
 
 use crate::SingleFlight;
 
@@ -138,12 +138,13 @@ where
     }
 }
 
-/// Revision lists and search results of one upstream, revision lists newest first as the
-/// upstream gives them.
+/// Revision lists, search results and package searches of one upstream, revision lists newest
+/// first as the upstream gives them.
 pub struct MetadataCache {
     upstream: Arc<Upstream>,
     lists: TtlCache<ListKey, Vec<RevisionEntry>>,
     searches: TtlCache<String, Vec<RecipeReference>>,
+    packages: TtlCache<(RecipeReference, Revision), Vec<UpstreamPackage>>,
 }
 
 impl std::fmt::Debug for MetadataCache {
@@ -165,6 +166,7 @@ impl MetadataCache {
             upstream,
             lists: TtlCache::new(ttl, negative_ttl),
             searches: TtlCache::new(ttl, negative_ttl),
+            packages: TtlCache::new(ttl, negative_ttl),
         }
     }
 
@@ -206,6 +208,30 @@ impl MetadataCache {
             })
             .await?;
         Ok((found.unwrap_or_default(), freshness))
+    }
+
+    /// The binaries of the recipe revision `revision` of `recipe` (the upstream's package
+    /// search), cached as [`revisions`](Self::revisions) caches lists. `None` when the upstream
+    /// has not got the recipe.
+    pub async fn packages(
+        &self,
+        recipe: &RecipeReference,
+        revision: &Revision,
+    ) -> Result<(Option<Vec<UpstreamPackage>>, Freshness), UpstreamError> {
+        let upstream = Arc::clone(&self.upstream);
+        let key = (recipe.clone(), revision.clone());
+        let (recipe, revision) = key.clone();
+        self.packages
+            .get(&key, async move {
+                upstream.package_search(&recipe, &revision).await
+            })
+            .await
+    }
+
+    /// Whether the package search of `revision` of `recipe` is cached and fresh.
+    #[must_use]
+    pub fn is_packages_fresh(&self, recipe: &RecipeReference, revision: &Revision) -> bool {
+        self.packages.is_fresh(&(recipe.clone(), revision.clone()))
     }
 
     /// Whether the list `key` names is cached and fresh, so that [`revisions`](Self::revisions)

@@ -1,9 +1,10 @@
 //! The upstream client: configuration, the protocol's requests, and what can go wrong.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use conan_model::{FilePath, PackageId, RecipeReference, Revision, RevisionTime};
+use conan_model::{FilePath, PackageId, PackageInfo, RecipeReference, Revision, RevisionTime};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
@@ -151,6 +152,29 @@ pub struct RevisionEntry {
     pub time: RevisionTime,
 }
 
+/// One binary of a recipe revision, as the upstream's package search gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamPackage {
+    /// The package id.
+    pub package_id: PackageId,
+    /// The raw `conaninfo.txt` of its latest revision, as Conan 2 servers send it (`content`).
+    pub conaninfo: Option<String>,
+    /// Without `content`, the parsed fields servers like GitLab send instead (`settings`,
+    /// `options`, `requires`, and `recipe_hash` for Conan 1 binaries); `None` when the answer
+    /// had neither (a `list_only` answer).
+    pub info: Option<PackageInfo>,
+}
+
+/// A package search entry: every field optional, unknown ones ignored.
+#[derive(Deserialize)]
+struct WirePackage {
+    content: Option<String>,
+    settings: Option<BTreeMap<String, String>>,
+    options: Option<BTreeMap<String, String>>,
+    requires: Option<Vec<String>>,
+    recipe_hash: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct WireRevision {
     revision: String,
@@ -189,6 +213,27 @@ fn parse_time(text: &str) -> Result<RevisionTime, UpstreamError> {
 
 fn truncated(text: &str) -> String {
     text.chars().take(80).collect()
+}
+
+fn package_of(id: &str, wire: WirePackage) -> Result<UpstreamPackage, UpstreamError> {
+    let package_id = id
+        .parse()
+        .map_err(|_| UpstreamError::Invalid(format!("package id {:?}", truncated(id))))?;
+    let parsed = wire.settings.is_some()
+        || wire.options.is_some()
+        || wire.requires.is_some()
+        || wire.recipe_hash.is_some();
+    let info = (wire.content.is_none() && parsed).then(|| PackageInfo {
+        settings: wire.settings.unwrap_or_default(),
+        options: wire.options.unwrap_or_default(),
+        requires: wire.requires.unwrap_or_default(),
+        recipe_hash: wire.recipe_hash,
+    });
+    Ok(UpstreamPackage {
+        package_id,
+        conaninfo: wire.content,
+        info,
+    })
 }
 
 fn revision_of(wire: &WireRevision) -> Result<RevisionEntry, UpstreamError> {
@@ -620,6 +665,26 @@ impl Upstream {
         .await
     }
 
+    /// The binaries of a recipe revision (`.../revisions/<rrev>/search`), each with the
+    /// `conaninfo.txt` of its latest revision; `None` when the upstream has not got the recipe.
+    pub async fn package_search(
+        &self,
+        recipe: &RecipeReference,
+        revision: &Revision,
+    ) -> Result<Option<Vec<UpstreamPackage>>, UpstreamError> {
+        let segments = Self::recipe_segments(recipe, &["revisions", revision.as_str(), "search"]);
+        let Some(wire) = self
+            .metadata::<BTreeMap<String, WirePackage>>(&segments)
+            .await?
+        else {
+            return Ok(None);
+        };
+        wire.into_iter()
+            .map(|(id, package)| package_of(&id, package))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// The references matching a Conan search pattern (`zlib/*`).
     pub async fn search(&self, pattern: &str) -> Result<Vec<RecipeReference>, UpstreamError> {
         let mut url = self.endpoint(&["conans", "search"])?;
@@ -680,6 +745,51 @@ mod tests {
             url.as_str(),
             "https://host/api/conan/v2/conans/zlib/1.3/acme/stable/latest"
         );
+    }
+
+    fn packages(json: &str) -> Result<Vec<UpstreamPackage>, UpstreamError> {
+        let wire: BTreeMap<String, WirePackage> = serde_json::from_str(json)
+            .map_err(|error| UpstreamError::Invalid(error.to_string()))?;
+        wire.into_iter()
+            .map(|(id, package)| package_of(&id, package))
+            .collect()
+    }
+
+    #[test]
+    fn package_search_answers_as_conan_2_servers_and_gitlab_send_them() {
+        let id = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+        let raw = packages(&format!(
+            r#"{{"{id}": {{"content": "[settings]\nos=Linux\n", "extra": 1}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(raw[0].package_id.as_str(), id);
+        assert_eq!(raw[0].conaninfo.as_deref(), Some("[settings]\nos=Linux\n"));
+        assert_eq!(raw[0].info, None);
+        let parsed = packages(&format!(
+            r#"{{"{id}": {{"settings": {{"os": "Linux"}}, "requires": ["zlib/1.3"]}}}}"#
+        ))
+        .unwrap();
+        let info = parsed[0].info.clone().unwrap();
+        assert_eq!(info.settings["os"], "Linux");
+        assert_eq!(info.requires, ["zlib/1.3"]);
+        assert!(info.options.is_empty() && info.recipe_hash.is_none());
+        let ids_only = packages(&format!(r#"{{"{id}": {{}}}}"#)).unwrap();
+        assert_eq!(
+            (ids_only[0].conaninfo.clone(), ids_only[0].info.clone()),
+            (None, None)
+        );
+        // A package id that is not one, or fields of the wrong shape: the answer is wrong.
+        for wrong in [
+            r#"{"../x": {}}"#.to_owned(),
+            format!(r#"{{"{id}": {{"settings": {{"os": 1}}}}}}"#),
+            format!(r#"{{"{id}": []}}"#),
+            r#"["not an object"]"#.to_owned(),
+        ] {
+            assert!(
+                matches!(packages(&wrong), Err(UpstreamError::Invalid(_))),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

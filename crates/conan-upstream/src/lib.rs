@@ -25,6 +25,8 @@ mod body;
 mod client;
 
 pub use body::UpstreamFile;
-pub use client::{Credentials, RevisionEntry, Upstream, UpstreamConfig, UpstreamError};
+pub use client::{
+    Credentials, RevisionEntry, Upstream, UpstreamConfig, UpstreamError, UpstreamPackage,
+};
 /// The URL type of [`UpstreamConfig::url`], so callers need no HTTP client of their own.
 pub use reqwest::Url;

@@ -20,6 +20,19 @@ use tokio::net::{TcpListener, TcpStream};
 
 const RREV: &str = "0123456789abcdef0123456789abcdef";
 
+/// The package search answers: a good one, a bad package id, fields of the wrong shape.
+fn package_search(key: &str) -> Option<String> {
+    let id = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+    Some(match key {
+        p if p == format!("/revisions/{RREV}/search") => {
+            format!(r#"{{"{id}": {{"content": "[settings]\nos=Linux\n"}}}}"#)
+        }
+        "/bad-package-id" => r#"{"../../x": {"content": ""}}"#.to_owned(),
+        "/bad-package-info" => format!(r#"{{"{id}": {{"settings": ["os"]}}}}"#),
+        _ => return None,
+    })
+}
+
 /// What the upstream does for a path.
 async fn answer(stream: &mut TcpStream, path: &str, authorization: Option<&str>, port: u16) {
     let recipe = "/v2/conans/zlib/1.3/_/_";
@@ -54,6 +67,7 @@ async fn answer(stream: &mut TcpStream, path: &str, authorization: Option<&str>,
         }
         "/v2/conans/search" => ok_json(r#"{"results": ["zlib/1.3", "zlib/1.2.13@acme/stable"]}"#),
         "/bad-search" => ok_json(r#"{"results": ["zlib/1.3", "../../x"]}"#),
+        p if let Some(body) = package_search(p) => ok_json(&body),
         "/dotdot" => ok_json(r#"{"files": {"../../etc/passwd": {}}}"#),
         "/absolute" => ok_json(r#"{"files": {"/etc/passwd": {}}}"#),
         "/malformed" => ok_json(r#"{"revision": "#),
@@ -235,6 +249,26 @@ async fn good_answers_parse() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(found, ["zlib/1.3", "zlib/1.2.13@acme/stable"]);
+    let packages = client
+        .package_search(&zlib(), &rrev())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(
+        packages[0].conaninfo.as_deref(),
+        Some("[settings]\nos=Linux\n")
+    );
+    for name in ["bad-package-id", "bad-package-info"] {
+        let error = scenario(&url, name)
+            .package_search(&zlib(), &rrev())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, UpstreamError::Invalid(_)),
+            "{name}: {error}"
+        );
+    }
     let error = scenario(&url, "bad-search").search("*").await.unwrap_err();
     assert!(
         matches!(&error, UpstreamError::Invalid(message) if message.contains("reference")),

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse};
 use conan_model::{ConanInfo, FullReference, PackageInfo};
+use conan_remote::ListKey;
 use conan_store::{MetadataStore, PackageEntry, RecipeRevisionKey};
+use conan_upstream::UpstreamPackage;
 use serde::{Deserialize, Serialize};
 
 use super::recipes::latest_visible;
 use crate::access::{ReadTarget, Target, blocking};
 use crate::error::ApiError;
 use crate::params;
+use crate::remote::{Listed, RemoteNode};
 use crate::respond::{RevisionJson, deleted, json, visible, warn_stale};
 
 /// The query string of a package search.
@@ -35,9 +38,12 @@ struct PackageSearchEntry {
 
 impl PackageSearchEntry {
     fn of(package: PackageEntry) -> Self {
-        let Some(content) = package.conaninfo else {
-            return Self::default();
-        };
+        package
+            .conaninfo
+            .map_or_else(Self::default, Self::of_conaninfo)
+    }
+
+    fn of_conaninfo(content: String) -> Self {
         // A conaninfo.txt that does not parse is still served raw: the client parses it itself.
         let info = ConanInfo::parse(&content).ok().map(|info| info.summary());
         Self {
@@ -47,24 +53,46 @@ impl PackageSearchEntry {
     }
 }
 
-/// The packages of `key` as the search answers them: `{pkgid: entry}`, or `{pkgid: {}}` with
-/// `list_only`.
-fn search_answer(
-    packages: Vec<PackageEntry>,
-    list_only: bool,
-) -> BTreeMap<String, PackageSearchEntry> {
+impl PackageSearchEntry {
+    /// The entry of a binary as the upstream's package search gave it.
+    fn upstream(package: UpstreamPackage) -> Self {
+        match package.conaninfo {
+            Some(content) => Self::of_conaninfo(content),
+            None => Self {
+                content: None,
+                info: package.info,
+            },
+        }
+    }
+}
+
+/// A package search's answer by package id: `{pkgid: entry}`.
+type Found = BTreeMap<String, PackageSearchEntry>;
+
+/// The packages the project holds, as the search answers them.
+fn found(packages: Vec<PackageEntry>) -> Found {
     packages
         .into_iter()
         .map(|package| {
-            let id = package.package_id.to_string();
-            let entry = if list_only {
-                PackageSearchEntry::default()
-            } else {
-                PackageSearchEntry::of(package)
-            };
-            (id, entry)
+            (
+                package.package_id.to_string(),
+                PackageSearchEntry::of(package),
+            )
         })
         .collect()
+}
+
+/// The answer: `found`, or with `list_only`, `{pkgid: {}}`.
+fn search_answer(found: Found, list_only: bool, stale: bool) -> Result<HttpResponse, ApiError> {
+    let found = if list_only {
+        found
+            .into_keys()
+            .map(|id| (id, PackageSearchEntry::default()))
+            .collect()
+    } else {
+        found
+    };
+    Ok(warn_stale(json(&found)?, stale))
 }
 
 /// Whether the request asks for ids only.
@@ -83,49 +111,125 @@ fn packages_of(
     key: &RecipeRevisionKey,
 ) -> Result<Vec<PackageEntry>, ApiError> {
     let packages = store.packages(key)?;
-    if packages.is_empty()
-        && store
-            .latest_recipe_revision(key.project, &key.recipe)?
-            .is_none()
-    {
+    if packages.is_empty() && !recipe_known(store, key)? {
         return Err(ApiError::not_found("Package Not Found"));
     }
     Ok(packages)
 }
 
+/// Whether the project holds a revision of `key`'s recipe.
+fn recipe_known(store: &dyn MetadataStore, key: &RecipeRevisionKey) -> Result<bool, ApiError> {
+    Ok(store
+        .latest_recipe_revision(key.project, &key.recipe)?
+        .is_some())
+}
+
+/// A remote project's package search of `key`: the upstream's binaries (through the node's
+/// cache) merged with those the project holds, the upstream's entry first for an id both have
+/// (it is of the upstream's latest package revision). With the upstream unavailable and
+/// nothing cached, what the project holds, stale; a recipe neither has is a 404.
+async fn with_upstream(
+    node: &RemoteNode,
+    target: Target,
+    key: RecipeRevisionKey,
+) -> Result<(Found, bool), ApiError> {
+    let listed = node.packages(&key.recipe, &key.revision).await?;
+    let ((held, known), _) = target
+        .read_held(move |store, _| {
+            let held = store.packages(&key)?;
+            let known = !held.is_empty() || recipe_known(store, &key)?;
+            Ok((held, known))
+        })
+        .await?;
+    let mut found = found(held);
+    match listed {
+        Listed::Upstream(Some(packages), stale) => {
+            for package in packages {
+                found.insert(
+                    package.package_id.to_string(),
+                    PackageSearchEntry::upstream(package),
+                );
+            }
+            Ok((found, stale))
+        }
+        Listed::Upstream(None, stale) if known => Ok((found, stale)),
+        Listed::Upstream(None, _) => Err(ApiError::not_found("Package Not Found")),
+        Listed::Unavailable(_) if known => {
+            tracing::warn!(upstream = %node.host,
+                "remote project's upstream unavailable and nothing cached: serving the binaries held");
+            Ok((found, true))
+        }
+        Listed::Unavailable(error) => Err(error),
+    }
+}
+
 /// `GET R/revisions/{rrev}/search[?list_only=True]`: the binaries of a recipe revision, each
-/// with the `conaninfo.txt` of its latest revision.
+/// with the `conaninfo.txt` of its latest revision. At a remote project, merged with the
+/// upstream's.
 pub(super) async fn search(
     target: ReadTarget,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let list_only = list_only(&request)?;
-    let (packages, _) = target
-        .read(|store, target| packages_of(store, &target.recipe_key()?))
+    let (found, stale) = target
+        .read_or_remote(
+            |store, target| Ok(found(packages_of(store, &target.recipe_key()?)?)),
+            |node, target| async move {
+                let key = target.recipe_key()?;
+                with_upstream(&node, target, key).await
+            },
+        )
         .await?;
-    json(&search_answer(packages, list_only))
+    search_answer(found, list_only, stale)
 }
 
 /// `GET R/search[?list_only=True]`: the same for the latest recipe revision (Conan 1 in
-/// revisions mode uses it).
+/// revisions mode uses it); at a remote project the upstream's latest, or the latest held
+/// when the upstream has none or is unavailable.
 pub(super) async fn search_latest(
     target: ReadTarget,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let list_only = list_only(&request)?;
-    let (packages, _) = target
-        .read(|store, target| {
-            let (project, recipe) = (target.project.id, &target.recipe);
-            let latest = latest_visible(store, project, recipe)?
-                .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
-            Ok(store.packages(&RecipeRevisionKey {
-                project,
-                recipe: recipe.clone(),
-                revision: latest.revision,
-            })?)
-        })
+    let (found, stale) = target
+        .read_or_remote(
+            |store, target| {
+                let (project, recipe) = (target.project.id, &target.recipe);
+                let latest = latest_visible(store, project, recipe)?
+                    .ok_or_else(|| ApiError::not_found("Package Not Found"))?;
+                Ok(found(store.packages(&RecipeRevisionKey {
+                    project,
+                    recipe: recipe.clone(),
+                    revision: latest.revision,
+                })?))
+            },
+            |node, target| async move {
+                let upstream_latest =
+                    match node.list(&ListKey::Recipe(target.recipe.clone())).await? {
+                        Listed::Upstream(Some(list), _) => visible(list).into_iter().next(),
+                        Listed::Upstream(None, _) | Listed::Unavailable(_) => None,
+                    };
+                let (latest, target) = match upstream_latest {
+                    Some(latest) => (Some(latest), target),
+                    None => {
+                        target
+                            .read_held(|store, target| {
+                                latest_visible(store, target.project.id, &target.recipe)
+                            })
+                            .await?
+                    }
+                };
+                let latest = latest.ok_or_else(|| ApiError::not_found("Package Not Found"))?;
+                let key = RecipeRevisionKey {
+                    project: target.project.id,
+                    recipe: target.recipe.clone(),
+                    revision: latest.revision,
+                };
+                with_upstream(&node, target, key).await
+            },
+        )
         .await?;
-    json(&search_answer(packages, list_only))
+    search_answer(found, list_only, stale)
 }
 
 /// `GET .../packages/{pkgid}/latest`: the package's newest committed revision.

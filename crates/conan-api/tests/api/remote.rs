@@ -65,6 +65,7 @@ struct Counts {
     files: AtomicUsize,
     lists: AtomicUsize,
     searches: AtomicUsize,
+    package_searches: AtomicUsize,
 }
 
 /// The upstream: `zlib/1.3#aaaa…:bbbb…#cccc…` in its public project, served on loopback.
@@ -96,6 +97,8 @@ async fn upstream() -> (Registry, String, Arc<Counts>, actix_web::dev::ServerHan
                 }
                 if request.path().ends_with("/conans/search") {
                     counts.searches.fetch_add(1, Ordering::SeqCst);
+                } else if request.path().ends_with("/search") {
+                    counts.package_searches.fetch_add(1, Ordering::SeqCst);
                 }
                 let answer: LocalBoxFuture<'static, _> = if counts.failing.load(Ordering::SeqCst) {
                     let response =
@@ -139,16 +142,25 @@ fn make_remote(registry: &Registry, project: &Project, url: &str, ttl_secs: u32)
         .unwrap();
 }
 
-/// Waits (a bounded time) until `project` of `registry` holds `zlib/1.3#aaaa…`: a fetch goes
-/// on in the background after the client has its answers, and commits the revision last.
-async fn held(registry: &Registry, project: &Project) {
-    let owner = FileOwner::Recipe(RecipeRevisionKey {
+/// `zlib/1.3#aaaa…` in `project`.
+fn zlib_revision(project: &Project) -> RecipeRevisionKey {
+    RecipeRevisionKey {
         project: project.id,
         recipe: "zlib/1.3".parse().unwrap(),
         revision: rrev('a').parse().unwrap(),
-    });
+    }
+}
+
+/// Waits (a bounded time) until `project` of `registry` holds `zlib/1.3#aaaa…`: a fetch goes
+/// on in the background after the client has its answers, and commits the revision last.
+async fn held(registry: &Registry, project: &Project) {
+    committed(registry, &FileOwner::Recipe(zlib_revision(project))).await;
+}
+
+/// Waits (a bounded time) until `registry` holds the revision `owner` names.
+async fn committed(registry: &Registry, owner: &FileOwner) {
     let started = Instant::now();
-    while registry.state.metadata.files(&owner).unwrap().is_none() {
+    while registry.state.metadata.files(owner).unwrap().is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "never committed"
@@ -446,5 +458,93 @@ async fn a_search_at_a_remote_project_asks_its_upstream_once_per_ttl() {
     assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
     let reply = send(&app, request("GET", &search("boost*"), None)).await;
     assert_eq!(reply.ok_json()["results"], serde_json::json!([]));
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+}
+
+#[actix_web::test]
+async fn a_package_search_at_a_remote_project_lists_the_upstreams_binaries() {
+    let (_upstream, url, counts, _handle) = upstream().await;
+    let registry = Registry::new();
+    make_remote(&registry, &registry.public, &url, 1);
+    let app = registry.app().await;
+    let recipe = format!("{}/v2/conans/zlib/1.3/_/_", project_base(&registry.public));
+    let search = format!("{recipe}/revisions/{}/search", rrev('a'));
+    let conaninfo = String::from_utf8(mirrored_package()[1].1.clone()).unwrap();
+    // Nothing is held: the upstream's binaries, with their conaninfo.txt, one upstream
+    // request per time to live, no file fetched.
+    for _ in 0..3 {
+        let reply = send(&app, request("GET", &search, None)).await;
+        let found = reply.ok_json();
+        assert_eq!(found[pkgid('b')]["content"], conaninfo.as_str(), "{found}");
+        assert_eq!(found[pkgid('b')]["settings"]["os"], "Linux", "{found}");
+        assert_eq!(found.as_object().unwrap().len(), 1);
+        assert_eq!(reply.header("Warning"), None);
+    }
+    assert_eq!(counts.package_searches.load(Ordering::SeqCst), 1);
+    assert_eq!(counts.files.load(Ordering::SeqCst), 0);
+    let reply = send(
+        &app,
+        request("GET", &format!("{search}?list_only=True"), None),
+    )
+    .await;
+    assert_eq!(reply.ok_json(), serde_json::json!({ pkgid('b'): {} }));
+    // `R/search` takes the upstream's latest revision.
+    let reply = send(&app, request("GET", &format!("{recipe}/search"), None)).await;
+    assert_eq!(reply.ok_json()[pkgid('b')]["content"], conaninfo.as_str());
+    // A recipe neither the upstream nor the project has is a 404; a revision the upstream
+    // has not got, of a recipe it has, is an empty answer as from any Conan server.
+    let absent = format!(
+        "{}/v2/conans/absent/1.0/_/_/revisions/{}/search",
+        project_base(&registry.public),
+        rrev('a')
+    );
+    assert_eq!(
+        send(&app, request("GET", &absent, None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = format!("{recipe}/revisions/{}/search", rrev('d'));
+    assert_eq!(
+        send(&app, request("GET", &other, None)).await.ok_json(),
+        serde_json::json!({})
+    );
+
+    // The upstream failing: the last answer, marked stale; a search never cached, of a recipe
+    // the project does not hold, is a 502 naming the upstream.
+    counts.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = send(&app, request("GET", &search, None)).await;
+    assert_eq!(reply.ok_json()[pkgid('b')]["content"], conaninfo.as_str());
+    assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
+    let uncached = format!("{recipe}/revisions/{}/search", rrev('e'));
+    let reply = send(&app, request("GET", &uncached, None)).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    assert!(reply.message(StatusCode::BAD_GATEWAY).contains("127.0.0.1"));
+
+    // Once a binary is held, it is answered with the upstream failing and nothing cached.
+    counts.failing.store(false, Ordering::SeqCst);
+    let package = format!(
+        "{recipe}/revisions/{}/packages/{}/revisions/{}",
+        rrev('a'),
+        pkgid('b'),
+        rrev('c')
+    );
+    let reply = send(
+        &app,
+        request("GET", &format!("{package}/files/conaninfo.txt"), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let owner = FileOwner::Package(conan_store::PackageRevisionKey {
+        recipe: zlib_revision(&registry.public),
+        package_id: pkgid('b').parse().unwrap(),
+        revision: rrev('c').parse().unwrap(),
+    });
+    committed(&registry, &owner).await;
+    counts.failing.store(true, Ordering::SeqCst);
+    // The settings saved again: the node builds the project's upstream anew, with an empty
+    // cache (as after a restart). The held binary is answered, stale.
+    make_remote(&registry, &registry.public, &url, 1);
+    let reply = send(&app, request("GET", &search, None)).await;
+    assert_eq!(reply.ok_json()[pkgid('b')]["content"], conaninfo.as_str());
     assert_eq!(reply.header("Warning"), Some("110 - \"Response is Stale\""));
 }
