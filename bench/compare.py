@@ -50,7 +50,7 @@ POSTGRES = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgr
 ADMIN_PASSWORD = "bench-admin-password-1"
 REF_USER, REF_PASSWORD = "bench", "benchpassword"
 MIB = 1 << 20
-SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup", "web", "remote"]
+SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup", "web", "remote", "accesslog"]
 
 PROFILES = {
     "full": dict(
@@ -628,6 +628,54 @@ def metadata_ceiling(stack, work, p, ours, latest_path):
     for label, c in ceiling.items():
         log(f"metadata ceiling: {label}: {c['rps']:.0f}/s p99 {c['p99_ms']:.2f} ms")
     return {"body_bytes": len(answer.content), "servers": ceiling}
+
+
+# The access log's modes: the default (a `write` per line from the thread that logs), off (the
+# access target filtered out), and `log.buffered` (a writer thread, a `write` per batch).
+ACCESS_LOG_MODES = {
+    "on (default)": {},
+    "off": {"CONAN_REGISTRY__LOG__LEVEL": "info,conan_registry::access=warn"},
+    "buffered": {"CONAN_REGISTRY__LOG__BUFFERED": "true"},
+}
+
+
+def section_accesslog(p, work, results):
+    """What the access log costs: recipe `latest` and `/-/health` under wrk against three
+    servers holding the same recipes, one per mode, in alternating order each round. The log
+    goes to a file, as `spawn` directs every server's output."""
+    with contextlib.ExitStack() as stack:
+        recipes = [Recipe(i, p["revisions"], p["binaries"]) for i in range(p["recipes"])]
+        servers = {}
+        for index, (mode, env) in enumerate(ACCESS_LOG_MODES.items()):
+            server = Ours(stack, work, f"ours-log-{index}", env)
+            log(f"accesslog: filling the server with the access log {mode}")
+            fill(server, recipes, p["fill_threads"])
+            servers[mode] = server
+        shuffled = recipes[:]
+        random.Random(2).shuffle(shuffled)
+        latest = [f"v2/conans/{r.path}/latest" for r in shuffled]
+        runs = {mode: {"latest": [], "health": []} for mode in servers}
+        modes = list(servers)
+        for round_index in range(p["rounds"] * 2):
+            order = modes[round_index % len(modes):] + modes[:round_index % len(modes)]
+            for mode in order:
+                server = servers[mode]
+                runs[mode]["latest"].append(wrk(server, latest, p["wrk_seconds"], p["connections"], work))
+                health = Static(f"{server.name}-health", server.origin)
+                runs[mode]["health"].append(wrk(health, ["-/health"], p["wrk_seconds"], p["connections"], work,
+                                                token=False))
+        figures = {mode: {kind: combine(r) for kind, r in kinds.items()} for mode, kinds in runs.items()}
+        for mode, f in figures.items():
+            log(f"accesslog: {mode}: latest {f['latest']['rps']:.0f}/s p99 {f['latest']['p99_ms']:.2f} ms, "
+                f"health {f['health']['rps']:.0f}/s p99 {f['health']['p99_ms']:.2f} ms")
+        # Every `/-/health` request wrk completed has its line (a few more: the requests still
+        # in flight when a wrk run ends are answered and logged, not counted by wrk).
+        lines = {mode: sum(1 for line in (work / f"ours-log-{index}.log").read_text(errors="replace").splitlines()
+                           if "conan_registry::access" in line and "/-/health" in line)
+                 for index, mode in enumerate(servers)}
+        requests_made = {mode: sum(r["requests"] for r in runs[mode]["health"]) for mode in servers}
+        results["accesslog"] = {"figures": figures, "access_lines": lines, "requests": requests_made,
+                                "recipes": len(recipes)}
 
 
 def fresh_upload(kind, work, label, p, streams, size, rounds_index):
@@ -1699,6 +1747,20 @@ def report(results, args, profile):
                     (f"remote cached {size} MiB download: {download:.2f} of local", download >= 0.95),
                     (f"remote uncached {size} MiB list + download: {first:.2f} of the upstream directly", first >= 0.8),
                     (f"remote uncached read: registry memory +{grown:.1f} MiB", grown < 64)]
+    if "accesslog" in results:
+        x = results["accesslog"]
+        figures, on = x["figures"], x["figures"]["on (default)"]
+        lines += [f"### Access log cost (recipe `latest` over {x['recipes']} recipes and `/-/health`, wrk "
+                  f"{profile['connections']} connections, {profile['rounds'] * 2} x {profile['wrk_seconds']} s per "
+                  "server, the three servers in turn; each server's log goes to a file)", "",
+                  "| access log | `latest` req/s | p99 ms | vs on | `/-/health` req/s | p99 ms | vs on | `/-/health` lines / requests |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for mode, f in figures.items():
+            lines.append(f"| {mode} | {f['latest']['rps']:,.0f} | {f['latest']['p99_ms']:.2f} | "
+                         f"{f['latest']['rps'] / on['latest']['rps']:.2f} | {f['health']['rps']:,.0f} | "
+                         f"{f['health']['p99_ms']:.2f} | {f['health']['rps'] / on['health']['rps']:.2f} | "
+                         f"{x['access_lines'][mode]:,} / {x['requests'][mode]:,} |")
+        lines.append("")
     if results.get("load_average"):
         lines += ["Machine load while measuring (1-minute load average on these 2 cores, before -> after each section; "
                   "other work shares the machine): " + "; ".join(
@@ -1789,6 +1851,8 @@ def main(argv):
         try:
             if "metadata" in sections:
                 timed("metadata", section_metadata)
+            if "accesslog" in sections:
+                timed("accesslog", section_accesslog)
             if "files" in sections or "mixed" in sections:
                 timed("files+mixed", section_files_and_mixed, sections)
             if "memory" in sections:

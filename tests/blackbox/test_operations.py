@@ -296,6 +296,33 @@ def test_json_logs(tmp_path):
     assert ADMIN_PASSWORD not in "".join(server.output)
 
 
+def test_buffered_log_keeps_every_line_and_writes_them_out_at_shutdown(tmp_path):
+    """`log.buffered`: 400 requests from 8 clients at once, then SIGTERM; every request's access
+    line is there once, by its request id."""
+    server = Server(tmp_path / "data", extra_env={"CONAN_REGISTRY__LOG__BUFFERED": "true"})
+    count = 400
+    try:
+        def ask(index):
+            response = requests.get(f"{server.url}/-/health", headers={"X-Request-Id": f"buffered-{index}"},
+                                    timeout=30)
+            return response.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(ask, range(count))) == {200}
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+    def ids():
+        return re.findall(r"request_id=(buffered-\d+)", "".join(server.output))
+
+    deadline = time.time() + 10
+    while len(ids()) < count and time.time() < deadline:
+        time.sleep(0.05)
+    found = ids()
+    assert sorted(found) == sorted(f"buffered-{index}" for index in range(count)), len(found)
+
+
 # --- graceful shutdown ----------------------------------------------------------------------
 
 

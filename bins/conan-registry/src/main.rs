@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod cleanup_cli;
+mod log_writer;
 mod maintenance;
 mod probes;
 mod remote_cli;
@@ -156,7 +157,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })?;
     match cli.command {
         Command::Serve { .. } => {
-            telemetry::init_logging(&settings.log)?;
+            // Held until the server has stopped: dropping it writes out the queued log lines.
+            let _log_writer = telemetry::init_logging(&settings.log)?;
             actix_web::rt::System::new().block_on(serve::serve(settings))?;
         }
         Command::Gc(options) => maintenance::gc(&settings, &options)?,

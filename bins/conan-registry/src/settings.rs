@@ -111,6 +111,11 @@ pub(crate) struct LogSettings {
     /// What to log, as a `tracing` filter (`info`, `warn,conan_registry=debug`); `RUST_LOG`
     /// overrides it.
     pub(crate) level: String,
+    /// Lines are gathered and written by a writer thread in batches (one `write` per 5 ms)
+    /// instead of one `write` per line from the thread that logs. No line is dropped (past
+    /// 1 MiB pending a logger writes the batch itself) and the rest is written when the server
+    /// stops; a process killed outright loses the current batch (see `log_writer`).
+    pub(crate) buffered: bool,
 }
 
 impl Default for LogSettings {
@@ -118,6 +123,7 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Human,
             level: "info".to_owned(),
+            buffered: false,
         }
     }
 }

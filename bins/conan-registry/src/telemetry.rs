@@ -32,25 +32,44 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
+use crate::log_writer::{self, LogWriterGuard};
 use crate::settings::{LogFormat, LogSettings};
 
 /// The header that carries the request id, taken from the client or a proxy when it is sane.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Installs the global log subscriber: standard error, human or JSON lines, filtered by
-/// `RUST_LOG` when set and by `log.level` otherwise.
-pub(crate) fn init_logging(settings: &LogSettings) -> anyhow::Result<()> {
+/// `RUST_LOG` when set and by `log.level` otherwise. With `log.buffered`, the lines go through
+/// a writer thread; the returned guard writes out what is queued when it is dropped, so it must
+/// live until the server has stopped.
+pub(crate) fn init_logging(settings: &LogSettings) -> anyhow::Result<Option<LogWriterGuard>> {
     let directives = std::env::var("RUST_LOG")
         .ok()
         .filter(|value| !value.trim().is_empty())
         .unwrap_or_else(|| settings.level.clone());
     let filter = EnvFilter::try_new(&directives)
         .map_err(|error| anyhow::anyhow!("invalid log filter {directives:?}: {error}"))?;
+    let ansi = std::io::stderr().is_terminal();
+    if !settings.buffered {
+        install(filter, settings.format, ansi, std::io::stderr)?;
+        return Ok(None);
+    }
+    let (writer, guard) = log_writer::batched(std::io::stderr())
+        .map_err(|error| anyhow::anyhow!("cannot start the log writer thread: {error}"))?;
+    install(filter, settings.format, ansi, writer)?;
+    Ok(Some(guard))
+}
+
+/// Installs the subscriber writing to `writer`.
+fn install<W>(filter: EnvFilter, format: LogFormat, ansi: bool, writer: W) -> anyhow::Result<()>
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let installed = match settings.format {
+        .with_writer(writer)
+        .with_ansi(ansi);
+    let installed = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder
             .json()
