@@ -51,9 +51,7 @@ impl PackageSearchEntry {
             info,
         }
     }
-}
 
-impl PackageSearchEntry {
     /// The entry of a binary as the upstream's package search gave it.
     fn upstream(package: UpstreamPackage) -> Self {
         match package.conaninfo {
