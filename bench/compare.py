@@ -1804,6 +1804,8 @@ def main(argv):
                         help="references for the cleanup section (default: the profile's)")
     parser.add_argument("--cleanup-work-percent", default=None,
                         help="comma-separated cleanup.work_percent values to run the cleanup section at (default: 100,50)")
+    parser.add_argument("--scale-recipes", type=int, default=None,
+                        help="recipes in the scale section (default: 100000, or 10000 with --quick; at most 1000000)")
     parser.add_argument("--web-recipes", type=int, default=None,
                         help="recipes in the web section's public project (default: 100000, or 2000 with --quick)")
     parser.add_argument("--web-requests", type=int, default=None,
@@ -1820,6 +1822,10 @@ def main(argv):
         profile["cleanup_recipes"] = args.cleanup_recipes
     if args.cleanup_work_percent:
         profile["cleanup_work_percents"] = [int(value) for value in args.cleanup_work_percent.split(",")]
+    if args.scale_recipes:
+        if not 0 < args.scale_recipes <= 1_000_000:
+            parser.error("--scale-recipes: 1 to 1000000 (the names are pkg000000 to pkg999999)")
+        profile["scale_recipes"] = args.scale_recipes
     if args.web_recipes:
         profile["web_recipes"] = args.web_recipes
     if args.web_requests:
