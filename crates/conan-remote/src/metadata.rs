@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use conan_model::{PackageId, RecipeReference, Revision};
+use conan_store::FileOwner;
 use conan_upstream::{RevisionEntry, Upstream, UpstreamError, UpstreamPackage};
 
 use crate::SingleFlight;
@@ -21,6 +22,34 @@ pub enum ListKey {
     Recipe(RecipeReference),
     /// A binary's package revisions in one recipe revision.
     Package(RecipeReference, Revision, PackageId),
+}
+
+impl ListKey {
+    /// The list `owner`'s revision is listed in.
+    #[must_use]
+    pub fn of(owner: &FileOwner) -> Self {
+        match owner {
+            FileOwner::Recipe(key) => Self::Recipe(key.recipe.clone()),
+            FileOwner::Package(key) => Self::Package(
+                key.recipe.recipe.clone(),
+                key.recipe.revision.clone(),
+                key.package_id.clone(),
+            ),
+        }
+    }
+
+    /// Asks `upstream` for the list, uncached.
+    pub async fn ask(
+        &self,
+        upstream: &Upstream,
+    ) -> Result<Option<Vec<RevisionEntry>>, UpstreamError> {
+        match self {
+            Self::Recipe(recipe) => upstream.recipe_revisions(recipe).await,
+            Self::Package(recipe, revision, package) => {
+                upstream.package_revisions(recipe, revision, package).await
+            }
+        }
+    }
 }
 
 /// How fresh an answer is.
@@ -181,14 +210,7 @@ impl MetadataCache {
         let upstream = Arc::clone(&self.upstream);
         let fetch_key = key.clone();
         self.lists
-            .get(key, async move {
-                match &fetch_key {
-                    ListKey::Recipe(recipe) => upstream.recipe_revisions(recipe).await,
-                    ListKey::Package(recipe, revision, package) => {
-                        upstream.package_revisions(recipe, revision, package).await
-                    }
-                }
-            })
+            .get(key, async move { fetch_key.ask(&upstream).await })
             .await
     }
 

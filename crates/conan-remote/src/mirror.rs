@@ -488,24 +488,10 @@ impl Mirror {
     /// upstream down. `None` (the registry's clock) when its list cannot be had or lacks it:
     /// the fetch goes on, since the files are right either way.
     async fn upstream_time(&self, owner: &FileOwner) -> Option<RevisionTime> {
-        let key = match owner {
-            FileOwner::Recipe(key) => ListKey::Recipe(key.recipe.clone()),
-            FileOwner::Package(key) => ListKey::Package(
-                key.recipe.recipe.clone(),
-                key.recipe.revision.clone(),
-                key.package_id.clone(),
-            ),
-        };
+        let key = ListKey::of(owner);
         let listed = match &self.lists {
             Some(lists) => lists.revisions(&key).await.map(|(list, _)| list),
-            None => match &key {
-                ListKey::Recipe(recipe) => self.upstream.recipe_revisions(recipe).await,
-                ListKey::Package(recipe, revision, package) => {
-                    self.upstream
-                        .package_revisions(recipe, revision, package)
-                        .await
-                }
-            },
+            None => key.ask(&self.upstream).await,
         };
         match listed {
             Ok(list) => list?
