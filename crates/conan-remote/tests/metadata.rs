@@ -106,3 +106,30 @@ async fn a_404_is_cached_for_the_shorter_ttl() {
     assert_eq!(upstream.count(path), 2);
     assert_eq!(cache.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_package_searches_make_one_request() {
+    let upstream = upstream::start().await;
+    let cache = cache(&upstream.url, Duration::from_mins(1));
+    let recipe: conan_model::RecipeReference = "zlib/1.3".parse().unwrap();
+    let revision: conan_model::Revision = RREV.parse().unwrap();
+    let asks = (0..16).map(|_| {
+        let (cache, recipe, revision) = (Arc::clone(&cache), recipe.clone(), revision.clone());
+        tokio::spawn(async move { cache.packages(&recipe, &revision).await })
+    });
+    for answer in futures::future::join_all(asks).await {
+        let (packages, freshness) = answer.unwrap().unwrap();
+        let packages = packages.unwrap();
+        assert_eq!(packages[0].package_id.as_str(), upstream::PKG);
+        assert_eq!(
+            packages[0].conaninfo.as_deref(),
+            Some("[settings]\nos=Linux\n")
+        );
+        assert_eq!(freshness, Freshness::Fresh);
+    }
+    assert_eq!(
+        upstream.count(&format!("/v2/conans/zlib/1.3/_/_/revisions/{RREV}/search")),
+        1
+    );
+    assert!(cache.is_packages_fresh(&recipe, &revision));
+}

@@ -312,6 +312,16 @@ async fn reading_a_private_remote_project_needs_read_permission_only() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     let reply = send(&app, request("GET", &files, None)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // The package search too: it asks the upstream only for a caller who may read.
+    let search = format!("{revision}/search");
+    let reply = send(
+        &app,
+        request("GET", &search, Some(&registry.callers.outsider)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = send(&app, request("GET", &search, None)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(counts.all.load(Ordering::SeqCst), 0);
     // A guest may read the project, and the cache writes on the registry's behalf.
     let reply = send(

@@ -133,6 +133,10 @@ fn answer(
         let body = format!("{{\"revisions\": [{}]}}", list.join(", "));
         return ("200 OK", body.into_bytes(), None);
     }
+    if path == format!("/v2/conans/zlib/1.3/_/_/revisions/{RREV}/search") {
+        let body = format!("{{\"{PKG}\": {{\"content\": \"[settings]\\nos=Linux\\n\"}}}}");
+        return ("200 OK", body.into_bytes(), None);
+    }
     if path == format!("/v2/conans/zlib/1.3/_/_/revisions/{RREV}/packages/{PKG}/revisions") {
         let body = format!(
             "{{\"revisions\": [{{\"revision\": \"{PREV}\", \"time\": \"{PACKAGE_TIME}\"}}]}}"
