@@ -154,6 +154,10 @@ impl BlobStore for MeteredBlobStore {
         self.count("contains", self.inner.contains(sha256).await)
     }
 
+    fn local_path(&self, sha256: &Sha256Hex) -> Option<String> {
+        self.inner.local_path(sha256)
+    }
+
     async fn open(
         &self,
         sha256: &Sha256Hex,

@@ -380,6 +380,22 @@ impl Settings {
                 "invalid configuration: api.external_url {url:?} must start with http:// or https://"
             );
         }
+        if let Some(location) = &self.api.accel_redirect {
+            // It goes into a header and names a location in nginx's configuration.
+            let plain = location.bytes().all(|byte| {
+                byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'-' | b'_' | b'.')
+            });
+            anyhow::ensure!(
+                plain
+                    && location.len() > 2
+                    && location.starts_with('/')
+                    && location.ends_with('/')
+                    && !location.contains("//")
+                    && !location.split('/').any(|part| part == ".." || part == "."),
+                "invalid configuration: api.accel_redirect {location:?} must be a location path \
+                 like /_conan_blobs/ (starting and ending with /; letters, digits, - _ . and /)"
+            );
+        }
         Ok(())
     }
 
@@ -493,6 +509,7 @@ mod tests {
             key_file: "k".into(),
         });
         settings.api.external_url = Some("https://conan.example.com".to_owned());
+        settings.api.accel_redirect = Some("/_conan_blobs/".to_owned());
         let mut keys = Vec::new();
         leaf_keys(&toml::Value::try_from(&settings).unwrap(), "", &mut keys);
         let s3 = BlobStoreConfig::S3(S3Config {
@@ -595,5 +612,34 @@ mod tests {
                 .to_string()
                 .contains("database.url")
         );
+    }
+
+    #[test]
+    fn accel_redirect_is_a_plain_location() {
+        for good in ["/_conan_blobs/", "/internal/blobs-v1/", "/a.b/"] {
+            let mut settings = Settings::default();
+            settings.api.accel_redirect = Some(good.to_owned());
+            assert!(settings.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "//",
+            "_conan_blobs/",
+            "/_conan_blobs",
+            "/a//b/",
+            "/a/../b/",
+            "/./",
+            "/a b/",
+            "/a\r\nX-Evil: 1/",
+            "/caf\u{e9}/",
+            "/a?b/",
+            "/a%2e/",
+        ] {
+            let mut settings = Settings::default();
+            settings.api.accel_redirect = Some(bad.to_owned());
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains("api.accel_redirect"), "{bad:?}: {error}");
+        }
     }
 }

@@ -15,6 +15,7 @@ const DEFAULT_SEARCH_LIMIT: usize = 500;
 /// search_limit = 500
 /// redirect_downloads = false
 /// redirect_ttl_secs = 300
+/// accel_redirect = "/_conan_blobs/"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +36,13 @@ pub struct ApiConfig {
     pub redirect_downloads: bool,
     /// How long a presigned download URL stays valid, in seconds (default 300).
     pub redirect_ttl_secs: u64,
+    /// For a registry behind nginx with the file-system store: the `internal` location under
+    /// which nginx serves the blob directory (`/_conan_blobs/`). A download the caller may
+    /// read is then answered with an empty 200 naming the file in `X-Accel-Redirect`, and
+    /// nginx sends it itself (sendfile, ranges), as GitLab hands transfers to Workhorse. Unset
+    /// (the default), the registry sends every file. Without such an nginx in front, clients
+    /// would get empty files: never set it on a registry clients reach directly.
+    pub accel_redirect: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +53,7 @@ impl Default for ApiConfig {
             search_limit: DEFAULT_SEARCH_LIMIT,
             redirect_downloads: false,
             redirect_ttl_secs: 300,
+            accel_redirect: None,
         }
     }
 }

@@ -89,11 +89,8 @@ pub(super) async fn download(request: HttpRequest) -> Result<HttpResponse, ApiEr
                 .headers()
                 .get(header::RANGE)
                 .and_then(|value| value.to_str().ok());
-            let config = &state.config;
-            let redirect = config
-                .redirect_downloads
-                .then(|| std::time::Duration::from_secs(config.redirect_ttl_secs));
-            streaming::download(state.blobs.as_ref(), &file.sha256, size, range, redirect).await
+            let offload = streaming::Offload::of(&state.config);
+            streaming::download(state.blobs.as_ref(), &file.sha256, size, range, offload).await
         }
         BackupPart::Summary => {
             let summary = backup.summary.ok_or_else(|| ApiError::not_found(MISSING))?;

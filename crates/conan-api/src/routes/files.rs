@@ -2,7 +2,7 @@
 //! probe. The same handlers serve both, told apart by whether the route has `{prev}`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
@@ -113,10 +113,6 @@ pub(super) async fn download(
         .headers()
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok());
-    let config = &target.state.config;
-    let redirect = config
-        .redirect_downloads
-        .then(|| Duration::from_secs(config.redirect_ttl_secs));
     let (sha256, size) = match found {
         Found::Stored(record) => {
             let record = record.ok_or_else(|| ApiError::not_found(missing))?;
@@ -126,7 +122,8 @@ pub(super) async fn download(
         Found::Live(Tapped::Bytes(bytes)) => return Ok(streaming::octets(bytes)),
         Found::Live(Tapped::Live { size, body }) => return Ok(streaming::live(size, body)),
     };
-    streaming::download(target.state.blobs.as_ref(), &sha256, size, range, redirect).await
+    let offload = streaming::Offload::of(&target.state.config);
+    streaming::download(target.state.blobs.as_ref(), &sha256, size, range, offload).await
 }
 
 /// The answer to an upload, in the spirit of GitLab's package-file row.

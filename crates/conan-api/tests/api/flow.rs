@@ -746,6 +746,116 @@ async fn downloads_serve_byte_ranges() {
     }
 }
 
+/// With `api.accel_redirect`, a download the caller may read is an empty 200 naming the blob
+/// file for nginx; everything the registry decides (access, 404s, unsatisfiable ranges) stays
+/// its own, and a store without local files streams as before.
+#[actix_web::test]
+async fn accel_redirect_names_the_blob_file_for_nginx() {
+    let config = ApiConfig {
+        accel_redirect: Some("/_conan_blobs/".to_owned()),
+        ..ApiConfig::default()
+    };
+    let registry = Registry::with_file_blobs(config.clone());
+    let app = registry.app().await;
+    let writer = registry.callers.developer.as_str();
+    let private = format!(
+        "{}/v2/conans/zlib/1.3/_/_/revisions/{}",
+        project_base(&registry.private),
+        rrev('a')
+    );
+    for revision in [registry.public_revision(), private.clone()] {
+        upload(&app, &revision, &recipe_files(), writer).await;
+    }
+    let content = recipe_files()[2].1;
+    for (url, auth) in [
+        (
+            format!("{}/files/conanfile.py", registry.public_revision()),
+            None,
+        ),
+        (
+            format!("{private}/files/conanfile.py"),
+            Some(registry.callers.reporter.as_str()),
+        ),
+    ] {
+        for range in [None, Some("bytes=3-9")] {
+            let mut get = request("GET", &url, auth);
+            if let Some(range) = range {
+                get = get.insert_header(("Range", range));
+            }
+            let reply = send(&app, get).await;
+            assert_eq!(reply.status, StatusCode::OK, "{url} {range:?}");
+            assert!(reply.body.is_empty(), "nginx sends the bytes");
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/octet-stream")
+            );
+            let location = reply.header("x-accel-redirect").unwrap();
+            let path = location.strip_prefix("/_conan_blobs/").unwrap();
+            let parts: Vec<&str> = path.split('/').collect();
+            assert_eq!(parts.len(), 4, "{path}");
+            assert_eq!(parts[0], "sha256");
+            assert_eq!(parts[3].len(), 64);
+            assert!(parts[3].bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!((parts[1], parts[2]), (&parts[3][..2], &parts[3][2..4]));
+            assert_eq!(
+                std::fs::read(registry.blob_root().join(path)).unwrap(),
+                content,
+                "the named file is the file"
+            );
+        }
+    }
+    // What the registry refuses never names a file.
+    let private_file = format!("{private}/files/conanfile.py");
+    for reply in [
+        send(
+            &app,
+            request("GET", &private_file, Some(&registry.callers.outsider)),
+        )
+        .await,
+        send(&app, request("GET", &private_file, None)).await,
+        send(
+            &app,
+            request(
+                "GET",
+                &format!("{private}/files/missing.txt"),
+                Some(&registry.callers.reporter),
+            ),
+        )
+        .await,
+        send(
+            &app,
+            request("GET", &private_file, Some(&registry.callers.reporter))
+                .insert_header(("Range", "bytes=100000-")),
+        )
+        .await,
+    ] {
+        assert!(reply.status.is_client_error(), "{:?}", reply.status);
+        assert_eq!(reply.header("x-accel-redirect"), None);
+    }
+    // A store without local files (memory here, S3 in production) streams the bytes itself.
+    let memory = Registry::with_config(config);
+    let app = memory.app().await;
+    upload(
+        &app,
+        &memory.public_revision(),
+        &recipe_files(),
+        &memory.callers.developer,
+    )
+    .await;
+    let reply = send(
+        &app,
+        request(
+            "GET",
+            &format!("{}/files/conanfile.py", memory.public_revision()),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.as_ref(), content);
+    assert_eq!(reply.header("x-accel-redirect"), None);
+}
+
 #[actix_web::test]
 async fn deletes_answer_200_then_404() {
     let registry = Registry::new();

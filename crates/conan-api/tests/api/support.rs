@@ -51,7 +51,8 @@ pub struct Callers {
 
 /// A registry on fresh stores.
 pub struct Registry {
-    _dir: tempfile::TempDir,
+    /// The database file and, for [`Registry::with_file_blobs`], the blobs.
+    dir: tempfile::TempDir,
     /// What the API runs on.
     pub state: web::Data<AppState>,
     /// `group/public`.
@@ -91,6 +92,20 @@ impl Registry {
 
     /// A registry with both settings.
     pub fn with_configs(config: ApiConfig, auth_config: AuthConfig) -> Self {
+        Self::build(config, auth_config, false)
+    }
+
+    /// A registry with `config` whose blobs are files under [`Registry::blob_root`].
+    pub fn with_file_blobs(config: ApiConfig) -> Self {
+        Self::build(config, AuthConfig::default(), true)
+    }
+
+    /// Where a registry of [`Registry::with_file_blobs`] keeps its blobs.
+    pub fn blob_root(&self) -> std::path::PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    fn build(config: ApiConfig, auth_config: AuthConfig, file_blobs: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("registry.db").display());
         let store = Arc::new(
@@ -141,7 +156,14 @@ impl Registry {
         let metadata: Arc<dyn MetadataStore> = store.clone();
         let auth = Authenticator::new(metadata.clone(), auth_config);
         auth.ensure_signing_key().unwrap();
-        let blobs = open_blob_store(&BlobStoreConfig::Memory).unwrap();
+        let blobs = open_blob_store(&if file_blobs {
+            BlobStoreConfig::Filesystem(conan_store::blob::FilesystemConfig {
+                root: dir.path().join("blobs"),
+            })
+        } else {
+            BlobStoreConfig::Memory
+        })
+        .unwrap();
         let state = web::Data::new(AppState {
             remotes: Arc::new(RemoteProjects::new(
                 metadata.clone(),
@@ -156,7 +178,7 @@ impl Registry {
             downloads: Arc::default(),
         });
         Self {
-            _dir: dir,
+            dir,
             state,
             public,
             private,

@@ -110,6 +110,15 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// The published blob's path under the file-system store's root, with `/` separators
+    /// (`sha256/ab/cd/<sha256>`), for a front server that sends the file itself (nginx's
+    /// `X-Accel-Redirect`); `None` for backends that keep no local files. The blob is not
+    /// checked to exist.
+    fn local_path(&self, sha256: &Sha256Hex) -> Option<String> {
+        let _ = sha256;
+        None
+    }
+
     /// Checks that the backend answers (the root directory exists, or the bucket exists and the
     /// credentials may list it), for a readiness probe. On S3 a failing server is retried with
     /// backoff for up to a few minutes, so a probe should bound the call with a timeout.

@@ -687,6 +687,12 @@ impl BlobStore for ObjectBlobStore {
         Ok(Some(url.to_string()))
     }
 
+    fn local_path(&self, sha256: &Sha256Hex) -> Option<String> {
+        self.local_root
+            .as_ref()
+            .map(|_| layout::blob_key(sha256).to_string())
+    }
+
     async fn check(&self) -> Result<(), BlobError> {
         if let Some(root) = &self.local_root {
             // object_store lists a missing directory as empty, so look at the root itself.
