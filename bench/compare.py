@@ -58,7 +58,7 @@ PROFILES = {
         recipes=200, revisions=3, binaries=3, fill_threads=16, connections=32,
         wrk_seconds=8, rounds=2, big_mib=1024, streams=16, file_rounds=2, ref_file_rounds=1, upload_rounds=1,
         mixed_seconds=15, mixed_loads=[(8, 0), (16, 0), (16, 4)], mixed_connections=4,
-        cli_packages=20, cli_runs=4, cli_rounds=2, memory_mib=2048,
+        cli_packages=50, cli_runs=4, cli_rounds=2, memory_mib=2048,
         scale_recipes=100_000, scale_seconds=8, cleanup_recipes=100_000, cleanup_revisions=10, cleanup_work_percents=[100, 50],
         web_recipes=100_000, web_detailed=200, web_requests=300, remote_rounds=4, remote_download_rounds=16,
     ),
@@ -997,7 +997,7 @@ def section_clients(p, work, results):
             conan(home, "remote", "remove", remote["name"])
 
     names = [f"benchpkg{i:02d}" for i in range(count)]
-    # The packages are made once and kept (target/bench-cache): `conan create` of 20 packages
+    # The packages are made once and kept (target/bench-cache): `conan create` of 50 packages
     # takes minutes on a busy 2-core machine. A run works on a copy of that Conan home.
     cache = ROOT / "target" / "bench-cache" / f"conan-producer-{CONAN.parent.parent.name}"
     stamp = f"header_lib with settings os, arch; {count} packages\n"
