@@ -130,11 +130,15 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(probes.clone())
             .app_data(metrics_data.clone())
             .configure(probes::configure)
-            // Before conan-api, which sets the default service for unknown paths.
+            // actix tries the services in this order, and each dynamic path costs a regex
+            // match: the Conan routes, which take almost every request a registry gets, come
+            // first (two scopes, `.../packages/conan` and `/api/v4/packages/conan`, that no other
+            // route falls under), so they no longer pay the web pages' and the Packages API's
+            // patterns first. Their default service answers unknown paths, wherever it is set.
+            .configure(conan_api::configure)
             .configure(conan_packages_api::configure)
             // The web pages: `/` and `/-/web/...`, paths no API route uses.
             .configure(conan_web::configure)
-            .configure(conan_api::configure)
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
     // Without it a streamed body waits for the client's delayed ACK of the headers (Nagle):

@@ -51,8 +51,11 @@ fn backup_routes(scope: actix_web::Scope) -> actix_web::Scope {
 }
 
 /// The routes under one prefix; `R` is `v2/conans/{name}/{version}/{user}/{channel}`.
+///
+/// actix tries a scope's routes in order, a regex match for each dynamic one, so the v2 routes
+/// of Conan 2 clients come before the v1 routes (no path matches both).
 fn conan_routes(scope: actix_web::Scope) -> actix_web::Scope {
-    v2_routes(v1_routes(scope))
+    v1_routes(v2_routes(scope))
 }
 
 /// The Conan v1 routes; `R` is `v1/conans/{name}/{version}/{user}/{channel}`, and the files
