@@ -14,7 +14,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import ADMIN_PASSWORD, CONAN2_VERSIONS, ROOT, Conan, write_recipe
@@ -103,12 +103,27 @@ def assert_clean(browser, status=200):
     assert not problems, problems
 
 
+def is_stale(element):
+    """Whether `element` is gone with its page. Besides selenium's stale-element error, chromium
+    may answer an element of a page being replaced with an inspector error ("Node with given id
+    does not belong to the document"), which selenium's `staleness_of` does not take as gone."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
+
+
 def follow(browser, element, url_part):
     """Clicks `element` and waits until the page it was on is gone and the browser is at a URL
     containing `url_part`: a click may return before the navigation it starts has finished, and
     the page it leaves may already match `url_part` (a dry run's page is under the policy's)."""
     element.click()
-    WebDriverWait(browser, 20).until(staleness_of(element))
+    WebDriverWait(browser, 20).until(lambda _driver: is_stale(element))
     WebDriverWait(browser, 20).until(
         lambda driver: url_part in driver.current_url and driver.execute_script(
             "return document.readyState") == "complete")

@@ -303,25 +303,23 @@ async fn reading_a_private_remote_project_needs_read_permission_only() {
         rrev('a')
     );
     let files = format!("{revision}/files");
-    // Outsiders get a 404, anonymous callers a 401, and neither makes the upstream fetch.
-    let reply = send(
-        &app,
-        request("GET", &files, Some(&registry.callers.outsider)),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let reply = send(&app, request("GET", &files, None)).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    // The package search too: it asks the upstream only for a caller who may read.
-    let search = format!("{revision}/search");
-    let reply = send(
-        &app,
-        request("GET", &search, Some(&registry.callers.outsider)),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let reply = send(&app, request("GET", &search, None)).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // Outsiders get a 404, anonymous callers a 401, and neither makes the upstream fetch: for
+    // the file list, and for the package search, which asks the upstream only for a caller who
+    // may read.
+    for path in [files.clone(), format!("{revision}/search")] {
+        let outsider = request("GET", &path, Some(&registry.callers.outsider));
+        assert_eq!(
+            send(&app, outsider).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        let anonymous = request("GET", &path, None);
+        assert_eq!(
+            send(&app, anonymous).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
     assert_eq!(counts.all.load(Ordering::SeqCst), 0);
     // A guest may read the project, and the cache writes on the registry's behalf.
     let reply = send(
