@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import random
+import resource
 import re
 import shutil
 import signal
@@ -51,6 +52,7 @@ POSTGRES = os.environ.get("CONAN_REGISTRY_TEST_POSTGRES_URL", "postgres://postgr
 ADMIN_PASSWORD = "bench-admin-password-1"
 REF_USER, REF_PASSWORD = "bench", "benchpassword"
 MIB = 1 << 20
+GIB = 1 << 30
 SECTIONS = ["metadata", "files", "mixed", "clients", "memory", "scale", "cleanup", "web", "remote", "accesslog"]
 
 PROFILES = {
@@ -254,6 +256,7 @@ class Ours(Server):
         })
         env.update(extra_env or {})
         self.env = env
+        self.log_path = log_path
         self.process = spawn(stack, [BINARY, "serve", "--bind", "127.0.0.1:0", "--data-dir", self.data],
                              log_path, env=env)
         url = wait_for_log(log_path, r"listening on (http://\S+)", self.process).group(1)
@@ -564,6 +567,15 @@ def check_get(server, path):
 # --- sections ---------------------------------------------------------------------------------
 
 
+def postgres_database(stack, label):
+    """A database of its own on the PostgreSQL server, dropped when `stack` closes; its URL."""
+    database = f"conan_bench_{label}_{os.getpid()}"
+    run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
+    stack.callback(run, ["psql", "-q", POSTGRES, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
+                   check=False)
+    return POSTGRES.rsplit("/", 1)[0] + f"/{database}"
+
+
 def section_metadata(p, work, results):
     with contextlib.ExitStack() as stack:
         ours = Ours(stack, work, "ours-meta")
@@ -607,7 +619,33 @@ def section_metadata(p, work, results):
                 f"reference {r['rps']:.0f}/s p99 {r['p99_ms']:.1f} ms")
         ceiling = metadata_ceiling(stack, work, p, ours, endpoints["recipe latest"][0])
         results["metadata"] = {"fill": fills, "endpoints": table, "ceiling": ceiling, "recipes": len(recipes),
-                               "revisions": p["revisions"], "binaries": p["binaries"]}
+                               "revisions": p["revisions"], "binaries": p["binaries"],
+                               "postgres": metadata_postgres(stack, work, p, recipes, endpoints)}
+
+
+# The endpoints issue 25 sets against the ceiling (our /-/health and nginx's static file).
+CEILING_ENDPOINTS = ("recipe latest", "recipe revisions", "recipe files", "package latest")
+
+
+def metadata_postgres(stack, work, p, recipes, endpoints):
+    """The ceiling endpoints on PostgreSQL, against the same server's `/-/health`, alternating
+    rounds as the SQLite measurement does."""
+    server = Ours(stack, work, "ours-meta-pg", {"CONAN_REGISTRY__DATABASE__URL": postgres_database(stack, "meta")})
+    log(f"metadata: filling ours on PostgreSQL with {len(recipes)} recipes")
+    filled = fill(server, recipes, p["fill_threads"])
+    health = Static("ours-pg-health", server.origin)
+    runs = {endpoint: [] for endpoint in CEILING_ENDPOINTS}
+    runs["/-/health"] = []
+    for endpoint in CEILING_ENDPOINTS:
+        check_get(server, endpoints[endpoint][0])
+    for _ in range(p["rounds"]):
+        for endpoint in CEILING_ENDPOINTS:
+            runs[endpoint].append(wrk(server, endpoints[endpoint], p["wrk_seconds"], p["connections"], work))
+        runs["/-/health"].append(wrk(health, ["-/health"], p["wrk_seconds"], p["connections"], work, token=False))
+    figures = {label: combine(r) for label, r in runs.items()}
+    for label, f in figures.items():
+        log(f"metadata on PostgreSQL: {label}: {f['rps']:.0f}/s p99 {f['p99_ms']:.2f} ms")
+    return {"fill": filled, "endpoints": figures}
 
 
 def metadata_ceiling(stack, work, p, ours, latest_path):
@@ -681,11 +719,13 @@ def section_accesslog(p, work, results):
 
 def fresh_upload(kind, work, label, p, streams, size, rounds_index):
     """Times `streams` simultaneous uploads of `size` fresh bytes each to a server started just
-    for this, so the data it leaves behind is deleted at once. Returns aggregate MiB/s."""
+    for this, so the data it leaves behind is deleted at once. Returns the aggregate MiB/s and the
+    server's CPU seconds (user and system, from /proc) per GiB received."""
     with contextlib.ExitStack() as stack:
         server = Ours(stack, work, label) if kind == "ours" else Reference(stack, work, label, os.cpu_count())
         recipe_path = small_recipe(server, "bigup")
         bodies = [BigBody(size, f"{label}-{rounds_index}-{i}-{time.time_ns()}") for i in range(streams)]
+        cpu_before = sum(cpu_seconds(pid) for pid in server.pids())
         started = time.time()
         with concurrent.futures.ThreadPoolExecutor(streams) as pool:
             futures = [pool.submit(put_big, server, f"{package_path(recipe_path, i)}/files/conan_package.tgz", body)
@@ -693,7 +733,8 @@ def fresh_upload(kind, work, label, p, streams, size, rounds_index):
             for future in futures:
                 future.result()
         elapsed = time.time() - started
-    return streams * size / MIB / elapsed
+        cpu = sum(cpu_seconds(pid) for pid in server.pids()) - cpu_before
+    return streams * size / MIB / elapsed, cpu / (streams * size / GIB)
 
 
 def start_nginx(stack, work, root, label="nginx", extra=""):
@@ -772,19 +813,22 @@ def section_files_and_mixed(p, work, results, sections):
                         downloads[name][mode].append(speed)
                         log(f"files: download {name} {mode} ({count}): {speed:.0f} MiB/s")
             uploads = {name: {"single": [], "parallel": []} for name in ("ours", "reference")}
+            upload_cpu = {name: {"single": [], "parallel": []} for name in ("ours", "reference")}
             disk = []
             for round_index in range(p["upload_rounds"]):
                 disk.append(dd_speed(work, p["big_mib"]))
                 log(f"files: dd conv=fsync {disk[-1]:.0f} MiB/s")
                 for name in ("ours", "reference"):
                     for mode, count in (("single", 1), ("parallel", streams)):
-                        speed = fresh_upload(name, work, f"{name}-up-{mode}-{round_index}", p, count, size, round_index)
+                        speed, cpu = fresh_upload(name, work, f"{name}-up-{mode}-{round_index}", p, count, size, round_index)
                         uploads[name][mode].append(speed)
-                        log(f"files: upload {name} {mode} ({count}): {speed:.0f} MiB/s")
+                        upload_cpu[name][mode].append(cpu)
+                        log(f"files: upload {name} {mode} ({count}): {speed:.0f} MiB/s, server CPU {cpu:.2f} s per GiB")
             disk.append(dd_speed(work, p["big_mib"]))
             log(f"files: dd conv=fsync {disk[-1]:.0f} MiB/s")
             results["files"] = {"size_mib": p["big_mib"], "streams": streams, "downloads": downloads,
-                                "uploads": uploads, "disk_dd_fsync": disk}
+                                "uploads": uploads, "upload_cpu_s_per_gib": upload_cpu,
+                                "disk_dd_fsync": disk}
 
         if "mixed" in sections:
             results["mixed"] = section_mixed(stack, p, work, ours, urls["ours"], blob)
@@ -1050,12 +1094,56 @@ def section_clients(p, work, results):
             run(command, cwd=consumer, env=env)
             for server, entry in zip(servers, json.loads(export.read_text())["results"]):
                 runs[server.name] += entry["times"]
+        waits = {server.name: client_waits(server, homes[server.name], consumer, conan) for server in servers}
         results["clients"] = {
             "packages": count,
             "servers": {name: {"mean_s": statistics.mean(t), "stdev_s": statistics.stdev(t) if len(t) > 1 else 0.0,
                                "min_s": min(t), "runs": len(t)} for name, t in runs.items()},
+            "waits": waits,
         }
         log(f"clients: {results['clients']['servers']}")
+
+
+# An access line in the human log format: its time (when the answer was done) and duration.
+TIMED_ACCESS_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z\s+INFO conan_registry::access: .*?duration_ms=([0-9.]+)")
+
+
+def client_waits(server, home, consumer, conan):
+    """Where one `conan install` into an empty cache spends its time: its wall time, the client's
+    own CPU (the Conan process and its children), the server's CPU, and for ours, from its access
+    log, the requests, the sum of their durations and how long at least one was in flight (the
+    time the client waited on the server)."""
+    shutil.rmtree(home / "p", ignore_errors=True)
+    offset = server.log_path.stat().st_size if isinstance(server, Ours) else 0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = sum(cpu_seconds(pid) for pid in server.pids())
+    started = time.time()
+    conan(home, "install", ".", "-r", server.name, cwd=consumer)
+    ended = time.time()
+    figures = {"wall_s": ended - started,
+               "server_cpu_s": sum(cpu_seconds(pid) for pid in server.pids()) - cpu_before}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["client_cpu_s"] = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    if isinstance(server, Ours):
+        time.sleep(0.2)  # the last access line is written once its answer is done
+        with open(server.log_path, "rb") as log_file:
+            log_file.seek(offset)
+            text = log_file.read().decode(errors="replace")
+        spans = []
+        for line in text.splitlines():
+            match = TIMED_ACCESS_LINE.match(line)
+            if match:
+                end = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
+                spans.append((end - float(match.group(2)) / 1000, end))
+        busy, reach = 0.0, 0.0
+        for start, end in sorted(spans):
+            start = max(start, reach)
+            if end > start:
+                busy += end - start
+                reach = end
+        figures.update({"requests": len(spans), "request_s_sum": sum(e - s for s, e in spans), "in_flight_s": busy})
+    log(f"clients: one install from {server.name}: {figures}")
+    return figures
 
 
 def fill_scale_sqlite(database, count):
@@ -1106,12 +1194,7 @@ def section_scale(p, work, results):
         with contextlib.ExitStack() as stack:
             extra = {}
             if backend == "postgres":
-                database = f"conan_bench_{os.getpid()}"
-                admin_url = POSTGRES
-                run(["psql", "-q", admin_url, "-c", f"CREATE DATABASE {database}"])
-                stack.callback(run, ["psql", "-q", admin_url, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                               check=False)
-                url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+                url = postgres_database(stack, "scale")
                 extra["CONAN_REGISTRY__DATABASE__URL"] = url
             server = Ours(stack, work, f"ours-scale-{backend}", extra)
             started = time.time()
@@ -1184,11 +1267,7 @@ def section_cleanup(p, work, results):
             extra = {"CONAN_REGISTRY__CLEANUP__POLL_INTERVAL_SECS": "0",
                      "CONAN_REGISTRY__CLEANUP__WORK_PERCENT": str(percent)}
             if backend == "postgres":
-                database = f"conan_bench_cleanup_{os.getpid()}"
-                run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
-                stack.callback(run, ["psql", "-q", POSTGRES, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                               check=False)
-                url = POSTGRES.rsplit("/", 1)[0] + f"/{database}"
+                url = postgres_database(stack, "cleanup")
                 extra["CONAN_REGISTRY__DATABASE__URL"] = url
             server = Ours(stack, work, f"ours-cleanup-{backend}", extra)
             started = time.time()
@@ -1435,11 +1514,7 @@ def section_web(p, work, results):
         with contextlib.ExitStack() as stack:
             extra = {"CONAN_REGISTRY__BOOTSTRAP__PROJECT_VISIBILITY": "public"}
             if backend == "postgres":
-                database = f"conan_bench_web_{os.getpid()}"
-                run(["psql", "-q", POSTGRES, "-c", f"CREATE DATABASE {database}"])
-                stack.callback(run, ["psql", "-q", POSTGRES, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"],
-                               check=False)
-                url = POSTGRES.rsplit("/", 1)[0] + f"/{database}"
+                url = postgres_database(stack, "web")
                 extra["CONAN_REGISTRY__DATABASE__URL"] = url
             label = f"ours-web-{backend}"
             server = Ours(stack, work, label, extra)
@@ -1640,6 +1715,27 @@ def report(results, args, profile):
             for label, v in c["servers"].items():
                 lines.append(f"| {label}{' (' + str(c['body_bytes']) + ' bytes)' if 'nginx' in label else ''} | "
                              f"{v['rps']:,.0f} | {v['p99_ms']:.2f} | {v['rps'] / latest:.1f}x |")
+            health, nginx = c["servers"]["ours, /-/health"]["rps"], c["servers"]["nginx, static file"]["rps"]
+            lines += ["", "Against the ceiling (issue 25), SQLite:", "",
+                      "| endpoint | req/s | / ours `/-/health` (>= 0.8) | / nginx static (>= 0.5) |",
+                      "|---|---:|---:|---:|"]
+            for endpoint in CEILING_ENDPOINTS:
+                rps = m["endpoints"][endpoint]["ours"]["rps"]
+                lines.append(f"| {endpoint} | {rps:,.0f} | {rps / health:.2f} | {rps / nginx:.2f} |")
+                targets.append((f"SQLite {endpoint}: {rps / health:.2f} of /-/health", rps >= 0.8 * health))
+                targets.append((f"SQLite {endpoint}: {rps / nginx:.2f} of nginx", rps >= 0.5 * nginx))
+            lines.append("")
+        if "postgres" in m:
+            pg = m["postgres"]["endpoints"]
+            health = pg["/-/health"]["rps"]
+            lines += [f"On PostgreSQL (the same data; its own `/-/health` {health:,.0f} req/s, "
+                      f"p99 {pg['/-/health']['p99_ms']:.2f} ms):", "",
+                      "| endpoint | req/s | p99 ms | / `/-/health` (>= 0.5) |", "|---|---:|---:|---:|"]
+            for endpoint in CEILING_ENDPOINTS:
+                f = pg[endpoint]
+                ok = f["rps"] >= 0.5 * health and f["errors"] == 0
+                lines.append(f"| {endpoint} | {f['rps']:,.0f} | {f['p99_ms']:.2f} | {f['rps'] / health:.2f}: {verdict(ok)} |")
+                targets.append((f"PostgreSQL {endpoint}: {f['rps'] / health:.2f} of /-/health", ok))
             lines.append("")
     if "files" in results:
         f = results["files"]
@@ -1660,6 +1756,23 @@ def report(results, args, profile):
             ok = o >= 0.8 * disk
             lines.append(f"| {label} | {o:,.0f} | {r:,.0f} | dd fsync {disk:,.0f} | {o / disk:.2f} | {o / r:.1f}x | >= 0.8 of disk: {verdict(ok)} |")
             targets.append((f"{label}: {o / disk:.2f} of dd", ok))
+        cpu = f.get("upload_cpu_s_per_gib")
+        if cpu:
+            lines += ["", "Uploads, server CPU seconds (user + system, from /proc) per GiB received, and the "
+                      "aggregate rate against the reference:", "",
+                      "| uploads | ours CPU s/GiB | reference CPU s/GiB | ours / reference rate | target |",
+                      "|---|---:|---:|---:|---|"]
+            for mode, label in (("single", "1 stream"), ("parallel", f"{f['streams']} streams")):
+                oc, rc = mean(cpu["ours"][mode]), mean(cpu["reference"][mode])
+                ratio = mean(u["ours"][mode]) / mean(u["reference"][mode])
+                cpu_ok = oc <= 1.6
+                goals = [f"CPU <= 1.6 s/GiB: {verdict(cpu_ok)}"]
+                targets.append((f"upload CPU, {label}: {oc:.2f} s/GiB", cpu_ok))
+                if mode == "parallel":
+                    rate_ok = ratio >= 1.5
+                    goals.append(f"rate >= 1.5x the reference: {verdict(rate_ok)}")
+                    targets.append((f"upload, {label}: {ratio:.2f}x the reference", rate_ok))
+                lines.append(f"| {label} | {oc:.2f} | {rc:.2f} | {ratio:.2f}x | {'; '.join(goals)} |")
         lines += ["", f"Rounds: downloads {json.dumps({k: {m: [round(x) for x in v] for m, v in s.items()} for k, s in d.items()})}; "
                   f"uploads {json.dumps({k: {m: [round(x) for x in v] for m, v in s.items()} for k, s in u.items()})}; "
                   f"dd {[round(x) for x in f['disk_dd_fsync']]}.", ""]
@@ -1703,7 +1816,20 @@ def report(results, args, profile):
                   "| server | mean s | stdev s | min s |", "|---|---:|---:|---:|",
                   f"| ours | {o['mean_s']:.2f} | {o['stdev_s']:.2f} | {o['min_s']:.2f} |",
                   f"| reference | {r['mean_s']:.2f} | {r['stdev_s']:.2f} | {r['min_s']:.2f} |", "",
-                  f"Ratio reference/ours: {r['mean_s'] / o['mean_s']:.2f}x (no target).", ""]
+                  f"Ratio reference/ours: {r['mean_s'] / o['mean_s']:.2f}x (target >= 1.5x: "
+                  f"{verdict(r['mean_s'] >= 1.5 * o['mean_s'])}).", ""]
+        targets.append((f"conan install of {c['packages']} packages: {r['mean_s'] / o['mean_s']:.2f}x faster than the reference",
+                        r["mean_s"] >= 1.5 * o["mean_s"]))
+        if "waits" in c:
+            w, rw = c["waits"]["ours"], c["waits"]["reference"]
+            lines += ["Where one more install (empty cache) spends its time; the client's CPU is the Conan process and "
+                      "what it starts, the server's from /proc, and for ours its access log gives the requests and "
+                      "how long at least one of them was in flight (the client waiting on the server):", "",
+                      "| server | wall s | client CPU s | server CPU s | requests | in flight s | sum of durations s |",
+                      "|---|---:|---:|---:|---:|---:|---:|",
+                      f"| ours | {w['wall_s']:.2f} | {w['client_cpu_s']:.2f} | {w['server_cpu_s']:.2f} | {w['requests']} | "
+                      f"{w['in_flight_s']:.3f} ({w['in_flight_s'] / w['wall_s']:.0%} of wall) | {w['request_s_sum']:.3f} |",
+                      f"| reference | {rw['wall_s']:.2f} | {rw['client_cpu_s']:.2f} | {rw['server_cpu_s']:.2f} | | | |", ""]
     if "memory" in results:
         mem = results["memory"]
         lines += ["### Memory while moving one file (upload, then download)", "",
